@@ -1,0 +1,57 @@
+# s6-instance-steps: build, install, test, demo.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+MANDIR := $(PREFIX)/share/man
+CARGO ?= cargo
+
+# Where execline's programs really are (Debian: /usr/lib/execline/bin,
+# whose execlineb is the real binary, not /usr/bin's wrapper script).
+EXECLINE_BIN ?= $(firstword $(foreach d,/usr/lib/execline/bin /bin /usr/bin /usr/local/bin,$(if $(wildcard $(d)/multisubstitute),$(d))))
+
+STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list
+SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list
+CHECK_PREFIX := $(CURDIR)/target/check
+
+.PHONY: all install check deps demo clean
+
+all:
+	$(CARGO) build --release --locked
+
+# Scripts are rewritten to reach execline and our steps by absolute path,
+# so that they work whatever PATH they are run with.
+install: all
+	@test -n "$(EXECLINE_BIN)" || { echo "execline not found: install it or set EXECLINE_BIN" >&2; exit 1; }
+	install -d $(DESTDIR)$(BINDIR)
+	for s in $(STEPS); do install -m 0755 target/release/$$s $(DESTDIR)$(BINDIR)/$$s || exit 1; done
+	for s in $(SCRIPTS); do \
+	  sed -e '1s|^#!.*|#!$(EXECLINE_BIN)/execlineb|' \
+	      -e 's|^\([ ]*\)\(s6i-[a-z-]*\)|\1$(BINDIR)/\2|' \
+	      -e 's,^\(multisubstitute\|importas\),$(EXECLINE_BIN)/\1,' \
+	      lib/$$s > $(DESTDIR)$(BINDIR)/$$s.tmp && \
+	  chmod 0755 $(DESTDIR)$(BINDIR)/$$s.tmp && \
+	  mv -f $(DESTDIR)$(BINDIR)/$$s.tmp $(DESTDIR)$(BINDIR)/$$s || exit 1; \
+	done
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
+	for m in man/*.7; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/ || true; done
+
+# s6 and execline from Debian, when they are missing.
+deps:
+	@if ! command -v s6-svscan >/dev/null 2>&1 || ! test -x /usr/lib/execline/bin/execlineb -o -x /bin/execlineb; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y s6 execline; \
+	  else echo "please install s6 and execline" >&2; exit 1; fi; \
+	fi
+
+check: deps
+	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
+	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --release --locked
+
+demo: deps
+	$(MAKE) install PREFIX=$(CURDIR)/target/demo DESTDIR=
+	$(EXECLINE_BIN)/execlineb examples/demo $(CURDIR)/target/demo/bin
+
+clean:
+	$(CARGO) clean

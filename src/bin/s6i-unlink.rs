@@ -1,0 +1,26 @@
+//! s6i-unlink: take an instance out of the nested scan directory and
+//! wait for its supervisor to exit.
+
+use s6i::diag::{self, Error};
+use s6i::getopt::{deadline, number, operands, Getopt};
+use s6i::{instance, layout};
+
+const USAGE: &str = "s6i-unlink [ -X ] [ -t timeout ] service name [ prog... ]";
+
+fn main() {
+    diag::run(USAGE, |argv| {
+        let (mut wait, mut timeout) = (true, 0);
+        let mut opts = Getopt::new(&argv, "Xt:");
+        for opt in opts.by_ref() {
+            match opt? {
+                (b'X', _) => wait = false,
+                (b't', Some(v)) => timeout = number(v)?,
+                _ => return Err(Error::Usage),
+            }
+        }
+        let (ops, prog) = operands(opts.rest(), 2)?;
+        let (service, name) = layout::service_and_name(ops)?;
+        instance::unlink(&service, &[name], wait, deadline(timeout))?;
+        Ok(prog.to_vec())
+    })
+}

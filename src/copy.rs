@@ -1,0 +1,136 @@
+//! Whole trees: copying a template the way s6 does, and removing an
+//! instance so that it disappears at once.
+//!
+//! The copy keeps regular files, directories, symlinks (as links), FIFOs,
+//! device nodes and sockets, with their modes, and their owners where we
+//! are allowed to set them. Unlike s6's copy, any error fails the whole
+//! copy: a template that cannot be read whole gives no instance.
+
+use std::ffi::OsString;
+use std::fs::{self, DirBuilder, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::{
+    lchown, DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt,
+};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::stat::{mknod, Mode, SFlag};
+
+use crate::diag::errno_of;
+
+/// Copy the tree at `src` to `dst`, which must not exist.
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), Errno> {
+    copy_node(src, dst).map_err(|e| errno_of(&e))
+}
+
+fn copy_node(src: &Path, dst: &Path) -> io::Result<()> {
+    let md = fs::symlink_metadata(src)?;
+    let ft = md.file_type();
+    let private = Mode::S_IRUSR | Mode::S_IWUSR;
+    if ft.is_dir() {
+        DirBuilder::new().mode(0o700).create(dst)?;
+        for entry in fs::read_dir(src)? {
+            let name = entry?.file_name();
+            copy_node(&src.join(&name), &dst.join(&name))?;
+        }
+    } else if ft.is_file() {
+        let mut input = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(src)?;
+        let mut output = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dst)?;
+        io::copy(&mut input, &mut output)?;
+    } else if ft.is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
+    } else {
+        let kind = if ft.is_fifo() {
+            SFlag::S_IFIFO
+        } else if ft.is_char_device() {
+            SFlag::S_IFCHR
+        } else if ft.is_block_device() {
+            SFlag::S_IFBLK
+        } else if ft.is_socket() {
+            SFlag::S_IFSOCK
+        } else {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
+        };
+        mknod(dst, kind, private, md.rdev()).map_err(io::Error::from)?;
+    }
+    // Owner first: a chown clears the set-id bits that the chmod restores.
+    if let Err(e) = lchown(dst, Some(md.uid()), Some(md.gid())) {
+        if e.raw_os_error() != Some(libc::EPERM) {
+            return Err(e);
+        }
+    }
+    if !ft.is_symlink() {
+        fs::set_permissions(dst, Permissions::from_mode(md.mode() & 0o7777))?;
+    }
+    Ok(())
+}
+
+/// A fresh hidden name beside `path`, for work in progress that readers
+/// must not see: `.s6i-TAG:PID:RANDOM`.
+pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
+    let mut name = format!(".s6i-{tag}:{}:", std::process::id()).into_bytes();
+    name.extend_from_slice(&crate::fifodir::random_suffix());
+    path.parent()
+        .unwrap_or(Path::new("."))
+        .join(OsString::from_vec(name))
+}
+
+/// Remove the tree at `path`: first rename it aside under a hidden name,
+/// so that it vanishes at once, then delete it. A missing tree is fine.
+pub fn remove_tree(path: &Path) -> Result<(), Errno> {
+    let aside = hidden_sibling(path, "remove");
+    match fs::rename(path, &aside) {
+        Ok(()) => fs::remove_dir_all(&aside).map_err(|e| errno_of(&e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(errno_of(&e)),
+    }
+}
+
+/// Remove a tree in place (a temporary copy nobody else sees).
+pub fn discard(path: &Path) {
+    let _ = fs::remove_dir_all(path);
+}
+
+/// Rename `from` to `to` unless `to` exists (EEXIST then). Uses
+/// renameat2(RENAME_NOREPLACE) through the raw system call, which works
+/// with any libc; filesystems without it get mkdir-then-rename, where the
+/// empty directory made first is what claims the name.
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let cfrom = CString::new(from.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let cto = CString::new(to.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: both strings are valid NUL-terminated paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            cfrom.as_ptr(),
+            libc::AT_FDCWD,
+            cto.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::EINVAL | Errno::ENOSYS => {
+            nix::unistd::mkdir(to, Mode::S_IRWXU)?;
+            fs::rename(from, to).map_err(|e| {
+                let _ = fs::remove_dir(to);
+                errno_of(&e)
+            })
+        }
+        e => Err(e),
+    }
+}

@@ -1,0 +1,131 @@
+//! Diagnostics and exit codes, the skarnet way: `PROG: fatal: unable to
+//! VERB THING: reason` on stderr, and one of a handful of exit codes.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+
+/// Bad usage or bad input.
+pub const EXIT_USAGE: i32 = 100;
+/// A system call failed.
+pub const EXIT_SYS: i32 = 111;
+/// A deadline passed.
+pub const EXIT_TIMEOUT: i32 = 99;
+/// The instanced service is not running.
+pub const EXIT_NOT_RUNNING: i32 = 1;
+
+static PROG: Mutex<String> = Mutex::new(String::new());
+
+/// The name this program prints in front of its messages.
+pub fn prog() -> String {
+    PROG.lock().map(|p| p.clone()).unwrap_or_default()
+}
+
+/// Why a step stops. Carried as a value to `run`, which prints and exits.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Wrong command line: print the program's usage line, exit 100.
+    Usage,
+    /// Wrong command line, with the usage line to print.
+    UsageLine(Vec<u8>),
+    /// Anything else: print `PROG: fatal: msg`, exit with `code`.
+    Fatal { code: i32, msg: Vec<u8> },
+}
+
+impl Error {
+    /// A fatal error with a plain message.
+    pub fn new(code: i32, msg: impl AsRef<[u8]>) -> Error {
+        Error::Fatal {
+            code,
+            msg: msg.as_ref().to_vec(),
+        }
+    }
+
+    /// `unable to VERB OBJECT: reason`, exit 111.
+    pub fn sys(verb: &str, object: &Path, errno: Errno) -> Error {
+        Error::sys_code(EXIT_SYS, verb, object, errno)
+    }
+
+    /// `unable to VERB OBJECT: reason`, with a chosen exit code.
+    pub fn sys_code(code: i32, verb: &str, object: &Path, errno: Errno) -> Error {
+        let mut msg = format!("unable to {verb} ").into_bytes();
+        msg.extend_from_slice(object.as_os_str().as_bytes());
+        msg.extend_from_slice(b": ");
+        msg.extend_from_slice(errno.desc().as_bytes());
+        Error::Fatal { code, msg }
+    }
+
+    /// The exit code this error ends the program with.
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Usage | Error::UsageLine(_) => EXIT_USAGE,
+            Error::Fatal { code, .. } => *code,
+        }
+    }
+}
+
+/// Errno of an I/O error, for our messages.
+pub fn errno_of(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// Bytes of a path, for messages.
+pub fn bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+fn emit(kind: &str, msg: &[u8]) {
+    let mut line = Vec::with_capacity(msg.len() + 32);
+    line.extend_from_slice(prog().as_bytes());
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(msg);
+    line.push(b'\n');
+    let _ = std::io::stderr().write_all(&line);
+}
+
+/// `PROG: warning: msg`
+pub fn warn(msg: impl AsRef<[u8]>) {
+    emit("warning", msg.as_ref());
+}
+
+/// Print the error as skarnet's tools do and exit with its code.
+pub fn die(usage: &str, e: Error) -> ! {
+    match &e {
+        Error::Usage => emit("usage", usage.as_bytes()),
+        Error::UsageLine(line) => emit("usage", line),
+        Error::Fatal { msg, .. } => emit("fatal", msg),
+    }
+    std::process::exit(e.code())
+}
+
+/// Set the program name from a path (its basename).
+pub fn set_prog(argv0: &[u8]) {
+    let base = argv0.rsplit(|&b| b == b'/').next().unwrap_or(argv0);
+    if let Ok(mut p) = PROG.lock() {
+        *p = String::from_utf8_lossy(base).into_owned();
+    }
+}
+
+/// The common `main` of every step: name the program, restore the signal
+/// dispositions that s6 tools hand on, run the step, then either chainload
+/// what it returns or print its error and exit.
+pub fn run(usage: &str, step: impl FnOnce(Vec<OsString>) -> Result<Vec<OsString>, Error>) -> ! {
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = if argv.is_empty() {
+        OsString::new()
+    } else {
+        argv.remove(0)
+    };
+    set_prog(argv0.as_bytes());
+    crate::exec::default_sigpipe();
+    match step(argv).and_then(|next| crate::exec::chain(&next)) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => die(usage, e),
+    }
+}

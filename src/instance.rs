@@ -1,0 +1,293 @@
+//! What the create and delete steps do to instances, as functions over a
+//! list of names so that one call can serve one instance or many (one
+//! scanner poke, one wait).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nix::errno::Errno;
+
+use crate::diag::{bytes, warn, Error, EXIT_TIMEOUT};
+use crate::fifodir::{self, Listener, WaitError};
+use crate::layout::Service;
+use crate::{copy, scandir, supervise};
+
+/// How a new instance starts (`-d` and `-D`, the last one given wins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Up, as soon as its supervisor runs.
+    Up,
+    /// `-d`: down, and normally up afterwards (the `down` file goes away
+    /// once the supervisor runs).
+    Down,
+    /// `-D`: down, and normally down (the `down` file stays).
+    DownFile,
+}
+
+impl Start {
+    /// Apply option letter `d` or `D`.
+    pub fn set(&mut self, opt: u8) {
+        *self = if opt == b'd' {
+            Start::Down
+        } else {
+            Start::DownFile
+        };
+    }
+}
+
+/// Options of the event fifodir a step makes (`-P`, `-f`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventDir {
+    pub public: bool,
+    pub force: bool,
+}
+
+fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
+    move |e| Error::sys(verb, path, e)
+}
+
+/// The supervised directories of an instance: itself, and `log/` if any.
+pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    supervise::with_logger(dir).map_err(sys("read", dir))
+}
+
+/// Copy the template into `instances/NAME`. The copy is made under a
+/// hidden name and renamed into place, so an instance is whole or absent.
+pub fn clone(service: &Service, name: &OsStr) -> Result<(), Error> {
+    let template = service.template()?;
+    let dst = service.instance_dir(name);
+    exists_check(&dst)?;
+    let tmp = copy::hidden_sibling(&dst, "clone");
+    let failed = |e| {
+        copy::discard(&tmp);
+        let mut msg = b"unable to copy ".to_vec();
+        msg.extend_from_slice(bytes(&template));
+        msg.extend_from_slice(b" to ");
+        msg.extend_from_slice(bytes(&dst));
+        msg.extend_from_slice(b": ");
+        msg.extend_from_slice(Errno::desc(e).as_bytes());
+        Error::new(crate::diag::EXIT_SYS, msg)
+    };
+    copy::copy_tree(&template, &tmp).map_err(failed)?;
+    match copy::rename_noreplace(&tmp, &dst) {
+        Ok(()) => Ok(()),
+        Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
+            copy::discard(&tmp);
+            exists_check(&dst)
+        }
+        Err(e) => {
+            copy::discard(&tmp);
+            Err(Error::sys("rename into", &dst, e))
+        }
+    }
+}
+
+/// Refuse to make an instance where something already is (exit 100).
+fn exists_check(dst: &Path) -> Result<(), Error> {
+    let what: &[u8] = match std::fs::metadata(dst) {
+        Ok(md) if md.is_dir() => b"instance appears to already exist at ",
+        Ok(_) => b"unexpected file preventing instance creation at ",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::sys("stat", dst, crate::diag::errno_of(&e))),
+    };
+    let mut msg = what.to_vec();
+    msg.extend_from_slice(bytes(dst));
+    Err(Error::new(crate::diag::EXIT_USAGE, msg))
+}
+
+/// Make the instance visible to the nested scanner: write its `down`
+/// files if it must start down, make its event fifodirs, then link it.
+/// On failure, the instance is removed: it was being created.
+pub fn link(service: &Service, name: &OsStr, start: Start, event: EventDir) -> Result<(), Error> {
+    let dir = service.instance_dir(name);
+    let link = service.link(name);
+    let r = prepare(&dir, start, event).and_then(|()| {
+        std::os::unix::fs::symlink(Service::link_target(name), &link)
+            .map_err(|e| Error::sys("make symlink", &link, crate::diag::errno_of(&e)))
+    });
+    if r.is_err() {
+        let _ = copy::remove_tree(&dir);
+    }
+    r
+}
+
+fn prepare(dir: &Path, start: Start, event: EventDir) -> Result<(), Error> {
+    for d in supervised_dirs(dir)? {
+        if start != Start::Up {
+            let down = d.join("down");
+            std::fs::File::create(&down)
+                .map_err(|e| Error::sys("create", &down, crate::diag::errno_of(&e)))?;
+        }
+        let ev = supervise::eventdir(&d);
+        fifodir::make(&ev, event.public, event.force).map_err(sys("make fifodir", &ev))?;
+    }
+    Ok(())
+}
+
+/// Wait until an s6-supervise runs on every supervised directory of the
+/// named instances: subscribe to their event fifodirs, skip those already
+/// running, poke the scanner once, wait for `s` from each of the others.
+/// With `Start::Down`, the down files go once the supervisors run. On
+/// failure, every named instance is undone.
+pub fn await_supervisors(
+    service: &Service,
+    names: &[&OsStr],
+    start: Start,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let r = subscribe_and_wait(service, names, deadline);
+    match &r {
+        Ok(()) if start == Start::Down => {
+            for name in names {
+                for d in supervised_dirs(&service.instance_dir(name))? {
+                    let _ = std::fs::remove_file(d.join("down"));
+                }
+            }
+        }
+        Ok(()) => {}
+        Err(_) => undo_create(service, names),
+    }
+    r
+}
+
+fn subscribe_and_wait(
+    service: &Service,
+    names: &[&OsStr],
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let mut pending: Vec<(PathBuf, Listener)> = Vec::new();
+    for name in names {
+        for d in supervised_dirs(&service.instance_dir(name))? {
+            let ev = supervise::eventdir(&d);
+            let l = Listener::subscribe(&ev).map_err(sys("subscribe to", &ev))?;
+            if !supervise::is_running(&d).map_err(sys("read lock of", &d))? {
+                pending.push((d, l));
+            }
+        }
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    scandir::control(&service.scandir(), b"a")?;
+    let listeners: Vec<&Listener> = pending.iter().map(|(_, l)| l).collect();
+    let mut started = vec![false; pending.len()];
+    let mut left = pending.len();
+    fifodir::wait(&listeners, deadline, |i, ev| {
+        if ev == b's' && !started[i] {
+            started[i] = true;
+            left -= 1;
+        }
+        left == 0
+    })
+    .map_err(|e| {
+        let late = started.iter().position(|s| !s).unwrap_or(0);
+        wait_error(e, "s6-supervise to start on", &pending[late].0)
+    })
+}
+
+fn wait_error(e: WaitError, what: &str, path: &Path) -> Error {
+    match e {
+        WaitError::Timeout => {
+            let mut msg = format!("timed out waiting for {what} ").into_bytes();
+            msg.extend_from_slice(bytes(path));
+            Error::new(EXIT_TIMEOUT, msg)
+        }
+        WaitError::Sys(e) => Error::sys("wait for events in", path, e),
+    }
+}
+
+/// Take back a create that failed: stop and dismiss the supervisors,
+/// remove the links, have the scanner prune, remove the directories.
+/// Best effort: every part is tried, whatever failed before.
+pub fn undo_create(service: &Service, names: &[&OsStr]) {
+    for name in names {
+        let _ = std::fs::remove_file(service.link(name));
+        if let Ok(dirs) = supervise::with_logger(&service.instance_dir(name)) {
+            for (i, d) in dirs.iter().enumerate() {
+                let _ = supervise::control(d, if i == 0 { b"xd" } else { b"xo" });
+            }
+        }
+    }
+    let _ = scandir::control(&service.scandir(), b"an");
+    for name in names {
+        let _ = copy::remove_tree(&service.instance_dir(name));
+    }
+}
+
+/// Unlink the named instances from the nested scan directory, tell their
+/// supervisors to exit once down, have the scanner prune, and (unless
+/// `wait` is false) wait for them to exit. A deadline that passes is only
+/// a warning, as in s6: the supervisors have been told to go.
+pub fn unlink(
+    service: &Service,
+    names: &[&OsStr],
+    wait: bool,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let mut running: Vec<(PathBuf, Listener)> = Vec::new();
+    let mut dirs = Vec::new();
+    for name in names {
+        let found = supervised_dirs(&service.instance_dir(name))?;
+        if wait {
+            for d in &found {
+                let ev = supervise::eventdir(d);
+                let l = match Listener::subscribe(&ev) {
+                    Ok(l) => l,
+                    Err(Errno::ENOENT) => continue,
+                    Err(e) => return Err(Error::sys("subscribe to", &ev, e)),
+                };
+                if supervise::is_running(d).map_err(sys("read lock of", d))? {
+                    running.push((d.clone(), l));
+                }
+            }
+        }
+        dirs.extend(found);
+    }
+    for name in names {
+        let link = service.link(name);
+        match std::fs::remove_file(&link) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::sys("remove", &link, crate::diag::errno_of(&e)));
+            }
+            _ => {}
+        }
+    }
+    for d in &dirs {
+        let _ = supervise::control(d, b"x");
+    }
+    let _ = scandir::control(&service.scandir(), b"an");
+    if running.is_empty() {
+        return Ok(());
+    }
+    let listeners: Vec<&Listener> = running.iter().map(|(_, l)| l).collect();
+    let mut gone = vec![false; running.len()];
+    let mut left = running.len();
+    let r = fifodir::wait(&listeners, deadline, |i, ev| {
+        if ev == b'x' && !gone[i] {
+            gone[i] = true;
+            left -= 1;
+        }
+        left == 0
+    });
+    match r {
+        Ok(()) => Ok(()),
+        Err(WaitError::Timeout) => {
+            let late = gone.iter().position(|g| !g).unwrap_or(0);
+            let mut msg = b"timed out waiting for s6-supervise to exit on ".to_vec();
+            msg.extend_from_slice(bytes(&running[late].0));
+            warn(msg);
+            Ok(())
+        }
+        Err(e) => Err(wait_error(e, "", &running[0].0)),
+    }
+}
+
+/// Remove the directory of each named instance.
+pub fn remove(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
+    for name in names {
+        let dir = service.instance_dir(name);
+        copy::remove_tree(&dir).map_err(sys("remove", &dir))?;
+    }
+    Ok(())
+}

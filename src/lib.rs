@@ -1,0 +1,18 @@
+//! Dynamically instanced s6 services, as chainloading steps.
+//!
+//! The binaries in `src/bin` are thin: they parse their command line and
+//! call into these modules, one per object that s6 keeps on disk.
+
+pub mod args;
+pub mod copy;
+pub mod diag;
+pub mod exec;
+pub mod fifo;
+pub mod fifodir;
+pub mod getopt;
+pub mod instance;
+pub mod layout;
+pub mod lock;
+pub mod name;
+pub mod scandir;
+pub mod supervise;

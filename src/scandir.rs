@@ -1,0 +1,37 @@
+//! A scan directory and its s6-svscan: `DIR/.s6-svscan/lock` says whether
+//! the scanner runs, `DIR/.s6-svscan/control` takes its commands.
+
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::diag::{Error, EXIT_SYS};
+use crate::{fifo, lock};
+
+pub const CTLDIR: &str = ".s6-svscan";
+
+pub fn lockfile(scandir: &Path) -> PathBuf {
+    scandir.join(CTLDIR).join("lock")
+}
+
+pub fn control_fifo(scandir: &Path) -> PathBuf {
+    scandir.join(CTLDIR).join("control")
+}
+
+/// Whether an s6-svscan runs on `scandir`. A missing lock file is an
+/// error here, as in s6: the scanner has never run there.
+pub fn is_running(scandir: &Path) -> Result<bool, Error> {
+    let lf = lockfile(scandir);
+    lock::held(&lf).map_err(|e| Error::sys("open", &lf, e))
+}
+
+/// Send scanner commands (`a` rescan, `n` prune...). Nobody listening is
+/// an error: ENXIO.
+pub fn control(scandir: &Path, cmd: &[u8]) -> Result<(), Error> {
+    let path = control_fifo(scandir);
+    match fifo::send(&path, cmd) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::sys_code(EXIT_SYS, "write to", &path, Errno::ENXIO)),
+        Err(e) => Err(Error::sys("write to", &path, e)),
+    }
+}
