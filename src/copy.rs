@@ -89,9 +89,26 @@ pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
 pub fn remove_tree(path: &Path) -> Result<(), Errno> {
     let aside = hidden_sibling(path, "remove");
     match fs::rename(path, &aside) {
-        Ok(()) => fs::remove_dir_all(&aside).map_err(|e| errno_of(&e)),
+        Ok(()) => remove_all(&aside),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(errno_of(&e)),
+    }
+}
+
+/// remove_dir_all, tried again a few times when a supervisor that has not
+/// exited yet writes a new status file into the tree as we empty it.
+fn remove_all(path: &Path) -> Result<(), Errno> {
+    let mut tries = 0;
+    loop {
+        match fs::remove_dir_all(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(errno_of(&e)),
+        }
     }
 }
 

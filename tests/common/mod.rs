@@ -1,0 +1,315 @@
+//! Test harness: a private s6 tree per test, started and stopped by pid.
+//!
+//! Each `Tree` makes a temporary directory with a scan directory, starts
+//! a real `s6-svscan` on it, and makes instanced services there with s6's
+//! own C `s6-instance-maker`. Dropping the tree stops the scanner by its
+//! pid, waits (with a deadline) for every process that lives in the tree
+//! to go, kills any that remain, and removes the directory.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+pub const EXECLINEB: &str = "/usr/lib/execline/bin/execlineb";
+
+/// Where `make check` installed our commands.
+pub fn bindir() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("S6I_BINDIR")
+            .expect("S6I_BINDIR is not set: run the tests with `make check`"),
+    )
+}
+
+/// One of our installed commands, by absolute path, with a PATH that
+/// does not hold our bin directory.
+pub fn ours(prog: &str) -> Command {
+    let mut c = Command::new(bindir().join(prog));
+    c.env_clear().env("PATH", "/usr/bin:/bin");
+    c
+}
+
+/// The reference: s6's C program of that name.
+pub fn reference(prog: &str) -> Command {
+    let mut c = Command::new(Path::new("/usr/bin").join(prog));
+    c.env_clear().env("PATH", "/usr/bin:/bin");
+    c
+}
+
+/// Run with a deadline; a hang fails the test instead of stalling CI.
+pub fn run(cmd: &mut Command) -> Output {
+    run_for(cmd, Duration::from_secs(20))
+}
+
+pub fn run_for(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{cmd:?} did not finish in {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status
+        .code()
+        .unwrap_or_else(|| panic!("killed by a signal: {:?}", out.status))
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Poll `cond` until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a lock file is held (the way s6 asks).
+pub fn locked(lockfile: &Path) -> bool {
+    s6i::lock::held(lockfile).unwrap_or(false)
+}
+
+pub fn supervised(dir: &Path) -> bool {
+    locked(&dir.join("supervise/lock"))
+}
+
+/// The 35-byte supervise/status record: (pid, flags).
+pub fn status(dir: &Path) -> (u64, u8) {
+    let b = std::fs::read(dir.join("supervise/status")).expect("read status");
+    assert_eq!(b.len(), 35, "status record of {dir:?}");
+    (u64::from_be_bytes(b[24..32].try_into().unwrap()), b[34])
+}
+
+/// Pids of the processes whose working directory satisfies `pred` (the
+/// kernel shows a removed one with a " (deleted)" suffix, taken off here).
+fn pids_where(pred: impl Fn(&Path) -> bool) -> Vec<i32> {
+    let mut pids = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(cwd) = std::fs::read_link(p.path().join("cwd")) {
+            let b = cwd.as_os_str().as_bytes();
+            let b = b.strip_suffix(b" (deleted)").unwrap_or(b);
+            if pred(Path::new(OsStr::from_bytes(b))) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// Pids of the processes whose working directory is `dir`.
+pub fn pids_in(dir: &Path) -> Vec<i32> {
+    pids_where(|cwd| cwd == dir)
+}
+
+/// Pids of the processes whose working directory is `dir` or below.
+pub fn pids_under(dir: &Path) -> Vec<i32> {
+    pids_where(|cwd| cwd.starts_with(dir))
+}
+
+/// The command name of a process.
+pub fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// The s6-supervise running in `dir`, if any.
+pub fn supervisor_pid(dir: &Path) -> Option<i32> {
+    pids_in(dir)
+        .into_iter()
+        .find(|&p| comm(p) == "s6-supervise")
+}
+
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Entries of a directory, sorted, as bytes.
+pub fn entries(dir: &Path) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.file_name().as_bytes().to_vec())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// A template: a run script that sleeps, optionally more files.
+pub fn write_script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!{EXECLINEB} -S1\n{body}\n")).unwrap();
+    let mut perm = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(path, perm).unwrap();
+}
+
+pub fn sleeper_template(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    write_script(&dir.join("run"), "/usr/bin/sleep 3600");
+}
+
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+    scanner: Option<Child>,
+}
+
+impl Tree {
+    /// A tree with a running s6-svscan and nothing in it.
+    pub fn new() -> Tree {
+        let dir = tempfile::Builder::new()
+            .prefix("s6i-test.")
+            .tempdir()
+            .expect("tempdir");
+        let scan = dir.path().join("scan");
+        std::fs::create_dir(&scan).unwrap();
+        let mut cmd = Command::new("/usr/bin/s6-svscan");
+        cmd.arg(&scan)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Our own process group, so that a test's signals stay in the tree.
+        cmd.process_group(0);
+        let scanner = cmd.spawn().expect("start s6-svscan");
+        let t = Tree {
+            dir,
+            scanner: Some(scanner),
+        };
+        assert!(
+            wait_until(Duration::from_secs(10), || locked(
+                &scan.join(".s6-svscan/lock")
+            )),
+            "s6-svscan did not start"
+        );
+        t
+    }
+
+    /// A tree with one live instanced service `svc` made from `template`
+    /// (by default, a run script that sleeps).
+    pub fn with_service() -> (Tree, PathBuf) {
+        let t = Tree::new();
+        let svc = t.service("svc", sleeper_template);
+        (t, svc)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Make an instanced service NAME (s6's maker), link it into the scan
+    /// directory and wait until its nested scanner runs.
+    pub fn service(&self, name: &str, template: impl FnOnce(&Path)) -> PathBuf {
+        let svc = self.offline_service(name, template);
+        self.start(name, &svc);
+        svc
+    }
+
+    /// Make an instanced service but do not supervise it.
+    pub fn offline_service(&self, name: &str, template: impl FnOnce(&Path)) -> PathBuf {
+        let tpl = self.path().join(format!("{name}.template"));
+        template(&tpl);
+        let svc = self.path().join(name);
+        let out = run(reference("s6-instance-maker").arg(&tpl).arg(&svc));
+        assert_eq!(code(&out), 0, "s6-instance-maker: {}", stderr(&out));
+        svc
+    }
+
+    pub fn start(&self, name: &str, svc: &Path) {
+        std::os::unix::fs::symlink(svc, self.path().join("scan").join(name)).unwrap();
+        let out = run(reference("s6-svscanctl")
+            .arg("-a")
+            .arg(self.path().join("scan")));
+        assert_eq!(code(&out), 0);
+        assert!(
+            wait_until(Duration::from_secs(10), || locked(
+                &svc.join("instance/.s6-svscan/lock")
+            )),
+            "nested s6-svscan did not start on {svc:?}"
+        );
+    }
+
+    /// The pid of the nested s6-svscan of `svc` (the run of its supervisor).
+    pub fn nested_scanner(&self, svc: &Path) -> i32 {
+        status(svc).0 as i32
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        if let Some(mut scanner) = self.scanner.take() {
+            let pid = Pid::from_raw(scanner.id() as i32);
+            let _ = kill(pid, Signal::SIGTERM);
+            let ended = wait_until(Duration::from_secs(10), || {
+                scanner.try_wait().ok().flatten().is_some()
+            });
+            if !ended {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = scanner.wait();
+            }
+        }
+        // The supervisors and services of the tree end on their own once
+        // the scanner is gone; any that do not are killed, by pid.
+        let dir = self.path().to_path_buf();
+        if !wait_until(Duration::from_secs(10), || pids_under(&dir).is_empty()) {
+            for pid in pids_under(&dir) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            wait_until(Duration::from_secs(5), || pids_under(&dir).is_empty());
+        }
+    }
+}
+
+/// Bytes of a path, to build names that are not UTF-8.
+pub fn os(b: &[u8]) -> &OsStr {
+    OsStr::from_bytes(b)
+}
