@@ -50,8 +50,8 @@ check: deps
 	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --release --locked
 
 demo: deps
-	$(MAKE) install PREFIX=$(CURDIR)/target/demo DESTDIR=
-	$(EXECLINE_BIN)/execlineb examples/demo $(CURDIR)/target/demo/bin
+	@$(MAKE) -s install PREFIX=$(CURDIR)/target/demo DESTDIR= >/dev/null
+	@PATH=$(EXECLINE_BIN):$$PATH $(EXECLINE_BIN)/execlineb -S1 examples/demo $(CURDIR)/target/demo/bin
 
 clean:
 	$(CARGO) clean
