@@ -14,7 +14,7 @@ STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6
 SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list
 CHECK_PREFIX := $(CURDIR)/target/check
 
-.PHONY: all install check deps demo clean
+.PHONY: all install check bench deps demo clean
 
 all:
 	$(CARGO) build --release --locked
@@ -48,6 +48,11 @@ deps:
 check: deps
 	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
 	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --release --locked
+
+# Timings beside s6's C programs, on tmpfs.
+bench: deps
+	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
+	TMPDIR=/dev/shm S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) bench --locked --bench ops
 
 demo: deps
 	@$(MAKE) -s install PREFIX=$(CURDIR)/target/demo DESTDIR= >/dev/null

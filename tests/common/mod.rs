@@ -49,28 +49,28 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 pub fn run_for(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let pid = child.id();
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
+    // A watchdog kills the command, by its pid, if it outlives the limit.
+    let pid = Pid::from_raw(child.id() as i32);
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let late = finished.recv_timeout(limit).is_err();
+        if late {
+            let _ = kill(pid, Signal::SIGKILL);
         }
-        if Instant::now() > deadline {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{cmd:?} did not finish in {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
+        late
+    });
+    let out = child.wait_with_output().expect("output");
+    let _ = done.send(());
+    if watchdog.join().unwrap_or(true) {
+        panic!("{cmd:?} did not finish in {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
     }
+    out
 }
 
 pub fn code(out: &Output) -> i32 {

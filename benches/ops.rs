@@ -1,0 +1,63 @@
+//! Side-by-side timings: our s6-instance-* scripts and s6's C programs,
+//! run interleaved on the same private s6 tree (on tmpfs when TMPDIR
+//! points there, as `make bench` does). Prints p50 and p95 per operation
+//! and the ratio ours/C. Run with `make bench` (N=200 by default;
+//! `S6I_BENCH_N` changes it).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn time(cmd: &mut Command) -> Duration {
+    let start = Instant::now();
+    let out = run(cmd);
+    let took = start.elapsed();
+    assert_eq!(code(&out), 0, "{cmd:?}: {}", stderr(&out));
+    took
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let n: usize = std::env::var("S6I_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let t = Tree::new();
+    let svc_ours = t.service("ours", sleeper_template);
+    let svc_c = t.service("c", sleeper_template);
+    println!("s6-instance-* ours vs s6 C, N = {n}, tree in {}", t.path().display());
+    println!("{:<10} {:>9} {:>9} {:>9} {:>9} {:>7}", "op", "ours p50", "C p50", "ours p95", "C p95", "ratio");
+    let ops: [(&str, &[&str]); 3] = [("create", &[]), ("list", &[]), ("delete", &[])];
+    for (op, opts) in ops {
+        let (mut ours_t, mut c_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in 0..n {
+            let name = format!("i{i}");
+            let prog = format!("s6-instance-{op}");
+            let mut a = ours(&prog);
+            let mut b = reference(&prog);
+            a.args(opts).arg(&svc_ours);
+            b.args(opts).arg(&svc_c);
+            if op != "list" {
+                a.arg(&name);
+                b.arg(&name);
+            }
+            // A B, then B A: neither always goes first.
+            if i % 2 == 0 {
+                ours_t.push(time(&mut a));
+                c_t.push(time(&mut b));
+            } else {
+                c_t.push(time(&mut b));
+                ours_t.push(time(&mut a));
+            }
+        }
+        let (o50, c50) = (pct(&mut ours_t, 0.5), pct(&mut c_t, 0.5));
+        let (o95, c95) = (pct(&mut ours_t, 0.95), pct(&mut c_t, 0.95));
+        println!("{op:<10} {o50:>7.2}ms {c50:>7.2}ms {o95:>7.2}ms {c95:>7.2}ms {:>7.2}", o50 / c50);
+    }
+}
