@@ -312,8 +312,9 @@ fn a_logged_template_gets_both_supervisors() {
     let t = Tree::new();
     let svc = t.service("logged", |tpl| {
         sleeper_template(tpl);
+        // A logger reads until its producer is gone, as a real one does.
         std::fs::create_dir(tpl.join("log")).unwrap();
-        write_script(&tpl.join("log/run"), "/usr/bin/sleep 3600");
+        write_script(&tpl.join("log/run"), "/usr/bin/cat");
     });
     let out = run(ours("s6-instance-create").arg(&svc).arg("a"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
