@@ -10,8 +10,8 @@ CARGO ?= cargo
 # whose execlineb is the real binary, not /usr/bin's wrapper script).
 EXECLINE_BIN ?= $(firstword $(foreach d,/usr/lib/execline/bin /bin /usr/bin /usr/local/bin,$(if $(wildcard $(d)/multisubstitute),$(d))))
 
-STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list
-SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list
+STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list s6i-signal s6i-status
+SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status
 CHECK_PREFIX := $(CURDIR)/target/check
 
 .PHONY: all install check bench deps demo clean

@@ -16,12 +16,16 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use crate::diag::Error;
 use crate::getopt::{number, Getopt};
 
-/// One option group of a spec: letters sharing one variable (the last one
-/// given wins), and the kind of argument they take.
+/// One option group of a spec: letters sharing one variable.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Group {
-    pub letters: Vec<u8>,
-    pub arg: Arg,
+    /// The environment variable of the group.
+    pub var: Vec<u8>,
+    /// The letters, each with the kind of argument it takes.
+    pub letters: Vec<(u8, Arg)>,
+    /// Keep every option given, in order (one word each, joined by
+    /// newlines), instead of only the last one.
+    pub accumulate: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,38 +37,56 @@ pub enum Arg {
     Number,
 }
 
-impl Group {
-    /// The environment variable of the group: its letters.
-    pub fn var(&self) -> OsString {
-        OsString::from_vec(self.letters.clone())
-    }
+fn is_letter(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
 }
 
-/// Parse a spec such as `dD,f,P,t#`: comma-separated groups of letters,
-/// the last letter of a group optionally followed by `:` or `#`.
+/// Parse a spec such as `dD,f,t#,fields=uwNo:+`: comma-separated groups;
+/// a group is an optional `name=`, letters each optionally followed by
+/// `:` or `#`, and an optional `+` to accumulate. Without a name, the
+/// variable is named by the group's letters.
 pub fn parse_spec(spec: &[u8]) -> Option<Vec<Group>> {
     let mut groups = Vec::new();
     if spec.is_empty() {
         return Some(groups);
     }
     for g in spec.split(|&b| b == b',') {
-        let (letters, arg) = match g.last() {
-            Some(b':') => (&g[..g.len() - 1], Arg::Word),
-            Some(b'#') => (&g[..g.len() - 1], Arg::Number),
-            _ => (g, Arg::None),
+        let (name, mut items) = match g.iter().position(|&b| b == b'=') {
+            Some(i) => (Some(&g[..i]), &g[i + 1..]),
+            None => (None, g),
         };
-        if letters.is_empty() || !letters.iter().all(u8::is_ascii_alphanumeric) {
+        let accumulate = items.last() == Some(&b'+');
+        if accumulate {
+            items = &items[..items.len() - 1];
+        }
+        let mut letters = Vec::new();
+        for &b in items {
+            match (b, letters.last_mut()) {
+                (b':', Some((_, a @ Arg::None))) => *a = Arg::Word,
+                (b'#', Some((_, a @ Arg::None))) => *a = Arg::Number,
+                (c, _) if is_letter(c) => letters.push((c, Arg::None)),
+                _ => return None,
+            }
+        }
+        let var = match name {
+            Some(n) if !n.is_empty() && n.iter().all(|&b| is_letter(b) || b == b'_') => n.to_vec(),
+            Some(_) => return None,
+            None => letters.iter().map(|&(c, _)| c).collect(),
+        };
+        if letters.is_empty() {
             return None;
         }
         groups.push(Group {
-            letters: letters.to_vec(),
-            arg,
+            var,
+            letters,
+            accumulate,
         });
     }
     Some(groups)
 }
 
-/// What the parse gives: the operands, and for each group its option word.
+/// What the parse gives: the operands, and for each group's variable its
+/// value (None: unset).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Parsed {
     pub operands: Vec<OsString>,
@@ -74,36 +96,54 @@ pub struct Parsed {
 /// Parse `args` against `groups`; at least `min` operands.
 pub fn parse(groups: &[Group], args: &[OsString], min: usize) -> Result<Parsed, Error> {
     let mut optstring = String::new();
-    for g in groups {
-        for &l in &g.letters {
-            optstring.push(l as char);
-            if g.arg != Arg::None {
-                optstring.push(':');
-            }
+    for &(c, arg) in groups.iter().flat_map(|g| &g.letters) {
+        optstring.push(c as char);
+        if arg != Arg::None {
+            optstring.push(':');
         }
     }
-    let mut words: Vec<Option<OsString>> = vec![None; groups.len()];
+    let mut words: Vec<Vec<Vec<u8>>> = vec![Vec::new(); groups.len()];
     let mut opts = Getopt::new(args, &optstring);
     for opt in opts.by_ref() {
         let (c, value) = opt?;
         let i = groups
             .iter()
-            .position(|g| g.letters.contains(&c))
+            .position(|g| g.letters.iter().any(|&(l, _)| l == c))
             .ok_or(Error::Usage)?;
+        let arg = groups[i]
+            .letters
+            .iter()
+            .find(|&&(l, _)| l == c)
+            .map_or(Arg::None, |&(_, a)| a);
         let mut word = vec![b'-', c];
         if let Some(v) = value {
-            if groups[i].arg == Arg::Number {
+            if arg == Arg::Number {
                 number(v)?;
             }
             word.extend_from_slice(v.as_bytes());
         }
-        words[i] = Some(OsString::from_vec(word));
+        if groups[i].accumulate {
+            // Newlines separate the words of the variable.
+            if word.contains(&b'\n') {
+                return Err(Error::Usage);
+            }
+        } else {
+            words[i].clear();
+        }
+        words[i].push(word);
     }
     let operands = opts.rest().to_vec();
     if operands.len() < min {
         return Err(Error::Usage);
     }
-    let options = groups.iter().map(Group::var).zip(words).collect();
+    let options = groups
+        .iter()
+        .zip(words)
+        .map(|(g, w)| {
+            let value = (!w.is_empty()).then(|| OsString::from_vec(w.join(&b'\n')));
+            (OsString::from_vec(g.var.clone()), value)
+        })
+        .collect();
     Ok(Parsed { operands, options })
 }
 
@@ -153,19 +193,24 @@ mod tests {
 
     #[test]
     fn spec() {
-        let g = parse_spec(b"dD,f,t#,u:").unwrap();
-        assert_eq!(g.len(), 4);
+        let g = parse_spec(b"dD,f,t#,u:,fields=uwo:+").unwrap();
+        assert_eq!(g.len(), 5);
         assert_eq!(
             g[0],
             Group {
-                letters: b"dD".to_vec(),
-                arg: Arg::None
+                var: b"dD".to_vec(),
+                letters: vec![(b'd', Arg::None), (b'D', Arg::None)],
+                accumulate: false
             }
         );
-        assert_eq!(g[2].arg, Arg::Number);
-        assert_eq!(g[3].arg, Arg::Word);
-        assert!(parse_spec(b"d,,f").is_none());
-        assert!(parse_spec(b"-").is_none());
+        assert_eq!(g[2].letters, vec![(b't', Arg::Number)]);
+        assert_eq!(g[3].letters, vec![(b'u', Arg::Word)]);
+        assert_eq!(g[4].var, b"fields");
+        assert!(g[4].accumulate);
+        assert_eq!(g[4].letters[2], (b'o', Arg::Word));
+        for bad in [&b"d,,f"[..], b"-", b":", b"=d", b"a b=c", b"x=", b"t::"] {
+            assert!(parse_spec(bad).is_none(), "{bad:?}");
+        }
         assert_eq!(parse_spec(b""), Some(vec![]));
     }
 
@@ -182,6 +227,26 @@ mod tests {
         assert_eq!(p.options[0], ("dD".into(), Some("-d".into())));
         assert_eq!(p.options[1], ("f".into(), None));
         assert_eq!(p.options[3], ("t".into(), Some("-t50".into())));
+    }
+
+    #[test]
+    fn accumulated_options_keep_their_order() {
+        let g = parse_spec(b"n,fields=uwo:+").unwrap();
+        let p = parse(
+            &g,
+            &v(&["-u", "-o", "pid,up", "-nw", "-oready", "svc", "x"]),
+            2,
+        )
+        .unwrap();
+        assert_eq!(p.options[0], ("n".into(), Some("-n".into())));
+        assert_eq!(
+            p.options[1],
+            ("fields".into(), Some("-u\n-opid,up\n-w\n-oready".into()))
+        );
+        assert_eq!(
+            parse(&g, &v(&["-o", "a\nb", "s", "x"]), 2),
+            Err(Error::Usage)
+        );
     }
 
     #[test]

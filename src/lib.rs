@@ -16,3 +16,5 @@ pub mod lock;
 pub mod name;
 pub mod scandir;
 pub mod supervise;
+pub mod svstatus;
+pub mod svwait;

@@ -47,3 +47,53 @@ pub fn with_logger(svdir: &Path) -> Result<Vec<PathBuf>, Errno> {
         Err(e) => Err(crate::diag::errno_of(&e)),
     }
 }
+
+/// Send s6-svc command letters to the supervisor of `svdir`, with
+/// s6-svc's diagnosis when it cannot: exit 100 when no supervisor
+/// listens or `supervise/` is not what it should be, 111 otherwise.
+pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
+    use crate::diag::{bytes, Error, EXIT_USAGE};
+    use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
+    use nix::sys::stat::Mode;
+    let not_listening = || {
+        let mut msg = b"unable to control ".to_vec();
+        msg.extend_from_slice(bytes(svdir));
+        msg.extend_from_slice(b": supervisor not listening");
+        Error::new(EXIT_USAGE, msg)
+    };
+    let fifo = control_fifo(svdir);
+    let fd = match open(
+        &fifo,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENXIO) => return Err(not_listening()),
+        Err(e @ (Errno::ENOENT | Errno::ENOTDIR | Errno::EISDIR)) => {
+            // Tell a missing service from a missing or broken supervise/.
+            let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            if let Err(e) = open(svdir, dir, Mode::empty()) {
+                return Err(Error::sys("control", svdir, e));
+            }
+            return match open(&svdir.join("supervise"), dir, Mode::empty()) {
+                Err(Errno::ENOENT) => Err(not_listening()),
+                _ => {
+                    let mut msg = b"something is wrong with the ".to_vec();
+                    msg.extend_from_slice(bytes(svdir));
+                    msg.extend_from_slice(b"/supervise directory: ");
+                    msg.extend_from_slice(e.desc().as_bytes());
+                    Err(Error::new(EXIT_USAGE, msg))
+                }
+            };
+        }
+        Err(e) => return Err(Error::sys("control", svdir, e)),
+    };
+    let written = fcntl(&fd, FcntlArg::F_SETFL(OFlag::empty())).and_then(|_| {
+        let mut done = 0;
+        while done < cmds.len() {
+            done += nix::unistd::write(&fd, &cmds[done..])?;
+        }
+        Ok(())
+    });
+    written.map_err(|e| Error::sys("control", svdir, e))
+}

@@ -68,7 +68,10 @@ pub fn run_for(cmd: &mut Command, limit: Duration) -> Output {
     let out = child.wait_with_output().expect("output");
     let _ = done.send(());
     if watchdog.join().unwrap_or(true) {
-        panic!("{cmd:?} did not finish in {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+        panic!(
+            "{cmd:?} did not finish in {limit:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     out
 }

@@ -1,0 +1,86 @@
+//! Waiting for a supervised service to reach a state, from the events
+//! its s6-supervise announces in `event/`: `u` up, `U` up and ready, `d`
+//! down, `D` down and finished, `O` will not restart, `x` exiting.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::diag::{Error, EXIT_SYS, EXIT_TIMEOUT};
+use crate::fifodir::{self, Listener, WaitError};
+use crate::svstatus::Status;
+
+/// A state to wait for: up or down, and whether ready (for a down
+/// service, ready means its finish script is done).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub up: bool,
+    pub ready: bool,
+}
+
+/// A subscription to one service's events, with its last known state.
+pub struct Watch {
+    dir: PathBuf,
+    listener: Listener,
+    up: bool,
+    ready: bool,
+}
+
+impl Watch {
+    /// Subscribe to `svdir`'s events, then read its state: the order that
+    /// loses nothing in between.
+    pub fn start(svdir: &Path) -> Result<Watch, Error> {
+        let ev = crate::supervise::eventdir(svdir);
+        // s6-supervise makes event/ when it starts; make it if it has not.
+        let _ = fifodir::make(&ev, false, false);
+        let listener = Listener::subscribe(&ev)
+            .map_err(|e| Error::sys("subscribe to events for", svdir, e))?;
+        let st = Status::read(svdir).map_err(|e| Error::sys("read status for", svdir, e))?;
+        Ok(Watch {
+            dir: svdir.to_path_buf(),
+            listener,
+            up: st.is_up(),
+            ready: st.ready,
+        })
+    }
+
+    fn reached(&self, t: Target) -> bool {
+        self.up == t.up && (!t.ready || self.ready)
+    }
+
+    /// Wait until the service reaches `target`. Ok(false) when it cannot
+    /// any more: its supervisor exits, or it will not be restarted.
+    pub fn until(&mut self, target: Target, deadline: Option<Instant>) -> Result<bool, Error> {
+        if self.reached(target) {
+            return Ok(true);
+        }
+        let mut failed = false;
+        let listener = &self.listener;
+        let (up, ready) = (&mut self.up, &mut self.ready);
+        let r = fifodir::wait(&[listener], deadline, |_, ev| {
+            match ev {
+                b'x' | b'O' if ev == b'x' || target.up => {
+                    // Nothing more will happen: stop waiting, as a failure
+                    // unless the service already is where it was wanted.
+                    failed |= ev == b'O' || *up != target.up || *ready != target.ready;
+                    (*up, *ready) = (target.up, target.ready);
+                }
+                b'd' | b'D' | b'u' | b'U' => {
+                    *up = ev.eq_ignore_ascii_case(&b'u');
+                    *ready = ev.is_ascii_uppercase();
+                }
+                _ => return false,
+            }
+            *up == target.up && (!target.ready || *ready)
+        });
+        match r {
+            Ok(()) => Ok(!failed),
+            Err(WaitError::Timeout) => Err(Error::new(EXIT_TIMEOUT, "timed out")),
+            Err(WaitError::Sys(e)) => Err(Error::sys_code(
+                EXIT_SYS,
+                "wait for events of",
+                &self.dir,
+                e,
+            )),
+        }
+    }
+}

@@ -1,0 +1,532 @@
+//! s6-instance-control and s6-instance-status against a real s6 tree,
+//! beside s6's C programs and s6-svstat.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+const EL: &str = "/usr/lib/execline/bin";
+
+/// A template whose run script records, in `./signals`, the number of
+/// every signal it gets; SIGTERM also ends the service.
+fn recording_template(tpl: &Path) {
+    std::fs::create_dir_all(tpl).unwrap();
+    write_script(
+        &tpl.join("run"),
+        &format!(
+            "{EL}/trap
+{{
+  SIGTERM {{ {EL}/foreground {{ {EL}/importas -iu s SIGNAL {EL}/redirfd -a 1 signals {EL}/fdmove -c 2 1 /usr/bin/echo $s }} {EL}/importas -iu p ! /usr/bin/kill $p }}
+  default {{ {EL}/importas -iu s SIGNAL {EL}/redirfd -a 1 signals /usr/bin/echo $s }}
+}}
+/usr/bin/sleep 3600"
+        ),
+    );
+}
+
+/// A template that notifies readiness on fd 3.
+fn notifying_template(tpl: &Path) {
+    std::fs::create_dir_all(tpl).unwrap();
+    std::fs::write(tpl.join("notification-fd"), "3\n").unwrap();
+    write_script(
+        &tpl.join("run"),
+        &format!("{EL}/if {{ {EL}/fdmove 1 3 /usr/bin/echo }} {EL}/fdclose 3 /usr/bin/sleep 3600"),
+    );
+}
+
+/// A template that exits with code 3 at once.
+fn failing_template(tpl: &Path) {
+    std::fs::create_dir_all(tpl).unwrap();
+    write_script(&tpl.join("run"), &format!("{EL}/exit 3"));
+}
+
+fn create(svc: &Path, args: &[&str]) {
+    let out = run(ours("s6-instance-create")
+        .args(args.iter().take(args.len() - 1))
+        .arg(svc)
+        .arg(args[args.len() - 1]));
+    assert_eq!(code(&out), 0, "create {args:?}: {}", stderr(&out));
+}
+
+fn control(svc: &Path, args: &[&str], name: &str) -> std::process::Output {
+    run(ours("s6-instance-control").args(args).arg(svc).arg(name))
+}
+
+fn c_control(svc: &Path, args: &[&str], name: &str) -> std::process::Output {
+    run(reference("s6-instance-control")
+        .args(args)
+        .arg(svc)
+        .arg(name))
+}
+
+/// Our status output, and s6-svstat's on the same instance, with the
+/// seconds counts (which tick between the two calls) normalised.
+fn statuses(svc: &Path, args: &[&str], name: &str) -> (i32, String, i32, String) {
+    let out = run(ours("s6-instance-status").args(args).arg(svc).arg(name));
+    let cout = run(reference("s6-svstat")
+        .args(args)
+        .arg(svc.join("instance").join(name)));
+    (
+        code(&out),
+        normalise(&out.stdout),
+        code(&cout),
+        normalise(&cout.stdout),
+    )
+}
+
+fn normalise(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let mut out = String::new();
+    let mut words = s.split(' ').peekable();
+    while let Some(w) = words.next() {
+        let seconds = words.peek().is_some_and(|n| n.starts_with("seconds"));
+        out.push_str(if seconds && w.chars().all(|c| c.is_ascii_digit()) {
+            "N"
+        } else {
+            w
+        });
+        out.push(' ');
+    }
+    out
+}
+
+fn same_status(svc: &Path, args: &[&str], name: &str) -> String {
+    let (c, o, cc, co) = statuses(svc, args, name);
+    assert_eq!((c, &o), (cc, &co), "status {args:?} of {name}");
+    o
+}
+
+fn signals(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("signals")).unwrap_or_default()
+}
+
+fn state(svc: &Path, name: &str) -> (bool, bool) {
+    let st = s6i::svstatus::Status::read(&svc.join("instances").join(name)).unwrap();
+    (st.is_up(), st.wantup)
+}
+
+#[test]
+fn up_down_once_and_exit() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &["a"]);
+    let out = control(&svc, &["-d", "-wd"], "a");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(state(&svc, "a"), (false, false));
+    assert!(same_status(&svc, &[], "a").starts_with("down (signal SIGTERM) N seconds, normally up"));
+    assert_eq!(code(&control(&svc, &["-u", "-wu"], "a")), 0);
+    assert_eq!(state(&svc, "a"), (true, true));
+    // Once: up now, not restarted when it dies.
+    assert_eq!(code(&control(&svc, &["-o"], "a")), 0);
+    same_status(&svc, &[], "a");
+    assert_eq!(code(&control(&svc, &["-k", "-wd"], "a")), 0);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(state(&svc, "a"), (false, false));
+    same_status(&svc, &[], "a");
+    // Exit: the supervisor goes once the service is down.
+    let dir = svc.join("instances/a");
+    let sup = supervisor_pid(&dir).unwrap();
+    assert_eq!(code(&control(&svc, &["-x"], "a")), 0);
+    assert!(wait_until(Duration::from_secs(5), || !alive(sup)));
+    // Then nobody listens: s6-svc's message and code.
+    let out = control(&svc, &["-u"], "a");
+    let cout = c_control(&svc, &["-u"], "a");
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    assert_eq!(code(&cout), 100);
+    assert!(
+        stderr(&out).ends_with("supervisor not listening\n"),
+        "{}",
+        stderr(&out)
+    );
+    let (c, _, cc, _) = statuses(&svc, &[], "a");
+    assert_eq!((c, cc), (1, 1));
+}
+
+#[test]
+fn signals_reach_the_service_in_order() {
+    let t = Tree::new();
+    let svc = t.service("svc", recording_template);
+    create(&svc, &["a"]);
+    let dir = svc.join("instances/a");
+    // Let the trap program set its handlers.
+    std::thread::sleep(Duration::from_millis(300));
+    for (letter, sig) in [
+        ("a", libc::SIGALRM),
+        ("b", libc::SIGABRT),
+        ("q", libc::SIGQUIT),
+        ("h", libc::SIGHUP),
+        ("i", libc::SIGINT),
+        ("1", libc::SIGUSR1),
+        ("2", libc::SIGUSR2),
+        ("y", libc::SIGWINCH),
+    ] {
+        let before = signals(&dir);
+        let out = control(&svc, &[&format!("-{letter}")], "a");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let want = format!("{before}{sig}\n");
+        assert!(
+            wait_until(Duration::from_secs(5), || signals(&dir) == want),
+            "-{letter}: {:?}",
+            signals(&dir)
+        );
+    }
+    // Several in one call, in order; then TERM, which ends it, and a restart.
+    let before = signals(&dir);
+    let pid = status(&dir).0;
+    let out = control(&svc, &["-h1", "-wr", "-t"], "a");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = signals(&dir);
+    let tail = got.strip_prefix(&before).unwrap_or("");
+    let nums: Vec<i32> = tail.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(
+        nums.ends_with(&[libc::SIGTERM])
+            && nums.contains(&libc::SIGHUP)
+            && nums.contains(&libc::SIGUSR1),
+        "{tail:?}"
+    );
+    assert_ne!(status(&dir).0, pid, "not restarted");
+    assert_ne!(status(&dir).0, 0);
+}
+
+#[test]
+fn pause_and_continue() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &["a"]);
+    let dir = svc.join("instances/a");
+    assert!(wait_until(Duration::from_secs(5), || status(&dir).0 != 0));
+    let pid = status(&dir).0 as i32;
+    assert_eq!(code(&control(&svc, &["-p"], "a")), 0);
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap()
+            .contains(") T ")
+    }));
+    assert!(same_status(&svc, &[], "a").contains(", paused"));
+    assert_eq!(same_status(&svc, &["-o", "paused"], "a"), "true\n ");
+    assert_eq!(code(&control(&svc, &["-c"], "a")), 0);
+    assert!(wait_until(Duration::from_secs(5), || {
+        !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap()
+            .contains(") T ")
+    }));
+    assert_eq!(same_status(&svc, &["-o", "paused"], "a"), "false\n ");
+}
+
+#[test]
+fn every_wait_mode() {
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| {
+        notifying_template(tpl);
+        write_script(&tpl.join("finish"), "/usr/bin/sleep 0.3");
+    });
+    create(&svc, &["-D", "a"]);
+    let dir = svc.join("instances/a");
+    for (args, up, ready) in [
+        (&["-u", "-wu"][..], true, None),
+        (&["-d", "-wd"], false, None),
+        (&["-u", "-wU"], true, Some(true)),
+        (&["-d", "-wD"], false, Some(true)),
+        (&["-u", "-wU"], true, Some(true)),
+        (&["-r", "-wr"], true, None),
+        (&["-r", "-wR"], true, Some(true)),
+    ] {
+        let before = status(&dir).0;
+        let out = control(&svc, args, "a");
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        let st = s6i::svstatus::Status::read(&dir).unwrap();
+        assert_eq!(st.is_up(), up, "{args:?}");
+        if let Some(r) = ready {
+            assert_eq!(st.ready, r, "{args:?}");
+        }
+        if args[0] == "-r" {
+            assert_ne!(st.pid as u64, before, "{args:?}: not restarted");
+        }
+    }
+    // A wait without a command only waits, and one that holds returns at once.
+    assert_eq!(code(&control(&svc, &["-wu", "-T", "2000"], "a")), 0);
+    let out = control(&svc, &["-wd", "-T", "300"], "a");
+    assert_eq!(code(&out), 99, "{}", stderr(&out));
+    let cout = c_control(&svc, &["-wd", "-T", "300"], "a");
+    assert_eq!(code(&cout), 99);
+    // Down and finished, then a wait for up without a command times out.
+    assert_eq!(code(&control(&svc, &["-d", "-wD", "-T", "5000"], "a")), 0);
+    assert_eq!(code(&control(&svc, &["-wU", "-T", "300"], "a")), 99);
+}
+
+#[test]
+fn readiness_waits_fall_back_without_notification_fd() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &["-D", "a"]);
+    let out = control(&svc, &["-u", "-wU", "-T", "5000"], "a");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("notification-fd not present - ignoring request for readiness notification"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(state(&svc, "a").0);
+}
+
+#[test]
+fn a_service_that_never_gets_ready_times_out() {
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| {
+        sleeper_template(tpl);
+        std::fs::write(tpl.join("notification-fd"), "3\n").unwrap();
+    });
+    create(&svc, &["-D", "a"]);
+    let out = control(&svc, &["-u", "-wU", "-T", "300"], "a");
+    let cout = c_control(&svc, &["-wU", "-T", "300"], "a");
+    assert_eq!((code(&out), code(&cout)), (99, 99), "{}", stderr(&out));
+    assert!(stderr(&out).contains("timed out"));
+    // No listener FIFO is left behind.
+    let fifos: Vec<_> = entries(&svc.join("instances/a/event"));
+    assert!(fifos.is_empty(), "{fifos:?}");
+}
+
+#[test]
+fn a_supervisor_that_exits_fails_the_wait() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &["-D", "a"]);
+    // Waiting for up while the supervisor is told to exit: exit 1, as s6-svc.
+    let out = control(&svc, &["-x", "-wu", "-T", "5000"], "a");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn controlling_what_is_not_there() {
+    let (_t, svc) = Tree::with_service();
+    for args in [
+        &["-u"][..],
+        &["-wu", "-T", "200"],
+        &["-u", "-wu", "-T", "200"],
+    ] {
+        let out = control(&svc, args, "nope");
+        let cout = c_control(&svc, args, "nope");
+        assert_eq!(
+            code(&out),
+            code(&cout),
+            "{args:?}: ours {} / C {}",
+            stderr(&out),
+            stderr(&cout)
+        );
+        assert_eq!(code(&out), 111);
+    }
+    assert!(!svc.join("instance/nope").exists());
+    for args in [&[][..], &["-o", "up"]] {
+        let (c, _, cc, _) = statuses(&svc, args, "nope");
+        assert_eq!((c, cc), (1, 1));
+    }
+}
+
+#[test]
+fn control_usage_and_names() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &["a"]);
+    let s = svc.to_str().unwrap();
+    for args in [
+        vec![],
+        vec![s],
+        vec!["-w", "x", s, "a"],
+        vec!["-T", "x", s, "a"],
+        vec!["-z", s, "a"],
+        vec!["-w"],
+    ] {
+        let out = run(ours("s6-instance-control").args(&args));
+        let cout = run(reference("s6-instance-control").args(&args));
+        assert_eq!(code(&out), 100, "{args:?}");
+        assert_eq!(code(&cout), 100, "{args:?}");
+    }
+    let many: String = std::iter::repeat('u').take(70).collect();
+    let out = run(ours("s6-instance-control")
+        .arg(format!("-{many}"))
+        .arg(s)
+        .arg("a"));
+    assert_eq!(code(&out), 100);
+    assert!(stderr(&out).contains("too many commands"));
+    for name in ["", ".a", "a b", "a/b", "../a"] {
+        let out = run(ours("s6-instance-control").arg("-d").arg(s).arg(name));
+        assert_eq!(code(&out), 100, "{name:?}");
+        assert!(stderr(&out).contains("invalid instance name"));
+    }
+    assert!(state(&svc, "a").0, "a bad call changed the instance");
+    // Injected words are arguments, never programs.
+    let marker = svc.join("marker");
+    let out = run(ours("s6-instance-control")
+        .arg("-u")
+        .arg(s)
+        .arg("a")
+        .arg("/usr/bin/touch")
+        .arg(&marker));
+    assert_eq!(code(&out), 0);
+    assert!(!marker.exists());
+}
+
+#[test]
+fn status_outputs_match_s6_svstat() {
+    let t = Tree::new();
+    let svc = t.service("svc", notifying_template);
+    let bad = t.service("bad", failing_template);
+    create(&svc, &["up"]);
+    create(&svc, &["-D", "down"]);
+    create(&svc, &["killed"]);
+    create(&bad, &["exited"]);
+    assert_eq!(code(&control(&svc, &["-wU", "-T", "5000"], "up")), 0);
+    assert_eq!(code(&control(&svc, &["-wU", "-T", "5000"], "killed")), 0);
+    assert_eq!(
+        code(&control(&svc, &["-d", "-wD", "-T", "5000"], "killed")),
+        0
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let all = "up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor";
+    let option_sets: Vec<Vec<&str>> = vec![
+        vec![],
+        vec!["-n"],
+        vec!["-u"],
+        vec!["-w"],
+        vec!["-N"],
+        vec!["-r"],
+        vec!["-p"],
+        vec!["-e"],
+        vec!["-s"],
+        vec!["-t"],
+        vec!["-uwNrpest"],
+        vec!["-o", all],
+        vec!["-n", "-o", "signal,signum"],
+        vec!["-u", "-o", "pid,p,updown", "-e"],
+        vec!["-o", "up,"],
+    ];
+    for (s, name) in [
+        (&svc, "up"),
+        (&svc, "down"),
+        (&svc, "killed"),
+        (&bad, "exited"),
+    ] {
+        for args in &option_sets {
+            same_status(s, args, name);
+        }
+    }
+    assert!(same_status(&svc, &[], "up").contains(", ready N seconds"));
+    assert!(same_status(&svc, &[], "down").starts_with("down (exitcode 0) N seconds"));
+    assert!(same_status(&svc, &["-n"], "killed")
+        .starts_with("down (signal 15) N seconds, normally up, ready"));
+    let exited = same_status(&bad, &["-o", "up,exitcode,signal,wantedup"], "exited");
+    assert_eq!(exited, "false 3 NA true\n ");
+    // Bad field lists and too many fields: usage errors, as s6.
+    for args in [
+        vec!["-o", "nope"],
+        vec!["-o", "up,,pid"],
+        vec!["-o", "upx"],
+        vec!["-o", &format!("{all},up,up,up,up")],
+        vec!["-uuuuuuuuuuuuuuuuu"],
+    ] {
+        let (c, o, cc, _) = statuses(&svc, &args, "up");
+        assert_eq!((c, cc), (100, 100), "{args:?}");
+        assert!(o.trim().is_empty());
+    }
+}
+
+/// A fake instance whose supervise/lock the test holds, so that the
+/// status record can be anything.
+struct FakeSupervisor {
+    _lock: std::fs::File,
+    dir: PathBuf,
+}
+
+impl FakeSupervisor {
+    fn new(svc: &Path, name: &str) -> FakeSupervisor {
+        let dir = svc.join("instances").join(name);
+        std::fs::create_dir_all(dir.join("supervise")).unwrap();
+        std::os::unix::fs::symlink(
+            format!("../instances/{name}"),
+            svc.join("instance").join(name),
+        )
+        .unwrap();
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(dir.join("supervise/lock"))
+            .unwrap();
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as _;
+        fl.l_whence = libc::SEEK_SET as _;
+        let r = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::F_SETLK, &fl) };
+        assert_eq!(r, 0);
+        FakeSupervisor { _lock: lock, dir }
+    }
+}
+
+#[test]
+fn broken_status_records() {
+    let (_t, svc) = Tree::with_service();
+    // The lock must be held by another process than the reader: ours is.
+    let fake = FakeSupervisor::new(&svc, "fake");
+    let record = |b: &[u8]| std::fs::write(fake.dir.join("supervise/status"), b).unwrap();
+    // Missing, then short: 111, as s6-svstat.
+    let (c, _, cc, _) = statuses(&svc, &[], "fake");
+    assert_eq!((c, cc), (111, 111));
+    record(&[0u8; 20]);
+    let (c, _, cc, _) = statuses(&svc, &[], "fake");
+    assert_eq!((c, cc), (111, 111));
+    // Garbage, and odd but whole records, print what s6-svstat prints.
+    // (A stamp in the future reads as "now", which ticks between calls:
+    // keep the garbage stamp in the past.)
+    let mut garbage = vec![0xa5u8; 35];
+    garbage[..8].copy_from_slice(&[0x40, 0, 0, 0, 0, 0, 0, 1]);
+    for rec in [garbage, {
+        let mut r = vec![0u8; 35];
+        r[0] = 0x40;
+        r[12] = 0x40;
+        r[31] = 7;
+        r[32] = 0;
+        r[33] = 0x86;
+        r[34] = 0x0f;
+        r
+    }] {
+        record(&rec);
+        for args in [
+            &[][..],
+            &["-n"],
+            &[
+                "-o",
+                "up,wantedup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince",
+            ],
+        ] {
+            same_status(&svc, args, "fake");
+        }
+    }
+    // Every signal number is named as s6 names it.
+    for sig in 1..=64u8 {
+        let mut r = vec![0u8; 35];
+        r[0] = 0x40;
+        r[12] = 0x40;
+        r[33] = sig & 0x7f;
+        record(&r);
+        same_status(&svc, &["-o", "signal,signum"], "fake");
+        same_status(&svc, &[], "fake");
+    }
+}
+
+#[test]
+fn the_signal_step_chains() {
+    let t = Tree::new();
+    let svc = t.service("svc", notifying_template);
+    create(&svc, &["-D", "a"]);
+    let marker = t.path().join("ready-marker");
+    // Bring it up, wait until it is ready, then run a command.
+    let out = run(std::process::Command::new(bindir().join("s6i-signal"))
+        .args(["-u", "-wU", "-T", "5000", "--"])
+        .arg(&svc)
+        .arg("a")
+        .arg("/usr/bin/touch")
+        .arg(&marker));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(marker.exists());
+    let st = s6i::svstatus::Status::read(&svc.join("instances/a")).unwrap();
+    assert!(st.is_up() && st.ready);
+}
