@@ -27,12 +27,21 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 }
 
 fn main() {
-    let n: usize = std::env::var("S6I_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let n: usize = std::env::var("S6I_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     let t = Tree::new();
     let svc_ours = t.service("ours", sleeper_template);
     let svc_c = t.service("c", sleeper_template);
-    println!("s6-instance-* ours vs s6 C, N = {n}, tree in {}", t.path().display());
-    println!("{:<10} {:>9} {:>9} {:>9} {:>9} {:>7}", "op", "ours p50", "C p50", "ours p95", "C p95", "ratio");
+    println!(
+        "s6-instance-* ours vs s6 C, N = {n}, tree in {}",
+        t.path().display()
+    );
+    println!(
+        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "op", "ours p50", "C p50", "ours p95", "C p95", "ratio"
+    );
     let ops: [(&str, &[&str]); 3] = [("create", &[]), ("list", &[]), ("delete", &[])];
     for (op, opts) in ops {
         let (mut ours_t, mut c_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -58,6 +67,9 @@ fn main() {
         }
         let (o50, c50) = (pct(&mut ours_t, 0.5), pct(&mut c_t, 0.5));
         let (o95, c95) = (pct(&mut ours_t, 0.95), pct(&mut c_t, 0.95));
-        println!("{op:<10} {o50:>7.2}ms {c50:>7.2}ms {o95:>7.2}ms {c95:>7.2}ms {:>7.2}", o50 / c50);
+        println!(
+            "{op:<10} {o50:>7.2}ms {c50:>7.2}ms {o95:>7.2}ms {c95:>7.2}ms {:>7.2}",
+            o50 / c50
+        );
     }
 }
