@@ -4,11 +4,14 @@
 //! own arguments in the environment, as `#`, `1`, `2`..., never in its
 //! argv. This step parses them with getopt, checks them, and puts the
 //! result back into the environment: the operands as `#`, `1`, `2`...,
-//! each option group as one variable holding the option as one word
-//! (`-d`, `-t5000`), unset when absent. The script then reads them with
-//! `importas`, which substitutes exactly one word per variable (or none
-//! for an unset one). A user's word can thus land only where the script
-//! puts a variable, never in the place of a program.
+//! and each option group as one variable, unset when no option of the
+//! group was given. A plain group holds its last option as one word
+//! (`-d`, `-t5000`); an accumulating group holds all of its options, in
+//! order, one word per line, for `importas -sd "\n"` to split. The
+//! script reads them with `importas`, which substitutes a variable in
+//! the place the script gives it, as whole words, or as nothing when it
+//! is unset. A user's word can thus land only where the script puts a
+//! variable, after the options of a step, never in the place of a program.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
