@@ -42,17 +42,23 @@ fn main() {
         "{:<10} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "op", "ours p50", "C p50", "ours p95", "C p95", "ratio"
     );
-    let ops: [(&str, &[&str]); 3] = [("create", &[]), ("list", &[]), ("delete", &[])];
-    for (op, opts) in ops {
+    let ops: [(&str, &str, &[&str]); 6] = [
+        ("create", "s6-instance-create", &[]),
+        ("list", "s6-instance-list", &[]),
+        ("status", "s6-instance-status", &[]),
+        ("ctl -d -wd", "s6-instance-control", &["-d", "-wd"]),
+        ("ctl -u -wu", "s6-instance-control", &["-u", "-wu"]),
+        ("delete", "s6-instance-delete", &[]),
+    ];
+    for (op, prog, opts) in ops {
         let (mut ours_t, mut c_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for i in 0..n {
             let name = format!("i{i}");
-            let prog = format!("s6-instance-{op}");
-            let mut a = ours(&prog);
-            let mut b = reference(&prog);
+            let mut a = ours(prog);
+            let mut b = reference(prog);
             a.args(opts).arg(&svc_ours);
             b.args(opts).arg(&svc_c);
-            if op != "list" {
+            if prog != "s6-instance-list" {
                 a.arg(&name);
                 b.arg(&name);
             }
