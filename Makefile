@@ -28,8 +28,7 @@ install: all
 	for s in $(SCRIPTS); do \
 	  sed -e '1s|^#!.*|#!$(EXECLINE_BIN)/execlineb|' \
 	      -e 's|^\([ ]*\)\(s6i-[a-z-]*\)|\1$(BINDIR)/\2|' \
-	      -e 's,^\(multisubstitute\|importas\),$(EXECLINE_BIN)/\1,' \
-	      lib/$$s > $(DESTDIR)$(BINDIR)/$$s.tmp && \
+		      lib/$$s > $(DESTDIR)$(BINDIR)/$$s.tmp && \
 	  chmod 0755 $(DESTDIR)$(BINDIR)/$$s.tmp && \
 	  mv -f $(DESTDIR)$(BINDIR)/$$s.tmp $(DESTDIR)$(BINDIR)/$$s || exit 1; \
 	done

@@ -1,17 +1,21 @@
 //! The argument step of the scripts (`s6i-args`).
 //!
 //! An execline script started by `execlineb` without `-s`/`-S` finds its
-//! own arguments in the environment, as `#`, `1`, `2`..., never in its
-//! argv. This step parses them with getopt, checks them, and puts the
-//! result back into the environment: the operands as `#`, `1`, `2`...,
-//! and each option group as one variable, unset when no option of the
-//! group was given. A plain group holds its last option as one word
-//! (`-d`, `-t5000`); an accumulating group holds all of its options, in
-//! order, one word per line, for `importas -sd "\n"` to split. The
-//! script reads them with `importas`, which substitutes a variable in
-//! the place the script gives it, as whole words, or as nothing when it
-//! is unset. A user's word can thus land only where the script puts a
-//! variable, after the options of a step, never in the place of a program.
+//! own arguments in the environment, as `#`, `1`, `2`..., and nowhere in
+//! its text: execlineb substitutes nothing. This step reads them, parses
+//! them with getopt as s6's programs do, checks them, and then replaces,
+//! in the rest of the script (its own argv), every word that is exactly
+//! `$var` or `${var}` by the words of that variable:
+//!
+//! - an operand: exactly one word;
+//! - a plain option group: its last option, as one word (`-d`,
+//!   `-t5000`), or no word at all when none was given;
+//! - an accumulating group: every option of the group, in order, one
+//!   word each.
+//!
+//! A user's word can thus only ever land where the script names a
+//! variable, as one word in an argument list, never in the place of a
+//! program: the script itself says where each step's arguments end.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -22,12 +26,11 @@ use crate::getopt::{number, Getopt};
 /// One option group of a spec: letters sharing one variable.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Group {
-    /// The environment variable of the group.
+    /// The variable of the group.
     pub var: Vec<u8>,
     /// The letters, each with the kind of argument it takes.
     pub letters: Vec<(u8, Arg)>,
-    /// Keep every option given, in order (one word each, joined by
-    /// newlines), instead of only the last one.
+    /// Keep every option given, in order, instead of only the last one.
     pub accumulate: bool,
 }
 
@@ -40,11 +43,11 @@ pub enum Arg {
     Number,
 }
 
-fn is_letter(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
+fn is_name(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-/// Parse a spec such as `dD,f,t#,fields=uwNo:+`: comma-separated groups;
+/// Parse a spec such as `dD,f,t#,fields=uwo:+`: comma-separated groups;
 /// a group is an optional `name=`, letters each optionally followed by
 /// `:` or `#`, and an optional `+` to accumulate. Without a name, the
 /// variable is named by the group's letters.
@@ -67,12 +70,12 @@ pub fn parse_spec(spec: &[u8]) -> Option<Vec<Group>> {
             match (b, letters.last_mut()) {
                 (b':', Some((_, a @ Arg::None))) => *a = Arg::Word,
                 (b'#', Some((_, a @ Arg::None))) => *a = Arg::Number,
-                (c, _) if is_letter(c) => letters.push((c, Arg::None)),
+                (c, _) if c.is_ascii_alphanumeric() => letters.push((c, Arg::None)),
                 _ => return None,
             }
         }
         let var = match name {
-            Some(n) if !n.is_empty() && n.iter().all(|&b| is_letter(b) || b == b'_') => n.to_vec(),
+            Some(n) if is_name(n) => n.to_vec(),
             Some(_) => return None,
             None => letters.iter().map(|&(c, _)| c).collect(),
         };
@@ -88,16 +91,20 @@ pub fn parse_spec(spec: &[u8]) -> Option<Vec<Group>> {
     Some(groups)
 }
 
-/// What the parse gives: the operands, and for each group's variable its
-/// value (None: unset).
-#[derive(Debug, PartialEq, Eq)]
-pub struct Parsed {
-    pub operands: Vec<OsString>,
-    pub options: Vec<(OsString, Option<OsString>)>,
+/// The names of the operands: a comma-separated list.
+pub fn parse_names(list: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let names: Vec<Vec<u8>> = list.split(|&b| b == b',').map(<[u8]>::to_vec).collect();
+    names.iter().all(|n| is_name(n)).then_some(names)
 }
 
-/// Parse `args` against `groups`; at least `min` operands.
-pub fn parse(groups: &[Group], args: &[OsString], min: usize) -> Result<Parsed, Error> {
+/// Parse `args` against `groups`, naming the first operands after
+/// `names` (there must be at least that many; more are ignored, as s6's
+/// programs do). Returns each variable with its words.
+pub fn parse(
+    groups: &[Group],
+    names: &[Vec<u8>],
+    args: &[OsString],
+) -> Result<Vec<(Vec<u8>, Vec<OsString>)>, Error> {
     let mut optstring = String::new();
     for &(c, arg) in groups.iter().flat_map(|g| &g.letters) {
         optstring.push(c as char);
@@ -105,7 +112,7 @@ pub fn parse(groups: &[Group], args: &[OsString], min: usize) -> Result<Parsed, 
             optstring.push(':');
         }
     }
-    let mut words: Vec<Vec<Vec<u8>>> = vec![Vec::new(); groups.len()];
+    let mut words: Vec<Vec<OsString>> = vec![Vec::new(); groups.len()];
     let mut opts = Getopt::new(args, &optstring);
     for opt in opts.by_ref() {
         let (c, value) = opt?;
@@ -113,41 +120,29 @@ pub fn parse(groups: &[Group], args: &[OsString], min: usize) -> Result<Parsed, 
             .iter()
             .position(|g| g.letters.iter().any(|&(l, _)| l == c))
             .ok_or(Error::Usage)?;
-        let arg = groups[i]
-            .letters
-            .iter()
-            .find(|&&(l, _)| l == c)
-            .map_or(Arg::None, |&(_, a)| a);
         let mut word = vec![b'-', c];
         if let Some(v) = value {
-            if arg == Arg::Number {
+            if groups[i].letters.contains(&(c, Arg::Number)) {
                 number(v)?;
             }
             word.extend_from_slice(v.as_bytes());
         }
-        if groups[i].accumulate {
-            // Newlines separate the words of the variable.
-            if word.contains(&b'\n') {
-                return Err(Error::Usage);
-            }
-        } else {
+        if !groups[i].accumulate {
             words[i].clear();
         }
-        words[i].push(word);
+        words[i].push(OsString::from_vec(word));
     }
-    let operands = opts.rest().to_vec();
-    if operands.len() < min {
+    let operands = opts.rest();
+    if operands.len() < names.len() {
         return Err(Error::Usage);
     }
-    let options = groups
+    let mut vars: Vec<(Vec<u8>, Vec<OsString>)> = names
         .iter()
-        .zip(words)
-        .map(|(g, w)| {
-            let value = (!w.is_empty()).then(|| OsString::from_vec(w.join(&b'\n')));
-            (OsString::from_vec(g.var.clone()), value)
-        })
+        .cloned()
+        .zip(operands.iter().map(|o| vec![o.clone()]))
         .collect();
-    Ok(Parsed { operands, options })
+    vars.extend(groups.iter().map(|g| g.var.clone()).zip(words));
+    Ok(vars)
 }
 
 /// The script's arguments, read from the environment (`#`, `1`, `2`...).
@@ -160,21 +155,30 @@ pub fn positionals() -> Option<Vec<OsString>> {
     )
 }
 
-/// Replace the script's arguments in the environment with the parse.
-pub fn export(parsed: &Parsed, old_count: usize) {
-    std::env::set_var("#", parsed.operands.len().to_string());
-    for (i, op) in parsed.operands.iter().enumerate() {
-        std::env::set_var((i + 1).to_string(), op);
-    }
-    for i in parsed.operands.len() + 1..=old_count {
-        std::env::remove_var(i.to_string());
-    }
-    for (var, word) in &parsed.options {
-        match word {
-            Some(w) => std::env::set_var(var, w),
-            None => std::env::remove_var(var),
+/// Replace every word of `argv` that is exactly `$var` or `${var}` (after
+/// the leading spaces that mark a word inside an execline block) by the
+/// words of that variable, each with the same leading spaces. Other
+/// words stay as they are.
+pub fn substitute(argv: &[OsString], vars: &[(Vec<u8>, Vec<OsString>)]) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(argv.len());
+    for word in argv {
+        let b = word.as_bytes();
+        let depth = b.iter().take_while(|&&c| c == b' ').count();
+        let (prefix, rest) = b.split_at(depth);
+        let name = rest
+            .strip_prefix(b"${")
+            .and_then(|r| r.strip_suffix(b"}"))
+            .or_else(|| rest.strip_prefix(b"$"));
+        match name.and_then(|n| vars.iter().find(|(v, _)| v == n)) {
+            Some((_, values)) => out.extend(values.iter().map(|v| {
+                let mut w = prefix.to_vec();
+                w.extend_from_slice(v.as_bytes());
+                OsString::from_vec(w)
+            })),
+            None => out.push(word.clone()),
         }
     }
+    out
 }
 
 /// The program name of a usage line: its first word.
@@ -192,6 +196,10 @@ mod tests {
 
     fn v(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
+    }
+
+    fn names(a: &[&str]) -> Vec<Vec<u8>> {
+        a.iter().map(|s| s.as_bytes().to_vec()).collect()
     }
 
     #[test]
@@ -215,52 +223,79 @@ mod tests {
             assert!(parse_spec(bad).is_none(), "{bad:?}");
         }
         assert_eq!(parse_spec(b""), Some(vec![]));
+        assert_eq!(
+            parse_names(b"service,name"),
+            Some(names(&["service", "name"]))
+        );
+        assert_eq!(parse_names(b"a,,b"), None);
     }
 
     #[test]
     fn last_of_a_group_wins_and_words_stay_whole() {
         let g = parse_spec(b"dD,f,P,t#").unwrap();
-        let p = parse(
+        let vars = parse(
             &g,
-            &v(&["-dD", "-t", "50", "-d", "svc", "na me", "rm", "-rf"]),
-            2,
+            &names(&["svc", "name"]),
+            &v(&["-dD", "-t", "50", "-d", "s", "na me", "rm", "-rf"]),
         )
         .unwrap();
-        assert_eq!(p.operands, v(&["svc", "na me", "rm", "-rf"]));
-        assert_eq!(p.options[0], ("dD".into(), Some("-d".into())));
-        assert_eq!(p.options[1], ("f".into(), None));
-        assert_eq!(p.options[3], ("t".into(), Some("-t50".into())));
+        assert_eq!(vars[0], (b"svc".to_vec(), v(&["s"])));
+        assert_eq!(vars[1], (b"name".to_vec(), v(&["na me"])));
+        assert_eq!(vars[2], (b"dD".to_vec(), v(&["-d"])));
+        assert_eq!(vars[3], (b"f".to_vec(), v(&[])));
+        assert_eq!(vars[5], (b"t".to_vec(), v(&["-t50"])));
     }
 
     #[test]
     fn accumulated_options_keep_their_order() {
         let g = parse_spec(b"n,fields=uwo:+").unwrap();
-        let p = parse(
+        let vars = parse(
             &g,
+            &[],
             &v(&["-u", "-o", "pid,up", "-nw", "-oready", "svc", "x"]),
-            2,
         )
         .unwrap();
-        assert_eq!(p.options[0], ("n".into(), Some("-n".into())));
+        assert_eq!(vars[0], (b"n".to_vec(), v(&["-n"])));
         assert_eq!(
-            p.options[1],
-            ("fields".into(), Some("-u\n-opid,up\n-w\n-oready".into()))
-        );
-        assert_eq!(
-            parse(&g, &v(&["-o", "a\nb", "s", "x"]), 2),
-            Err(Error::Usage)
+            vars[1],
+            (b"fields".to_vec(), v(&["-u", "-opid,up", "-w", "-oready"]))
         );
     }
 
     #[test]
     fn bad_usage() {
         let g = parse_spec(b"X,t#").unwrap();
-        assert_eq!(parse(&g, &v(&["-t", "x", "a", "b"]), 2), Err(Error::Usage));
-        assert_eq!(parse(&g, &v(&["-q", "a", "b"]), 2), Err(Error::Usage));
-        assert_eq!(parse(&g, &v(&["a"]), 2), Err(Error::Usage));
+        let two = names(&["a", "b"]);
         assert_eq!(
-            parse(&g, &v(&["--", "-a", "b"]), 2).unwrap().operands,
-            v(&["-a", "b"])
+            parse(&g, &two, &v(&["-t", "x", "a", "b"])),
+            Err(Error::Usage)
+        );
+        assert_eq!(parse(&g, &two, &v(&["-q", "a", "b"])), Err(Error::Usage));
+        assert_eq!(parse(&g, &two, &v(&["a"])), Err(Error::Usage));
+        assert_eq!(
+            parse(&g, &two, &v(&["--", "-a", "b"])).unwrap()[0].1,
+            v(&["-a"])
+        );
+    }
+
+    #[test]
+    fn substitution_is_by_whole_words() {
+        let vars = vec![
+            (b"name".to_vec(), v(&["a b"])),
+            (b"opts".to_vec(), v(&["-x", "-y"])),
+            (b"none".to_vec(), v(&[])),
+            (b"empty".to_vec(), v(&[""])),
+        ];
+        let script = v(&[
+            "prog", "$opts", "$none", "--", "${name}", "x$name", "$other", "{", " $name",
+            "  $opts", " $empty", "",
+        ]);
+        assert_eq!(
+            substitute(&script, &vars),
+            v(&[
+                "prog", "-x", "-y", "--", "a b", "x$name", "$other", "{", " a b", "  -x", "  -y",
+                " ", ""
+            ])
         );
     }
 }

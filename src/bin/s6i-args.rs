@@ -1,48 +1,52 @@
 //! s6i-args: parse an execline script's own arguments (from the
-//! environment) and hand them back as single-word variables.
+//! environment) and substitute them, word for word, into the rest of
+//! the script.
 
 use s6i::args::{self, Group};
 use s6i::diag::{self, Error, EXIT_USAGE};
-use s6i::getopt::{number, Getopt};
+use s6i::getopt::Getopt;
 use s6i::name;
 
-const USAGE: &str = "s6i-args [ -o optspec ] [ -n min ] [ -i index ] -u usage [ prog... ]";
+const USAGE: &str = "s6i-args -u usage [ -o optspec ] [ -n names ] [ -N name ] prog...";
 
 fn main() {
     diag::run(USAGE, |argv| {
-        let mut groups: Vec<Group> = Vec::new();
-        let (mut min, mut name_at, mut usage) = (0usize, 0usize, None);
-        let mut opts = Getopt::new(&argv, "o:n:i:u:");
+        let (mut groups, mut names): (Vec<Group>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
+        let (mut usage, mut instance) = (None, None);
+        let mut opts = Getopt::new(&argv, "u:o:n:N:");
         for opt in opts.by_ref() {
             match opt? {
+                (b'u', Some(v)) => usage = Some(v.to_owned()),
                 (b'o', Some(v)) => {
                     groups = args::parse_spec(v.as_encoded_bytes()).ok_or(Error::Usage)?
                 }
-                (b'n', Some(v)) => min = number(v)? as usize,
-                (b'i', Some(v)) => name_at = number(v)? as usize,
-                (b'u', Some(v)) => usage = Some(v.to_owned()),
+                (b'n', Some(v)) => {
+                    names = args::parse_names(v.as_encoded_bytes()).ok_or(Error::Usage)?
+                }
+                (b'N', Some(v)) => instance = Some(v.as_encoded_bytes().to_vec()),
                 _ => return Err(Error::Usage),
             }
         }
         let usage = usage.ok_or(Error::Usage)?;
-        if name_at > min {
-            return Err(Error::Usage);
-        }
+        let instance = match instance {
+            Some(n) => Some(names.iter().position(|m| *m == n).ok_or(Error::Usage)?),
+            None => None,
+        };
         let script_args = args::positionals().ok_or_else(|| {
             Error::new(
                 EXIT_USAGE,
                 "no positional parameters in the environment: run me from execlineb",
             )
         })?;
+        // From here on, speak as the script.
         diag::set_prog(args::usage_prog(&usage));
-        let parsed = args::parse(&groups, &script_args, min).map_err(|e| match e {
+        let vars = args::parse(&groups, &names, &script_args).map_err(|e| match e {
             Error::Usage => Error::UsageLine(usage.as_encoded_bytes().to_vec()),
             e => e,
         })?;
-        if name_at > 0 {
-            name::check(parsed.operands[name_at - 1].as_encoded_bytes())?;
+        if let Some(i) = instance {
+            name::check(vars[i].1[0].as_encoded_bytes())?;
         }
-        args::export(&parsed, script_args.len());
-        Ok(opts.rest().to_vec())
+        Ok(args::substitute(opts.rest(), &vars))
     })
 }
