@@ -34,10 +34,7 @@ fn main() {
     let t = Tree::new();
     let svc_ours = t.service("ours", sleeper_template);
     let svc_c = t.service("c", sleeper_template);
-    println!(
-        "s6-instance-* ours vs s6 C, N = {n}, tree in {}",
-        t.path().display()
-    );
+    println!("s6-instance-* ours vs s6 C, N = {n}, tree in {}", t.path().display());
     println!(
         "{:<10} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "op", "ours p50", "C p50", "ours p95", "C p95", "ratio"

@@ -98,11 +98,13 @@ pub fn parse_names(list: &[u8]) -> Option<Vec<Vec<u8>>> {
 }
 
 /// Parse `args` against `groups`, naming the first operands after
-/// `names` (there must be at least that many; more are ignored, as s6's
-/// programs do). Returns each variable with its words.
+/// `names` (there must be at least that many). The operands after them
+/// are the words of `rest` when it is given, and ignored otherwise, as
+/// s6's programs do. Returns each variable with its words.
 pub fn parse(
     groups: &[Group],
     names: &[Vec<u8>],
+    rest: Option<&[u8]>,
     args: &[OsString],
 ) -> Result<Vec<(Vec<u8>, Vec<OsString>)>, Error> {
     let mut optstring = String::new();
@@ -141,6 +143,9 @@ pub fn parse(
         .cloned()
         .zip(operands.iter().map(|o| vec![o.clone()]))
         .collect();
+    if let Some(r) = rest {
+        vars.push((r.to_vec(), operands[names.len()..].to_vec()));
+    }
     vars.extend(groups.iter().map(|g| g.var.clone()).zip(words));
     Ok(vars)
 }
@@ -183,11 +188,7 @@ pub fn substitute(argv: &[OsString], vars: &[(Vec<u8>, Vec<OsString>)]) -> Vec<O
 
 /// The program name of a usage line: its first word.
 pub fn usage_prog(usage: &OsStr) -> &[u8] {
-    usage
-        .as_bytes()
-        .split(|&b| b == b' ')
-        .next()
-        .unwrap_or_default()
+    usage.as_bytes().split(|&b| b == b' ').next().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -223,10 +224,7 @@ mod tests {
             assert!(parse_spec(bad).is_none(), "{bad:?}");
         }
         assert_eq!(parse_spec(b""), Some(vec![]));
-        assert_eq!(
-            parse_names(b"service,name"),
-            Some(names(&["service", "name"]))
-        );
+        assert_eq!(parse_names(b"service,name"), Some(names(&["service", "name"])));
         assert_eq!(parse_names(b"a,,b"), None);
     }
 
@@ -236,6 +234,7 @@ mod tests {
         let vars = parse(
             &g,
             &names(&["svc", "name"]),
+            None,
             &v(&["-dD", "-t", "50", "-d", "s", "na me", "rm", "-rf"]),
         )
         .unwrap();
@@ -249,33 +248,22 @@ mod tests {
     #[test]
     fn accumulated_options_keep_their_order() {
         let g = parse_spec(b"n,fields=uwo:+").unwrap();
-        let vars = parse(
-            &g,
-            &[],
-            &v(&["-u", "-o", "pid,up", "-nw", "-oready", "svc", "x"]),
-        )
-        .unwrap();
+        let args = v(&["-u", "-o", "pid,up", "-nw", "-oready", "svc", "x"]);
+        let vars = parse(&g, &[], None, &args).unwrap();
         assert_eq!(vars[0], (b"n".to_vec(), v(&["-n"])));
-        assert_eq!(
-            vars[1],
-            (b"fields".to_vec(), v(&["-u", "-opid,up", "-w", "-oready"]))
-        );
+        assert_eq!(vars[1], (b"fields".to_vec(), v(&["-u", "-opid,up", "-w", "-oready"])));
+        let vars = parse(&g, &names(&["svc"]), Some(b"more"), &v(&["svc", "a", "b"])).unwrap();
+        assert_eq!(vars[1], (b"more".to_vec(), v(&["a", "b"])));
     }
 
     #[test]
     fn bad_usage() {
         let g = parse_spec(b"X,t#").unwrap();
         let two = names(&["a", "b"]);
-        assert_eq!(
-            parse(&g, &two, &v(&["-t", "x", "a", "b"])),
-            Err(Error::Usage)
-        );
-        assert_eq!(parse(&g, &two, &v(&["-q", "a", "b"])), Err(Error::Usage));
-        assert_eq!(parse(&g, &two, &v(&["a"])), Err(Error::Usage));
-        assert_eq!(
-            parse(&g, &two, &v(&["--", "-a", "b"])).unwrap()[0].1,
-            v(&["-a"])
-        );
+        assert_eq!(parse(&g, &two, None, &v(&["-t", "x", "a", "b"])), Err(Error::Usage));
+        assert_eq!(parse(&g, &two, None, &v(&["-q", "a", "b"])), Err(Error::Usage));
+        assert_eq!(parse(&g, &two, None, &v(&["a"])), Err(Error::Usage));
+        assert_eq!(parse(&g, &two, None, &v(&["--", "-a", "b"])).unwrap()[0].1, v(&["-a"]));
     }
 
     #[test]
@@ -287,15 +275,11 @@ mod tests {
             (b"empty".to_vec(), v(&[""])),
         ];
         let script = v(&[
-            "prog", "$opts", "$none", "--", "${name}", "x$name", "$other", "{", " $name",
-            "  $opts", " $empty", "",
+            "prog", "$opts", "$none", "--", "${name}", "x$name", "$other", "{", " $name", "  $opts", " $empty", "",
         ]);
         assert_eq!(
             substitute(&script, &vars),
-            v(&[
-                "prog", "-x", "-y", "--", "a b", "x$name", "$other", "{", " a b", "  -x", "  -y",
-                " ", ""
-            ])
+            v(&["prog", "-x", "-y", "--", "a b", "x$name", "$other", "{", " a b", "  -x", "  -y", " ", ""])
         );
     }
 }

@@ -10,9 +10,7 @@ use std::ffi::OsString;
 use std::fs::{self, DirBuilder, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::{
-    lchown, DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt,
-};
+use std::os::unix::fs::{lchown, DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -36,15 +34,8 @@ fn copy_node(src: &Path, dst: &Path) -> io::Result<()> {
             copy_node(&src.join(&name), &dst.join(&name))?;
         }
     } else if ft.is_file() {
-        let mut input = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(src)?;
-        let mut output = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dst)?;
+        let mut input = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(src)?;
+        let mut output = OpenOptions::new().write(true).create_new(true).mode(0o600).open(dst)?;
         io::copy(&mut input, &mut output)?;
     } else if ft.is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
@@ -79,9 +70,7 @@ fn copy_node(src: &Path, dst: &Path) -> io::Result<()> {
 pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
     let mut name = format!(".s6i-{tag}:{}:", std::process::id()).into_bytes();
     name.extend_from_slice(&crate::fifodir::random_suffix());
-    path.parent()
-        .unwrap_or(Path::new("."))
-        .join(OsString::from_vec(name))
+    path.parent().unwrap_or(Path::new(".")).join(OsString::from_vec(name))
 }
 
 /// Remove the tree at `path`: first rename it aside under a hidden name,

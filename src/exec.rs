@@ -30,10 +30,6 @@ pub fn chain(argv: &[OsString]) -> Result<(), Error> {
         }
     }
     let e = nix::unistd::execvp(&cargs[0], &cargs).unwrap_err();
-    let code = if e == nix::errno::Errno::ENOENT {
-        127
-    } else {
-        126
-    };
+    let code = if e == nix::errno::Errno::ENOENT { 127 } else { 126 };
     Err(Error::sys_code(code, "exec", Path::new(&argv[0]), e))
 }

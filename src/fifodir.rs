@@ -85,9 +85,7 @@ pub fn random_suffix() -> [u8; 6] {
 
 /// A TAI64N label: `@` and 24 hex digits.
 fn tai64n_label() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     format!(
         "@{:016x}{:08x}",
         0x4000_0000_0000_000a_u64 + now.as_secs(),
@@ -116,12 +114,7 @@ impl Listener {
                 OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
-            .and_then(|fd| {
-                Ok((
-                    fd,
-                    open(&tmp, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?,
-                ))
-            })
+            .and_then(|fd| Ok((fd, open(&tmp, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?)))
             .and_then(|fds| {
                 std::fs::rename(&tmp, &path)
                     .map(|()| fds)
@@ -172,8 +165,7 @@ pub fn wait(
                 if left.is_zero() {
                     return Err(WaitError::Timeout);
                 }
-                PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32)
-                    .unwrap_or(PollTimeout::MAX)
+                PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
             }
         };
         let mut fds: Vec<PollFd> = listeners

@@ -28,11 +28,7 @@ pub enum Start {
 impl Start {
     /// Apply option letter `d` or `D`.
     pub fn set(&mut self, opt: u8) {
-        *self = if opt == b'd' {
-            Start::Down
-        } else {
-            Start::DownFile
-        };
+        *self = if opt == b'd' { Start::Down } else { Start::DownFile };
     }
 }
 
@@ -52,33 +48,47 @@ pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     supervise::with_logger(dir).map_err(sys("read", dir))
 }
 
-/// Copy the template into `instances/NAME`. The copy is made under a
-/// hidden name and renamed into place, so an instance is whole or absent.
-pub fn clone(service: &Service, name: &OsStr) -> Result<(), Error> {
+/// Copy the template into `instances/NAME` for each name. Each copy is
+/// made under a hidden name and renamed into place, so an instance is
+/// whole or absent; if one cannot be made, those made before are removed.
+pub fn clone(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
     let template = service.template()?;
-    let dst = service.instance_dir(name);
-    exists_check(&dst)?;
-    let tmp = copy::hidden_sibling(&dst, "clone");
-    let failed = |e| {
+    for name in names {
+        exists_check(&service.instance_dir(name))?;
+    }
+    for (i, name) in names.iter().enumerate() {
+        if let Err(e) = clone_one(&template, &service.instance_dir(name)) {
+            for made in &names[..i] {
+                let _ = copy::remove_tree(&service.instance_dir(made));
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
+    let tmp = copy::hidden_sibling(dst, "clone");
+    let failed = |e: Errno| {
         copy::discard(&tmp);
         let mut msg = b"unable to copy ".to_vec();
-        msg.extend_from_slice(bytes(&template));
+        msg.extend_from_slice(bytes(template));
         msg.extend_from_slice(b" to ");
-        msg.extend_from_slice(bytes(&dst));
+        msg.extend_from_slice(bytes(dst));
         msg.extend_from_slice(b": ");
-        msg.extend_from_slice(Errno::desc(e).as_bytes());
+        msg.extend_from_slice(e.desc().as_bytes());
         Error::new(crate::diag::EXIT_SYS, msg)
     };
-    copy::copy_tree(&template, &tmp).map_err(failed)?;
-    match copy::rename_noreplace(&tmp, &dst) {
+    copy::copy_tree(template, &tmp).map_err(failed)?;
+    match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
             copy::discard(&tmp);
-            exists_check(&dst)
+            exists_check(dst)
         }
         Err(e) => {
             copy::discard(&tmp);
-            Err(Error::sys("rename into", &dst, e))
+            Err(Error::sys("rename into", dst, e))
         }
     }
 }
@@ -96,18 +106,27 @@ fn exists_check(dst: &Path) -> Result<(), Error> {
     Err(Error::new(crate::diag::EXIT_USAGE, msg))
 }
 
-/// Make the instance visible to the nested scanner: write its `down`
-/// files if it must start down, make its event fifodirs, then link it.
-/// On failure, the instance is removed: it was being created.
-pub fn link(service: &Service, name: &OsStr, start: Start, event: EventDir) -> Result<(), Error> {
-    let dir = service.instance_dir(name);
-    let link = service.link(name);
-    let r = prepare(&dir, start, event).and_then(|()| {
+/// Make the instances visible to the nested scanner: write their `down`
+/// files if they must start down, make their event fifodirs, then link
+/// them. On failure, the links made are removed and every named
+/// instance is removed: they were being created.
+pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) -> Result<(), Error> {
+    let mut linked = 0;
+    let r = names.iter().try_for_each(|name| {
+        prepare(&service.instance_dir(name), start, event)?;
+        let link = service.link(name);
         std::os::unix::fs::symlink(Service::link_target(name), &link)
-            .map_err(|e| Error::sys("make symlink", &link, crate::diag::errno_of(&e)))
+            .map_err(|e| Error::sys("make symlink", &link, crate::diag::errno_of(&e)))?;
+        linked += 1;
+        Ok(())
     });
     if r.is_err() {
-        let _ = copy::remove_tree(&dir);
+        for name in &names[..linked] {
+            let _ = std::fs::remove_file(service.link(name));
+        }
+        for name in names {
+            let _ = copy::remove_tree(&service.instance_dir(name));
+        }
     }
     r
 }
@@ -116,8 +135,7 @@ fn prepare(dir: &Path, start: Start, event: EventDir) -> Result<(), Error> {
     for d in supervised_dirs(dir)? {
         if start != Start::Up {
             let down = d.join("down");
-            std::fs::File::create(&down)
-                .map_err(|e| Error::sys("create", &down, crate::diag::errno_of(&e)))?;
+            std::fs::File::create(&down).map_err(|e| Error::sys("create", &down, crate::diag::errno_of(&e)))?;
         }
         let ev = supervise::eventdir(&d);
         fifodir::make(&ev, event.public, event.force).map_err(sys("make fifodir", &ev))?;
@@ -151,11 +169,7 @@ pub fn await_supervisors(
     r
 }
 
-fn subscribe_and_wait(
-    service: &Service,
-    names: &[&OsStr],
-    deadline: Option<Instant>,
-) -> Result<(), Error> {
+fn subscribe_and_wait(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> Result<(), Error> {
     let mut pending: Vec<(PathBuf, Listener)> = Vec::new();
     for name in names {
         for d in supervised_dirs(&service.instance_dir(name))? {
@@ -219,12 +233,7 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
 /// supervisors to exit once down, have the scanner prune, and (unless
 /// `wait` is false) wait for them to exit. A deadline that passes is only
 /// a warning, as in s6: the supervisors have been told to go.
-pub fn unlink(
-    service: &Service,
-    names: &[&OsStr],
-    wait: bool,
-    deadline: Option<Instant>,
-) -> Result<(), Error> {
+pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<Instant>) -> Result<(), Error> {
     let mut running: Vec<(PathBuf, Listener)> = Vec::new();
     let mut dirs = Vec::new();
     for name in names {

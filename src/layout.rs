@@ -70,11 +70,7 @@ impl Service {
                 Err(e) => return Err(Error::sys("stat", t, crate::diag::errno_of(&e))),
             }
         }
-        Err(Error::sys(
-            "find template",
-            &current,
-            nix::errno::Errno::ENOENT,
-        ))
+        Err(Error::sys("find template", &current, nix::errno::Errno::ENOENT))
     }
 
     /// The service is live when its nested s6-svscan holds its lock:
@@ -108,4 +104,66 @@ impl Service {
 pub fn service_and_name(ops: &[OsString]) -> Result<(Service, &OsStr), Error> {
     crate::name::check(ops[1].as_bytes())?;
     Ok((Service::new(&ops[0])?, ops[1].as_os_str()))
+}
+
+/// The operands of a step that takes one instance or many: `service
+/// name prog...`, or `service { name... } prog...` with the names in an
+/// execline block (as execlineb hands it on: each word behind a space,
+/// an empty word to close). No name starts with a space or is empty, so
+/// the two forms cannot be mistaken. Every name is checked before the
+/// service, as s6 does.
+pub fn service_and_names(rest: &[OsString]) -> Result<(Service, Vec<OsString>, &[OsString]), Error> {
+    let (service, after) = rest.split_first().ok_or(Error::Usage)?;
+    let (first, after) = after.split_first().ok_or(Error::Usage)?;
+    let first = first.as_bytes();
+    let (names, prog): (Vec<OsString>, &[OsString]) = if first.is_empty() || first[0] == b' ' {
+        let mut block = std::iter::once(first).chain(after.iter().map(|w| w.as_bytes()));
+        let mut names = Vec::new();
+        loop {
+            match block.next() {
+                None => return Err(Error::Usage),
+                Some(b"") => break,
+                Some([b' ', name @ ..]) => names.push(OsString::from_vec(name.to_vec())),
+                Some(_) => return Err(Error::Usage),
+            }
+        }
+        // The block took `first`, every name but the first, and the closing word.
+        let taken = names.len();
+        (names, &after[taken..])
+    } else {
+        (vec![OsString::from_vec(first.to_vec())], after)
+    };
+    for name in &names {
+        crate::name::check(name.as_bytes())?;
+    }
+    Ok((Service::new(service)?, names, prog))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn one_name_or_a_block_of_them() {
+        let argv = v(&["svc", "a", "prog", "x"]);
+        let (_, names, prog) = service_and_names(&argv).unwrap();
+        assert_eq!((names, prog), (v(&["a"]), &v(&["prog", "x"])[..]));
+        let argv = v(&["svc", " a", " b", "", "prog"]);
+        let (_, names, prog) = service_and_names(&argv).unwrap();
+        assert_eq!((names, prog), (v(&["a", "b"]), &v(&["prog"])[..]));
+        let argv = v(&["svc", "", "prog"]);
+        let (_, names, prog) = service_and_names(&argv).unwrap();
+        assert_eq!((names.len(), prog), (0, &v(&["prog"])[..]));
+        let argv = v(&["svc", " a", " b", ""]);
+        assert_eq!(service_and_names(&argv).unwrap().1, v(&["a", "b"]));
+        for bad in [&["svc"][..], &["svc", " a"], &["svc", " a", "b", ""], &[]] {
+            assert_eq!(service_and_names(&v(bad)).err(), Some(Error::Usage), "{bad:?}");
+        }
+        let bad_name = v(&["svc", " a", " .b", ""]);
+        assert_eq!(service_and_names(&bad_name).err().map(|e| e.code()), Some(100));
+    }
 }

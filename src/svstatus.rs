@@ -37,9 +37,7 @@ impl Tain {
     /// Now, on the scale s6 writes its stamps with: UTC plus the leap
     /// seconds skalibs knows of, plus 10.
     pub fn now() -> Tain {
-        let d = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Tain {
             sec: TAI_MAGIC + 10 + add_leap_seconds(d.as_secs()),
             nano: d.subsec_nanos(),
@@ -59,10 +57,9 @@ impl Tain {
 
 /// Leap seconds inserted since 1972, as Unix times (the skalibs table).
 const LEAP_SECONDS: [u64; 27] = [
-    78796800, 94694401, 126230402, 157766403, 189302404, 220924805, 252460806, 283996807,
-    315532808, 362793609, 394329610, 425865611, 489024012, 567993613, 631152014, 662688015,
-    709948816, 741484817, 773020818, 820454419, 867715220, 915148821, 1136073622, 1230768023,
-    1341100824, 1435708825, 1483228826,
+    78796800, 94694401, 126230402, 157766403, 189302404, 220924805, 252460806, 283996807, 315532808, 362793609,
+    394329610, 425865611, 489024012, 567993613, 631152014, 662688015, 709948816, 741484817, 773020818, 820454419,
+    867715220, 915148821, 1136073622, 1230768023, 1341100824, 1435708825, 1483228826,
 ];
 
 fn add_leap_seconds(unix: u64) -> u64 {
@@ -181,10 +178,7 @@ pub fn sig_name(sig: i32) -> &'static str {
         (libc::SIGIO, "IO"),
         (libc::SIGPWR, "PWR"),
     ];
-    TABLE
-        .iter()
-        .find(|(n, _)| *n == sig)
-        .map_or("???", |(_, name)| name)
+    TABLE.iter().find(|(n, _)| *n == sig).map_or("???", |(_, name)| name)
 }
 
 /// The fields of `s6-svstat -o`, in s6's order (which decides what an
@@ -278,10 +272,7 @@ impl View {
                 format!("down (signal SIG{}) ", sig_name(sig))
             }
         } else {
-            format!(
-                "down (exitcode {}) ",
-                libc::WEXITSTATUS(i32::from(st.wstat))
-            )
+            format!("down (exitcode {}) ", libc::WEXITSTATUS(i32::from(st.wstat)))
         };
         s += &format!("{} seconds", st.stamp.seconds_until(&self.now));
         if up && !self.normallyup {
@@ -371,10 +362,7 @@ mod tests {
 
     #[test]
     fn summaries_like_s6_svstat() {
-        assert_eq!(
-            view(&record(42, 0, 4), true).summary(false),
-            "up (pid 42) 59 seconds"
-        );
+        assert_eq!(view(&record(42, 0, 4), true).summary(false), "up (pid 42) 59 seconds");
         assert_eq!(
             view(&record(42, 0, 0), false).summary(false),
             "up (pid 42) 59 seconds, normally down, want down"

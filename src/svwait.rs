@@ -32,8 +32,7 @@ impl Watch {
         let ev = crate::supervise::eventdir(svdir);
         // s6-supervise makes event/ when it starts; make it if it has not.
         let _ = fifodir::make(&ev, false, false);
-        let listener = Listener::subscribe(&ev)
-            .map_err(|e| Error::sys("subscribe to events for", svdir, e))?;
+        let listener = Listener::subscribe(&ev).map_err(|e| Error::sys("subscribe to events for", svdir, e))?;
         let st = Status::read(svdir).map_err(|e| Error::sys("read status for", svdir, e))?;
         Ok(Watch {
             dir: svdir.to_path_buf(),
@@ -75,12 +74,7 @@ impl Watch {
         match r {
             Ok(()) => Ok(!failed),
             Err(WaitError::Timeout) => Err(Error::new(EXIT_TIMEOUT, "timed out")),
-            Err(WaitError::Sys(e)) => Err(Error::sys_code(
-                EXIT_SYS,
-                "wait for events of",
-                &self.dir,
-                e,
-            )),
+            Err(WaitError::Sys(e)) => Err(Error::sys_code(EXIT_SYS, "wait for events of", &self.dir, e)),
         }
     }
 }

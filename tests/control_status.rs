@@ -56,25 +56,15 @@ fn control(svc: &Path, args: &[&str], name: &str) -> std::process::Output {
 }
 
 fn c_control(svc: &Path, args: &[&str], name: &str) -> std::process::Output {
-    run(reference("s6-instance-control")
-        .args(args)
-        .arg(svc)
-        .arg(name))
+    run(reference("s6-instance-control").args(args).arg(svc).arg(name))
 }
 
 /// Our status output, and s6-svstat's on the same instance, with the
 /// seconds counts (which tick between the two calls) normalised.
 fn statuses(svc: &Path, args: &[&str], name: &str) -> (i32, String, i32, String) {
     let out = run(ours("s6-instance-status").args(args).arg(svc).arg(name));
-    let cout = run(reference("s6-svstat")
-        .args(args)
-        .arg(svc.join("instance").join(name)));
-    (
-        code(&out),
-        normalise(&out.stdout),
-        code(&cout),
-        normalise(&cout.stdout),
-    )
+    let cout = run(reference("s6-svstat").args(args).arg(svc.join("instance").join(name)));
+    (code(&out), normalise(&out.stdout), code(&cout), normalise(&cout.stdout))
 }
 
 fn normalise(b: &[u8]) -> String {
@@ -136,11 +126,7 @@ fn up_down_once_and_exit() {
     let cout = c_control(&svc, &["-u"], "a");
     assert_eq!(code(&out), 100, "{}", stderr(&out));
     assert_eq!(code(&cout), 100);
-    assert!(
-        stderr(&out).ends_with("supervisor not listening\n"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).ends_with("supervisor not listening\n"), "{}", stderr(&out));
     let (c, _, cc, _) = statuses(&svc, &[], "a");
     assert_eq!((c, cc), (1, 1));
 }
@@ -182,9 +168,7 @@ fn signals_reach_the_service_in_order() {
     let tail = got.strip_prefix(&before).unwrap_or("");
     let nums: Vec<i32> = tail.lines().map(|l| l.parse().unwrap()).collect();
     assert!(
-        nums.ends_with(&[libc::SIGTERM])
-            && nums.contains(&libc::SIGHUP)
-            && nums.contains(&libc::SIGUSR1),
+        nums.ends_with(&[libc::SIGTERM]) && nums.contains(&libc::SIGHUP) && nums.contains(&libc::SIGUSR1),
         "{tail:?}"
     );
     assert_ne!(status(&dir).0, pid, "not restarted");
@@ -263,8 +247,7 @@ fn readiness_waits_fall_back_without_notification_fd() {
     let out = control(&svc, &["-u", "-wU", "-T", "5000"], "a");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stderr(&out)
-            .contains("notification-fd not present - ignoring request for readiness notification"),
+        stderr(&out).contains("notification-fd not present - ignoring request for readiness notification"),
         "{}",
         stderr(&out)
     );
@@ -300,11 +283,7 @@ fn a_supervisor_that_exits_fails_the_wait() {
 #[test]
 fn controlling_what_is_not_there() {
     let (_t, svc) = Tree::with_service();
-    for args in [
-        &["-u"][..],
-        &["-wu", "-T", "200"],
-        &["-u", "-wu", "-T", "200"],
-    ] {
+    for args in [&["-u"][..], &["-wu", "-T", "200"], &["-u", "-wu", "-T", "200"]] {
         let out = control(&svc, args, "nope");
         let cout = c_control(&svc, args, "nope");
         assert_eq!(
@@ -342,10 +321,7 @@ fn control_usage_and_names() {
         assert_eq!(code(&cout), 100, "{args:?}");
     }
     let many: String = std::iter::repeat('u').take(70).collect();
-    let out = run(ours("s6-instance-control")
-        .arg(format!("-{many}"))
-        .arg(s)
-        .arg("a"));
+    let out = run(ours("s6-instance-control").arg(format!("-{many}")).arg(s).arg("a"));
     assert_eq!(code(&out), 100);
     assert!(stderr(&out).contains("too many commands"));
     for name in ["", ".a", "a b", "a/b", "../a"] {
@@ -377,12 +353,10 @@ fn status_outputs_match_s6_svstat() {
     create(&bad, &["exited"]);
     assert_eq!(code(&control(&svc, &["-wU", "-T", "5000"], "up")), 0);
     assert_eq!(code(&control(&svc, &["-wU", "-T", "5000"], "killed")), 0);
-    assert_eq!(
-        code(&control(&svc, &["-d", "-wD", "-T", "5000"], "killed")),
-        0
-    );
+    assert_eq!(code(&control(&svc, &["-d", "-wD", "-T", "5000"], "killed")), 0);
     std::thread::sleep(Duration::from_millis(300));
-    let all = "up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor";
+    let all =
+        "up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor";
     let option_sets: Vec<Vec<&str>> = vec![
         vec![],
         vec!["-n"],
@@ -400,20 +374,14 @@ fn status_outputs_match_s6_svstat() {
         vec!["-u", "-o", "pid,p,updown", "-e"],
         vec!["-o", "up,"],
     ];
-    for (s, name) in [
-        (&svc, "up"),
-        (&svc, "down"),
-        (&svc, "killed"),
-        (&bad, "exited"),
-    ] {
+    for (s, name) in [(&svc, "up"), (&svc, "down"), (&svc, "killed"), (&bad, "exited")] {
         for args in &option_sets {
             same_status(s, args, name);
         }
     }
     assert!(same_status(&svc, &[], "up").contains(", ready N seconds"));
     assert!(same_status(&svc, &[], "down").starts_with("down (exitcode 0) N seconds"));
-    assert!(same_status(&svc, &["-n"], "killed")
-        .starts_with("down (signal 15) N seconds, normally up, ready"));
+    assert!(same_status(&svc, &["-n"], "killed").starts_with("down (signal 15) N seconds, normally up, ready"));
     let exited = same_status(&bad, &["-o", "up,exitcode,signal,wantedup"], "exited");
     assert_eq!(exited, "false 3 NA true\n ");
     // Bad field lists and too many fields: usage errors, as s6.
@@ -441,11 +409,7 @@ impl FakeSupervisor {
     fn new(svc: &Path, name: &str) -> FakeSupervisor {
         let dir = svc.join("instances").join(name);
         std::fs::create_dir_all(dir.join("supervise")).unwrap();
-        std::os::unix::fs::symlink(
-            format!("../instances/{name}"),
-            svc.join("instance").join(name),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink(format!("../instances/{name}"), svc.join("instance").join(name)).unwrap();
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .write(true)

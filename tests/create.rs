@@ -36,9 +36,7 @@ fn create_starts_the_instance_up() {
 
 /// `s6-svstat -o up,wantedup,normallyup` of an instance.
 fn svstat(dir: &std::path::Path) -> String {
-    let out = run(reference("s6-svstat")
-        .args(["-o", "up,wantedup,normallyup"])
-        .arg(dir));
+    let out = run(reference("s6-svstat").args(["-o", "up,wantedup,normallyup"]).arg(dir));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -46,10 +44,7 @@ fn svstat(dir: &std::path::Path) -> String {
 #[test]
 fn create_down_options_match_s6() {
     let (_t, svc) = Tree::with_service();
-    for (opt, down_file, state) in [
-        ("-d", false, "false false true\n"),
-        ("-D", true, "false false false\n"),
-    ] {
+    for (opt, down_file, state) in [("-d", false, "false false true\n"), ("-D", true, "false false false\n")] {
         let name = format!("ours{opt}");
         let out = run(ours("s6-instance-create").arg(opt).arg(&svc).arg(&name));
         assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -59,23 +54,13 @@ fn create_down_options_match_s6() {
         assert_eq!(dir.join("down").exists(), down_file, "{opt}: down file");
 
         let cname = format!("c{opt}");
-        let out = run(reference("s6-instance-create")
-            .arg(opt)
-            .arg(&svc)
-            .arg(&cname));
+        let out = run(reference("s6-instance-create").arg(opt).arg(&svc).arg(&cname));
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert_eq!(
-            svstat(&dir),
-            svstat(&svc.join("instances").join(&cname)),
-            "{opt}"
-        );
+        assert_eq!(svstat(&dir), svstat(&svc.join("instances").join(&cname)), "{opt}");
         assert_eq!(svstat(&dir), state, "{opt}");
     }
     // The last of -d and -D wins, as in s6.
-    let out = run(ours("s6-instance-create")
-        .args(["-D", "-d"])
-        .arg(&svc)
-        .arg("last"));
+    let out = run(ours("s6-instance-create").args(["-D", "-d"]).arg(&svc).arg("last"));
     assert_eq!(code(&out), 0);
     assert!(!svc.join("instances/last/down").exists());
 }
@@ -86,10 +71,7 @@ fn timeout_undoes_everything() {
     let scanner = Pid::from_raw(t.nested_scanner(&svc));
     assert_eq!(common::comm(scanner.as_raw()), "s6-svscan");
     kill(scanner, Signal::SIGSTOP).unwrap();
-    let out = run(ours("s6-instance-create")
-        .args(["-t", "300"])
-        .arg(&svc)
-        .arg("late"));
+    let out = run(ours("s6-instance-create").args(["-t", "300"]).arg(&svc).arg("late"));
     let cout = run(reference("s6-instance-create")
         .args(["-t", "300"])
         .arg(&svc)
@@ -131,14 +113,8 @@ fn names_are_judged_as_s6_does() {
         (b"a\x0bb", 0),
     ];
     for (name, expect) in cases {
-        let out = run(ours("s6-instance-create")
-            .arg("--")
-            .arg(&ours_svc)
-            .arg(os(name)));
-        let cout = run(reference("s6-instance-create")
-            .arg("--")
-            .arg(&c_svc)
-            .arg(os(name)));
+        let out = run(ours("s6-instance-create").arg("--").arg(&ours_svc).arg(os(name)));
+        let cout = run(reference("s6-instance-create").arg("--").arg(&c_svc).arg(os(name)));
         assert_eq!(
             code(&out),
             code(&cout),
@@ -148,27 +124,13 @@ fn names_are_judged_as_s6_does() {
         );
         assert_eq!(code(&out), expect, "name {name:?}: {}", stderr(&out));
         let made = ours_svc.join("instances").join(os(name));
-        assert_eq!(
-            expect == 0,
-            !name.is_empty() && made.is_dir(),
-            "name {name:?}"
-        );
+        assert_eq!(expect == 0, !name.is_empty() && made.is_dir(), "name {name:?}");
         if expect == 100 {
-            assert!(
-                stderr(&out).contains("invalid instance name"),
-                "{}",
-                stderr(&out)
-            );
+            assert!(stderr(&out).contains("invalid instance name"), "{}", stderr(&out));
         }
     }
-    assert_eq!(
-        entries(&ours_svc.join("instances")),
-        entries(&c_svc.join("instances"))
-    );
-    assert_eq!(
-        entries(&ours_svc.join("instance")),
-        entries(&c_svc.join("instance"))
-    );
+    assert_eq!(entries(&ours_svc.join("instances")), entries(&c_svc.join("instances")));
+    assert_eq!(entries(&ours_svc.join("instance")), entries(&c_svc.join("instance")));
 }
 
 #[test]
@@ -205,10 +167,7 @@ fn a_slash_in_a_name_is_refused() {
 fn duplicate_is_refused_and_leaves_the_instance_alone() {
     let (_t, svc) = Tree::with_service();
     let dir = svc.join("instances/one");
-    assert_eq!(
-        code(&run(ours("s6-instance-create").arg(&svc).arg("one"))),
-        0
-    );
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("one"))), 0);
     std::fs::write(dir.join("marker"), "mine").unwrap();
     let sup = supervisor_pid(&dir).expect("supervisor of one");
     let out = run(ours("s6-instance-create").arg(&svc).arg("one"));
@@ -242,24 +201,15 @@ fn a_stopped_service_exits_1() {
     assert!(wait_until(Duration::from_secs(10), || !locked(
         &svc.join("instance/.s6-svscan/lock")
     )));
-    let before = (
-        entries(&svc.join("instances")),
-        entries(&svc.join("instance")),
-    );
+    let before = (entries(&svc.join("instances")), entries(&svc.join("instance")));
     let out = run(ours("s6-instance-create").arg(&svc).arg("x"));
     let cout = run(reference("s6-instance-create").arg(&svc).arg("x"));
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert_eq!(code(&cout), 1);
-    let msg = format!(
-        "fatal: instanced service not running on {}\n",
-        svc.display()
-    );
+    let msg = format!("fatal: instanced service not running on {}\n", svc.display());
     assert!(stderr(&out).ends_with(&msg), "{}", stderr(&out));
     assert_eq!(
-        (
-            entries(&svc.join("instances")),
-            entries(&svc.join("instance"))
-        ),
+        (entries(&svc.join("instances")), entries(&svc.join("instance"))),
         before
     );
     drop(t);
@@ -274,11 +224,7 @@ fn a_never_started_service_fails_as_in_s6() {
     assert_eq!(code(&out), 111, "{}", stderr(&out));
     assert_eq!(code(&cout), 111);
     // Same reason as s6's, after our program's name.
-    let reason = |s: String| {
-        s.split_once("fatal: ")
-            .map(|(_, r)| r.to_string())
-            .unwrap_or(s)
-    };
+    let reason = |s: String| s.split_once("fatal: ").map(|(_, r)| r.to_string()).unwrap_or(s);
     assert_eq!(reason(stderr(&out)), reason(stderr(&cout)));
     assert!(entries(&svc.join("instances")).is_empty());
 }
@@ -290,10 +236,7 @@ fn a_missing_template_changes_nothing() {
     let out = run(ours("s6-instance-create").arg(&svc).arg("x"));
     assert_eq!(code(&out), 111, "{}", stderr(&out));
     assert!(stderr(&out).contains("template"), "{}", stderr(&out));
-    assert_eq!(
-        code(&run(reference("s6-instance-create").arg(&svc).arg("y"))),
-        111
-    );
+    assert_eq!(code(&run(reference("s6-instance-create").arg(&svc).arg("y"))), 111);
     assert!(entries(&svc.join("instances")).is_empty());
     assert_eq!(entries(&svc.join("instance")), vec![b".s6-svscan".to_vec()]);
 }
@@ -341,26 +284,14 @@ fn template_copy_keeps_links_modes_and_fifos() {
         )
         .unwrap();
         std::os::unix::fs::symlink("../run", tpl.join("data/link")).unwrap();
-        nix::unistd::mkfifo(
-            &tpl.join("data/fifo"),
-            nix::sys::stat::Mode::from_bits_truncate(0o620),
-        )
-        .unwrap();
+        nix::unistd::mkfifo(&tpl.join("data/fifo"), nix::sys::stat::Mode::from_bits_truncate(0o620)).unwrap();
     });
     assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("a"))), 0);
-    assert_eq!(
-        code(&run(reference("s6-instance-create").arg(&svc).arg("b"))),
-        0
-    );
+    assert_eq!(code(&run(reference("s6-instance-create").arg(&svc).arg("b"))), 0);
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     for (ours_f, c_f) in ["data", "data/secret", "data/link", "data/fifo", "run"]
         .iter()
-        .map(|f| {
-            (
-                svc.join("instances/a").join(f),
-                svc.join("instances/b").join(f),
-            )
-        })
+        .map(|f| (svc.join("instances/a").join(f), svc.join("instances/b").join(f)))
     {
         let (a, b) = (
             std::fs::symlink_metadata(&ours_f).unwrap(),
@@ -464,21 +395,14 @@ fn steps_hand_on_a_default_sigpipe() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let line = String::from_utf8(out.stdout).unwrap();
     let mask = u64::from_str_radix(line.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
-    assert_eq!(
-        mask & (1 << (libc::SIGPIPE - 1)),
-        0,
-        "SIGPIPE still ignored: {line}"
-    );
+    assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE still ignored: {line}");
 }
 
 #[test]
 fn a_name_of_bytes_roundtrips_through_list() {
     let (_t, svc) = Tree::with_service();
     let name = b"\xc3\x28-raw";
-    assert_eq!(
-        code(&run(ours("s6-instance-create").arg(&svc).arg(os(name)))),
-        0
-    );
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg(os(name)))), 0);
     let out = run(ours("s6-instance-list").arg(&svc));
     assert_eq!(out.stdout, [&name[..], b"\n"].concat());
     assert!(svc

@@ -93,10 +93,7 @@ fn delete_of_a_logged_instance_waits_for_both() {
         write_script(&tpl.join("log/finish"), "/usr/bin/sleep 1");
     });
     create(&svc, "a");
-    assert_eq!(
-        code(&run(reference("s6-instance-create").arg(&svc).arg("c"))),
-        0
-    );
+    assert_eq!(code(&run(reference("s6-instance-create").arg(&svc).arg("c"))), 0);
     let clogsup = supervisor_pid(&svc.join("instances/c/log")).expect("log supervisor");
     let cout = run(reference("s6-instance-delete").arg(&svc).arg("c"));
     assert_eq!(code(&cout), 0, "{}", stderr(&cout));
@@ -138,19 +135,10 @@ fn delete_refuses_bad_names_and_touches_nothing() {
         entries(&svc.join("instance")),
         vec![b".s6-svscan".to_vec(), b"keep".to_vec()]
     );
-    for args in [
-        vec!["-t"],
-        vec!["-q", "x", "y"],
-        vec!["-t", "1.5", "x", "y"],
-        vec!["x"],
-    ] {
+    for args in [vec!["-t"], vec!["-q", "x", "y"], vec!["-t", "1.5", "x", "y"], vec!["x"]] {
         let out = run(ours("s6-instance-delete").args(&args));
         let cout = run(reference("s6-instance-delete").args(&args));
-        assert_eq!(
-            (code(&out), stderr(&out)),
-            (code(&cout), stderr(&cout)),
-            "{args:?}"
-        );
+        assert_eq!((code(&out), stderr(&out)), (code(&cout), stderr(&cout)), "{args:?}");
     }
 }
 
@@ -158,19 +146,13 @@ fn delete_refuses_bad_names_and_touches_nothing() {
 fn delete_on_a_stopped_service_exits_1() {
     let (_t, svc) = Tree::with_service();
     create(&svc, "a");
-    assert_eq!(
-        code(&run(reference("s6-svc").args(["-wD", "-d"]).arg(&svc))),
-        0
-    );
+    assert_eq!(code(&run(reference("s6-svc").args(["-wD", "-d"]).arg(&svc))), 0);
     assert!(wait_until(Duration::from_secs(10), || !locked(
         &svc.join("instance/.s6-svscan/lock")
     )));
     let out = run(ours("s6-instance-delete").arg(&svc).arg("a"));
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert_eq!(
-        code(&run(reference("s6-instance-delete").arg(&svc).arg("a"))),
-        1
-    );
+    assert_eq!(code(&run(reference("s6-instance-delete").arg(&svc).arg("a"))), 1);
     assert!(svc.join("instances/a/run").exists());
 }
 
@@ -182,20 +164,14 @@ fn list_prints_what_s6_prints() {
         assert_eq!(code(&out), 0);
     }
     assert_eq!(
-        code(&run(reference("s6-instance-create")
-            .arg(&svc)
-            .arg(os(b"\xfe\xff")))),
+        code(&run(reference("s6-instance-create").arg(&svc).arg(os(b"\xfe\xff")))),
         0
     );
     let out = run(ours("s6-instance-list").arg(&svc));
     let cout = run(reference("s6-instance-list").arg(&svc));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(out.stdout, cout.stdout);
-    let mut names: Vec<&[u8]> = out
-        .stdout
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let mut names: Vec<&[u8]> = out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
     names.sort();
     assert_eq!(names, vec![&b"-x"[..], b"a", b"b", b"zeta", b"\xfe\xff"]);
     // Empty list, usage, and a stopped service, as s6.
@@ -206,10 +182,7 @@ fn list_prints_what_s6_prints() {
     let cout = run(&mut reference("s6-instance-list"));
     assert_eq!((code(&out), stderr(&out)), (code(&cout), stderr(&cout)));
     let out = run(ours("s6-instance-list").arg(""));
-    assert_eq!(
-        code(&out),
-        code(&run(reference("s6-instance-list").arg("")))
-    );
+    assert_eq!(code(&out), code(&run(reference("s6-instance-list").arg(""))));
 }
 
 #[test]
@@ -220,11 +193,7 @@ fn list_into_a_closed_pipe_dies_of_sigpipe_like_s6() {
     // More than a pipe holds, so that the lister writes after the reader is gone.
     for i in 0..400 {
         let name = format!("i{i:0>200}");
-        std::os::unix::fs::symlink(
-            format!("../instances/{name}"),
-            svc.join("instance").join(name),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink(format!("../instances/{name}"), svc.join("instance").join(name)).unwrap();
     }
     // s6's program hands on what it was given; ours resets SIGPIPE to its
     // default even when started with it ignored, as a Rust parent leaves it.
@@ -239,12 +208,9 @@ fn list_into_a_closed_pipe_dies_of_sigpipe_like_s6() {
         if ignored {
             unsafe {
                 std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                    nix::sys::signal::signal(
-                        nix::sys::signal::Signal::SIGPIPE,
-                        nix::sys::signal::SigHandler::SigIgn,
-                    )
-                    .map(|_| ())
-                    .map_err(std::io::Error::from)
+                    nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn)
+                        .map(|_| ())
+                        .map_err(std::io::Error::from)
                 });
             }
         }
@@ -252,23 +218,11 @@ fn list_into_a_closed_pipe_dies_of_sigpipe_like_s6() {
         let mut first = [0u8; 1];
         child.stdout.take().unwrap().read_exact(&mut first).unwrap();
         let pid = child.id() as i32;
-        assert!(
-            wait_until(Duration::from_secs(10), || !alive(pid)),
-            "{prog:?} hangs"
-        );
+        assert!(wait_until(Duration::from_secs(10), || !alive(pid)), "{prog:?} hangs");
         let status = child.wait().unwrap();
         let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert_eq!(
-            status.signal(),
-            Some(libc::SIGPIPE),
-            "{prog:?}: {status:?} {err}"
-        );
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGPIPE), "{prog:?}: {status:?} {err}");
         assert!(err.is_empty(), "{prog:?}: {err}");
     }
 }
@@ -297,10 +251,7 @@ fn ours_and_s6s_mix_both_ways() {
     assert!(run(ours("s6-instance-list").arg(&svc)).stdout.is_empty());
     // Same shape on disk either way.
     create(&svc, "x");
-    assert_eq!(
-        code(&run(reference("s6-instance-create").arg(&svc).arg("y"))),
-        0
-    );
+    assert_eq!(code(&run(reference("s6-instance-create").arg(&svc).arg("y"))), 0);
     assert_eq!(
         std::fs::read_link(svc.join("instance/x")).unwrap(),
         Path::new("../instances/x")
@@ -309,10 +260,7 @@ fn ours_and_s6s_mix_both_ways() {
         std::fs::read_link(svc.join("instance/y")).unwrap(),
         Path::new("../instances/y")
     );
-    assert_eq!(
-        entries(&svc.join("instances/x")),
-        entries(&svc.join("instances/y"))
-    );
+    assert_eq!(entries(&svc.join("instances/x")), entries(&svc.join("instances/y")));
 }
 
 #[test]

@@ -7,21 +7,25 @@ use s6i::diag::{self, Error, EXIT_USAGE};
 use s6i::getopt::Getopt;
 use s6i::name;
 
-const USAGE: &str = "s6i-args -u usage [ -o optspec ] [ -n names ] [ -N name ] prog...";
+const USAGE: &str = "s6i-args -u usage [ -o optspec ] [ -n names ] [ -r rest ] [ -N name ] prog...";
 
 fn main() {
     diag::run(USAGE, |argv| {
         let (mut groups, mut names): (Vec<Group>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
-        let (mut usage, mut instance) = (None, None);
-        let mut opts = Getopt::new(&argv, "u:o:n:N:");
+        let (mut usage, mut instance, mut rest) = (None, None, None);
+        let mut opts = Getopt::new(&argv, "u:o:n:r:N:");
         for opt in opts.by_ref() {
             match opt? {
                 (b'u', Some(v)) => usage = Some(v.to_owned()),
-                (b'o', Some(v)) => {
-                    groups = args::parse_spec(v.as_encoded_bytes()).ok_or(Error::Usage)?
-                }
-                (b'n', Some(v)) => {
-                    names = args::parse_names(v.as_encoded_bytes()).ok_or(Error::Usage)?
+                (b'o', Some(v)) => groups = args::parse_spec(v.as_encoded_bytes()).ok_or(Error::Usage)?,
+                (b'n', Some(v)) => names = args::parse_names(v.as_encoded_bytes()).ok_or(Error::Usage)?,
+                (b'r', Some(v)) => {
+                    rest = Some(
+                        args::parse_names(v.as_encoded_bytes())
+                            .filter(|r| r.len() == 1)
+                            .ok_or(Error::Usage)?
+                            .remove(0),
+                    )
                 }
                 (b'N', Some(v)) => instance = Some(v.as_encoded_bytes().to_vec()),
                 _ => return Err(Error::Usage),
@@ -40,7 +44,7 @@ fn main() {
         })?;
         // From here on, speak as the script.
         diag::set_prog(args::usage_prog(&usage));
-        let vars = args::parse(&groups, &names, &script_args).map_err(|e| match e {
+        let vars = args::parse(&groups, &names, rest.as_deref(), &script_args).map_err(|e| match e {
             Error::Usage => Error::UsageLine(usage.as_encoded_bytes().to_vec()),
             e => e,
         })?;

@@ -2,10 +2,10 @@
 //! directory, whole or not at all.
 
 use s6i::diag::{self, Error};
-use s6i::getopt::{operands, Getopt};
+use s6i::getopt::Getopt;
 use s6i::{instance, layout};
 
-const USAGE: &str = "s6i-clone service name [ prog... ]";
+const USAGE: &str = "s6i-clone service name|{ name... } [ prog... ]";
 
 fn main() {
     diag::run(USAGE, |argv| {
@@ -14,9 +14,9 @@ fn main() {
             opt?;
             return Err(Error::Usage);
         }
-        let (ops, prog) = operands(opts.rest(), 2)?;
-        let (service, name) = layout::service_and_name(ops)?;
-        instance::clone(&service, name)?;
+        let (service, names, prog) = layout::service_and_names(opts.rest())?;
+        let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
+        instance::clone(&service, &names)?;
         Ok(prog.to_vec())
     })
 }

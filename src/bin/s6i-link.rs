@@ -1,11 +1,11 @@
 //! s6i-link: make a cloned instance visible to the nested scanner.
 
 use s6i::diag::{self, Error};
-use s6i::getopt::{operands, Getopt};
+use s6i::getopt::Getopt;
 use s6i::instance::{self, EventDir, Start};
 use s6i::layout;
 
-const USAGE: &str = "s6i-link [ -d | -D ] [ -f ] [ -P ] service name [ prog... ]";
+const USAGE: &str = "s6i-link [ -d | -D ] [ -f ] [ -P ] service name|{ name... } [ prog... ]";
 
 fn main() {
     diag::run(USAGE, |argv| {
@@ -19,9 +19,9 @@ fn main() {
                 _ => return Err(Error::Usage),
             }
         }
-        let (ops, prog) = operands(opts.rest(), 2)?;
-        let (service, name) = layout::service_and_name(ops)?;
-        instance::link(&service, name, start, event)?;
+        let (service, names, prog) = layout::service_and_names(opts.rest())?;
+        let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
+        instance::link(&service, &names, start, event)?;
         Ok(prog.to_vec())
     })
 }

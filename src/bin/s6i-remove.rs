@@ -1,10 +1,10 @@
 //! s6i-remove: delete an instance's directory.
 
 use s6i::diag::{self, Error};
-use s6i::getopt::{operands, Getopt};
+use s6i::getopt::Getopt;
 use s6i::{instance, layout};
 
-const USAGE: &str = "s6i-remove service name [ prog... ]";
+const USAGE: &str = "s6i-remove service name|{ name... } [ prog... ]";
 
 fn main() {
     diag::run(USAGE, |argv| {
@@ -13,9 +13,9 @@ fn main() {
             opt?;
             return Err(Error::Usage);
         }
-        let (ops, prog) = operands(opts.rest(), 2)?;
-        let (service, name) = layout::service_and_name(ops)?;
-        instance::remove(&service, &[name])?;
+        let (service, names, prog) = layout::service_and_names(opts.rest())?;
+        let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
+        instance::remove(&service, &names)?;
         Ok(prog.to_vec())
     })
 }

@@ -29,10 +29,7 @@ fn main() {
                         b't' => "updownfor",
                         _ => return Err(Error::Usage),
                     };
-                    push(
-                        &mut fields,
-                        FIELDS.iter().position(|f| *f == name).unwrap_or(0),
-                    )?;
+                    push(&mut fields, FIELDS.iter().position(|f| *f == name).unwrap_or(0))?;
                 }
                 _ => return Err(Error::Usage),
             }
@@ -44,22 +41,13 @@ fn main() {
         let mut line = if fields.is_empty() {
             view.summary(numeric)
         } else {
-            fields
-                .iter()
-                .map(|&f| view.field(f))
-                .collect::<Vec<_>>()
-                .join(" ")
+            fields.iter().map(|&f| view.field(f)).collect::<Vec<_>>().join(" ")
         };
         line.push('\n');
         std::io::stdout()
             .write_all(line.as_bytes())
             .and_then(|()| std::io::stdout().flush())
-            .map_err(|e| {
-                Error::new(
-                    EXIT_SYS,
-                    format!("unable to write to stdout: {}", errno_of(&e).desc()),
-                )
-            })?;
+            .map_err(|e| Error::new(EXIT_SYS, format!("unable to write to stdout: {}", errno_of(&e).desc())))?;
         Ok(Vec::new())
     })
 }
@@ -82,9 +70,8 @@ fn add_fields(fields: &mut Vec<usize>, list: &[u8]) -> Result<(), Error> {
         if item.is_empty() {
             return Err(Error::new(EXIT_USAGE, "invalid null option field"));
         }
-        let f = field_named(item).ok_or_else(|| {
-            Error::new(EXIT_USAGE, [&b"invalid option field: "[..], item].concat())
-        })?;
+        let f =
+            field_named(item).ok_or_else(|| Error::new(EXIT_USAGE, [&b"invalid option field: "[..], item].concat()))?;
         push(fields, f)?;
     }
     Ok(())

@@ -2,10 +2,10 @@
 //! wait for its supervisor to exit.
 
 use s6i::diag::{self, Error};
-use s6i::getopt::{deadline, number, operands, Getopt};
+use s6i::getopt::{deadline, number, Getopt};
 use s6i::{instance, layout};
 
-const USAGE: &str = "s6i-unlink [ -X ] [ -t timeout ] service name [ prog... ]";
+const USAGE: &str = "s6i-unlink [ -X ] [ -t timeout ] service name|{ name... } [ prog... ]";
 
 fn main() {
     diag::run(USAGE, |argv| {
@@ -18,9 +18,9 @@ fn main() {
                 _ => return Err(Error::Usage),
             }
         }
-        let (ops, prog) = operands(opts.rest(), 2)?;
-        let (service, name) = layout::service_and_name(ops)?;
-        instance::unlink(&service, &[name], wait, deadline(timeout))?;
+        let (service, names, prog) = layout::service_and_names(opts.rest())?;
+        let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
+        instance::unlink(&service, &names, wait, deadline(timeout))?;
         Ok(prog.to_vec())
     })
 }

@@ -2,11 +2,11 @@
 //! linked instance, and wait until it runs.
 
 use s6i::diag::{self, Error};
-use s6i::getopt::{deadline, number, operands, Getopt};
+use s6i::getopt::{deadline, number, Getopt};
 use s6i::instance::{self, Start};
 use s6i::layout;
 
-const USAGE: &str = "s6i-wait-supervise [ -d | -D ] [ -t timeout ] service name [ prog... ]";
+const USAGE: &str = "s6i-wait-supervise [ -d | -D ] [ -t timeout ] service name|{ name... } [ prog... ]";
 
 fn main() {
     diag::run(USAGE, |argv| {
@@ -19,9 +19,9 @@ fn main() {
                 _ => return Err(Error::Usage),
             }
         }
-        let (ops, prog) = operands(opts.rest(), 2)?;
-        let (service, name) = layout::service_and_name(ops)?;
-        instance::await_supervisors(&service, &[name], start, deadline(timeout))?;
+        let (service, names, prog) = layout::service_and_names(opts.rest())?;
+        let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
+        instance::await_supervisors(&service, &names, start, deadline(timeout))?;
         Ok(prog.to_vec())
     })
 }

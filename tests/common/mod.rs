@@ -22,10 +22,7 @@ pub const EXECLINEB: &str = "/usr/lib/execline/bin/execlineb";
 
 /// Where `make check` installed our commands.
 pub fn bindir() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("S6I_BINDIR")
-            .expect("S6I_BINDIR is not set: run the tests with `make check`"),
-    )
+    PathBuf::from(std::env::var_os("S6I_BINDIR").expect("S6I_BINDIR is not set: run the tests with `make check`"))
 }
 
 /// One of our installed commands, by absolute path, with a PATH that
@@ -158,19 +155,12 @@ pub fn comm(pid: i32) -> String {
 
 /// The s6-supervise running in `dir`, if any.
 pub fn supervisor_pid(dir: &Path) -> Option<i32> {
-    pids_in(dir)
-        .into_iter()
-        .find(|&p| comm(p) == "s6-supervise")
+    pids_in(dir).into_iter().find(|&p| comm(p) == "s6-supervise")
 }
 
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -178,10 +168,7 @@ pub fn alive(pid: i32) -> bool {
 /// Entries of a directory, sorted, as bytes.
 pub fn entries(dir: &Path) -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.file_name().as_bytes().to_vec())
-            .collect(),
+        Ok(rd) => rd.flatten().map(|e| e.file_name().as_bytes().to_vec()).collect(),
         Err(_) => Vec::new(),
     };
     v.sort();
@@ -209,10 +196,7 @@ pub struct Tree {
 impl Tree {
     /// A tree with a running s6-svscan and nothing in it.
     pub fn new() -> Tree {
-        let dir = tempfile::Builder::new()
-            .prefix("s6i-test.")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("s6i-test.").tempdir().expect("tempdir");
         let scan = dir.path().join("scan");
         std::fs::create_dir(&scan).unwrap();
         let mut cmd = Command::new("/usr/bin/s6-svscan");
@@ -228,9 +212,7 @@ impl Tree {
             scanner: Some(scanner),
         };
         assert!(
-            wait_until(Duration::from_secs(10), || locked(
-                &scan.join(".s6-svscan/lock")
-            )),
+            wait_until(Duration::from_secs(10), || locked(&scan.join(".s6-svscan/lock"))),
             "s6-svscan did not start"
         );
         t
@@ -268,9 +250,7 @@ impl Tree {
 
     pub fn start(&self, name: &str, svc: &Path) {
         std::os::unix::fs::symlink(svc, self.path().join("scan").join(name)).unwrap();
-        let out = run(reference("s6-svscanctl")
-            .arg("-a")
-            .arg(self.path().join("scan")));
+        let out = run(reference("s6-svscanctl").arg("-a").arg(self.path().join("scan")));
         assert_eq!(code(&out), 0);
         assert!(
             wait_until(Duration::from_secs(10), || locked(
@@ -291,9 +271,7 @@ impl Drop for Tree {
         if let Some(mut scanner) = self.scanner.take() {
             let pid = Pid::from_raw(scanner.id() as i32);
             let _ = kill(pid, Signal::SIGTERM);
-            let ended = wait_until(Duration::from_secs(10), || {
-                scanner.try_wait().ok().flatten().is_some()
-            });
+            let ended = wait_until(Duration::from_secs(10), || scanner.try_wait().ok().flatten().is_some());
             if !ended {
                 let _ = kill(pid, Signal::SIGKILL);
                 let _ = scanner.wait();
