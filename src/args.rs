@@ -162,27 +162,54 @@ pub fn positionals() -> Option<Vec<OsString>> {
 
 /// Replace every word of `argv` that is exactly `$var` or `${var}` (after
 /// the leading spaces that mark a word inside an execline block) by the
-/// words of that variable, each with the same leading spaces. Other
-/// words stay as they are.
+/// words of that variable, each with the same leading spaces; inside a
+/// longer word, replace `${var}` when the variable is one word (an
+/// operand), as in `${service}/instances`. Other words stay as they are,
+/// and a substituted value is never scanned again.
 pub fn substitute(argv: &[OsString], vars: &[(Vec<u8>, Vec<OsString>)]) -> Vec<OsString> {
+    let lookup = |n: &[u8]| vars.iter().find(|(v, _)| v == n).map(|(_, w)| w);
     let mut out = Vec::with_capacity(argv.len());
     for word in argv {
         let b = word.as_bytes();
         let depth = b.iter().take_while(|&&c| c == b' ').count();
         let (prefix, rest) = b.split_at(depth);
-        let name = rest
+        let whole = rest
             .strip_prefix(b"${")
             .and_then(|r| r.strip_suffix(b"}"))
             .or_else(|| rest.strip_prefix(b"$"));
-        match name.and_then(|n| vars.iter().find(|(v, _)| v == n)) {
-            Some((_, values)) => out.extend(values.iter().map(|v| {
-                let mut w = prefix.to_vec();
-                w.extend_from_slice(v.as_bytes());
-                OsString::from_vec(w)
-            })),
-            None => out.push(word.clone()),
+        if let Some(values) = whole.and_then(lookup) {
+            out.extend(
+                values
+                    .iter()
+                    .map(|v| OsString::from_vec([prefix, v.as_bytes()].concat())),
+            );
+        } else {
+            out.push(OsString::from_vec(substitute_within(b, &lookup)));
         }
     }
+    out
+}
+
+fn substitute_within<'a>(mut b: &[u8], lookup: &impl Fn(&[u8]) -> Option<&'a Vec<OsString>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    while let Some(i) = b.windows(2).position(|w| w == b"${") {
+        let one = b[i + 2..].iter().position(|&c| c == b'}').and_then(|end| {
+            let value = lookup(&b[i + 2..i + 2 + end]).filter(|w| w.len() == 1)?;
+            Some((end, value[0].as_bytes()))
+        });
+        match one {
+            Some((end, value)) => {
+                out.extend_from_slice(&b[..i]);
+                out.extend_from_slice(value);
+                b = &b[i + 3 + end..];
+            }
+            None => {
+                out.extend_from_slice(&b[..i + 2]);
+                b = &b[i + 2..];
+            }
+        }
+    }
+    out.extend_from_slice(b);
     out
 }
 

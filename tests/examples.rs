@@ -62,3 +62,126 @@ fn create_many_is_all_or_nothing() {
         vec![b".s6-svscan".to_vec(), b"n3".to_vec()]
     );
 }
+
+fn examples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// Copy an example template into the tree's template place.
+fn example_template(name: &str) -> impl FnOnce(&std::path::Path) {
+    let src = examples_dir().join(name);
+    move |dst: &std::path::Path| {
+        s6i::copy::copy_tree(&src, dst).unwrap();
+    }
+}
+
+/// PATH for examples that need execline's programs too.
+fn with_execline(mut c: Command) -> Command {
+    c.env(
+        "PATH",
+        format!("{}:/usr/lib/execline/bin:/usr/bin:/bin", bindir().display()),
+    );
+    c
+}
+
+#[test]
+fn template_gets_its_name_as_arguments() {
+    let t = Tree::new();
+    let svc = t.service("svc", example_template("template"));
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("web"))), 0);
+    let dir = svc.join("instances/web");
+    assert!(wait_until(std::time::Duration::from_secs(5), || dir
+        .join("running-as")
+        .exists()));
+    assert!(wait_until(
+        std::time::Duration::from_secs(5),
+        || std::fs::read_to_string(dir.join("running-as")).unwrap() == "web\n"
+    ));
+    let out = run(ours("s6-instance-control")
+        .args(["-k", "-wD", "-T", "5000"])
+        .arg(&svc)
+        .arg("web"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let finished = std::fs::read_to_string(dir.join("finished")).unwrap();
+    assert!(finished.starts_with("web exited "), "{finished:?}");
+    assert!(
+        finished.trim_end().ends_with(&format!("signal {}", libc::SIGKILL)),
+        "{finished:?}"
+    );
+}
+
+#[test]
+fn create_with_env_writes_the_envdir_before_the_first_start() {
+    let t = Tree::new();
+    let svc = t.service("svc", example_template("env-template"));
+    let out = run(with_execline(example("create-with-env"))
+        .arg(&svc)
+        .arg("a")
+        .arg("hello there"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = svc.join("instances/a");
+    assert!(wait_until(std::time::Duration::from_secs(5), || {
+        std::fs::read_to_string(dir.join("greeting")).is_ok_and(|g| g == "hello there\n")
+    }));
+    // If the environment cannot be written, nothing is left.
+    std::fs::create_dir(svc.join("template/env")).unwrap();
+    let out = run(with_execline(example("create-with-env")).arg(&svc).arg("b").arg("x"));
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert!(!svc.join("instances/b").exists());
+    assert!(!svc.join("instance/b").exists());
+}
+
+#[test]
+fn create_and_run_waits_for_readiness() {
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| {
+        std::fs::create_dir_all(tpl).unwrap();
+        std::fs::write(tpl.join("notification-fd"), "3\n").unwrap();
+        write_script(
+            &tpl.join("run"),
+            "/usr/lib/execline/bin/if { /usr/bin/sleep 0.3 }\n/usr/lib/execline/bin/if { /usr/lib/execline/bin/fdmove 1 3 /usr/bin/echo }\n/usr/bin/sleep 3600",
+        );
+    });
+    let out = run(example("create-and-run")
+        .arg(&svc)
+        .arg("a")
+        .args(["/usr/bin/cat", "/proc/self/status"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Name:\tcat"));
+    let st = s6i::svstatus::Status::read(&svc.join("instances/a")).unwrap();
+    assert!(st.is_up() && st.ready);
+}
+
+#[test]
+fn restart_all_restarts_every_instance() {
+    let (_t, svc) = Tree::with_service();
+    let out = run(example("create-many").arg(&svc).args(names(3)));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dirs: Vec<PathBuf> = names(3).iter().map(|n| svc.join("instances").join(n)).collect();
+    assert!(wait_until(std::time::Duration::from_secs(5), || dirs
+        .iter()
+        .all(|d| status(d).0 != 0)));
+    let before: Vec<u64> = dirs.iter().map(|d| status(d).0).collect();
+    let out = run(with_execline(example("restart-all")).arg(&svc));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for (d, pid) in dirs.iter().zip(before) {
+        let now = status(d).0;
+        assert!(now != 0 && now != pid, "{d:?} not restarted");
+    }
+}
+
+#[test]
+fn instances_from_a_list() {
+    let (t, svc) = Tree::with_service();
+    let list = t.path().join("users");
+    std::fs::write(&list, "alice\nbob\n").unwrap();
+    let out = run(with_execline(example("instances-from-list")).arg(&svc).arg(&list));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::fs::write(&list, "alice\nbob\ncarol\n").unwrap();
+    let out = run(with_execline(example("instances-from-list")).arg(&svc).arg(&list));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        entries(&svc.join("instances")),
+        vec![b"alice".to_vec(), b"bob".to_vec(), b"carol".to_vec()]
+    );
+}
