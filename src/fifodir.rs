@@ -7,6 +7,7 @@
 //! into place. Subscribe first, act, check the state, then wait: no event
 //! is lost that way. The FIFO is removed when the listener is dropped.
 
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -57,6 +58,7 @@ pub struct Listener {
     path: PathBuf,
     fd: OwnedFd,
     _keepalive: OwnedFd,
+    slot: Option<usize>,
 }
 
 /// Why a wait ended without what it waited for.
@@ -97,25 +99,18 @@ impl Listener {
     /// Subscribe to `eventdir`.
     pub fn subscribe(eventdir: &Path) -> Result<Listener, Errno> {
         loop {
-            let base = format!("ftrig1:{}:", tai64n_label());
-            let mut name = base.into_bytes();
+            let mut name = format!("ftrig1:{}:", tai64n_label()).into_bytes();
             name.extend_from_slice(&random_suffix());
-            let mut dotted = b".".to_vec();
-            dotted.extend_from_slice(&name);
-            let path = eventdir.join(std::ffi::OsStr::from_bytes(&name));
-            let tmp = eventdir.join(std::ffi::OsStr::from_bytes(&dotted));
+            let path = eventdir.join(OsStr::from_bytes(&name));
+            let tmp = eventdir.join(OsStr::from_bytes(&[b".", &name[..]].concat()));
             match mkfifo(&tmp, Mode::S_IRUSR | Mode::S_IWUSR) {
                 Err(Errno::EEXIST) => continue,
+                Err(Errno::EMFILE) if raise_fd_limit() => continue,
                 Err(e) => return Err(e),
                 Ok(()) => {}
             }
-            let opened = open(
-                &tmp,
-                OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .and_then(|fd| Ok((fd, open(&tmp, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?)))
-            .and_then(|fds| {
+            let slot = cleanup::register(&path);
+            let opened = open_both(&tmp).and_then(|fds| {
                 std::fs::rename(&tmp, &path)
                     .map(|()| fds)
                     .map_err(|e| crate::diag::errno_of(&e))
@@ -125,9 +120,14 @@ impl Listener {
                     path,
                     fd,
                     _keepalive: w,
+                    slot,
                 }),
                 Err(e) => {
+                    cleanup::unregister(slot);
                     let _ = std::fs::remove_file(&tmp);
+                    if e == Errno::EMFILE && raise_fd_limit() {
+                        continue;
+                    }
                     Err(e)
                 }
             };
@@ -143,9 +143,98 @@ impl Listener {
     }
 }
 
+/// The reading end, then a writing end held so that the reader never sees
+/// end of file when s6-supervise closes its own.
+fn open_both(fifo: &Path) -> Result<(OwnedFd, OwnedFd), Errno> {
+    let r = open(
+        fifo,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let w = open(fifo, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    Ok((r, w))
+}
+
+/// A listener takes two descriptors: waiting on a thousand instances at
+/// once needs more than the usual soft limit. Raise it to the hard one.
+fn raise_fd_limit() -> bool {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok(),
+        _ => false,
+    }
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
+        cleanup::unregister(self.slot);
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Listener FIFOs must not outlive a step killed by SIGINT, SIGTERM or
+/// SIGHUP while it waits. Their paths are kept where a signal handler can
+/// reach them without locking; the handler unlinks them (unlink is
+/// async-signal-safe), then dies of the same signal.
+mod cleanup {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::ptr::null_mut;
+    use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+    const SLOTS: usize = 4096;
+    static LIVE: [AtomicPtr<libc::c_char>; SLOTS] = [const { AtomicPtr::new(null_mut()) }; SLOTS];
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        for slot in &LIVE {
+            let p = slot.swap(null_mut(), Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: p is a NUL-terminated path leaked by register.
+                unsafe { libc::unlink(p) };
+            }
+        }
+        // SAFETY: restoring the default action and raising are
+        // async-signal-safe.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Remember `path` for the handler (None if every slot is taken: the
+    /// FIFO is then only removed on a normal exit).
+    pub fn register(path: &Path) -> Option<usize> {
+        if !INSTALLED.swap(true, Ordering::SeqCst) {
+            for sig in SIGNALS {
+                // SAFETY: on_signal only calls async-signal-safe functions.
+                unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+            }
+        }
+        let c = CString::new(path.as_os_str().as_bytes()).ok()?.into_raw();
+        for (i, slot) in LIVE.iter().enumerate() {
+            if slot
+                .compare_exchange(null_mut(), c, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return Some(i);
+            }
+        }
+        // SAFETY: c came from into_raw just above.
+        drop(unsafe { CString::from_raw(c) });
+        None
+    }
+
+    pub fn unregister(slot: Option<usize>) {
+        if let Some(i) = slot {
+            let p = LIVE[i].swap(null_mut(), Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: p came from into_raw in register.
+                drop(unsafe { CString::from_raw(p) });
+            }
+        }
     }
 }
 

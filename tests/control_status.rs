@@ -494,3 +494,40 @@ fn the_signal_step_chains() {
     let st = s6i::svstatus::Status::read(&svc.join("instances/a")).unwrap();
     assert!(st.is_up() && st.ready);
 }
+
+#[test]
+fn listener_fifos_go_when_a_wait_is_interrupted() {
+    use std::os::unix::process::ExitStatusExt;
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| {
+        sleeper_template(tpl);
+        std::fs::write(tpl.join("notification-fd"), "3\n").unwrap();
+    });
+    create(&svc, &["a"]);
+    let event = svc.join("instances/a/event");
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let mut child = ours("s6-instance-control")
+            .args(["-wU", "-T", "20000"])
+            .arg(&svc)
+            .arg("a")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_until(Duration::from_secs(10), || !entries(&event).is_empty()),
+            "no listener appeared"
+        );
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::try_from(sig).unwrap(),
+        )
+        .unwrap();
+        let pid = child.id() as i32;
+        assert!(wait_until(Duration::from_secs(10), || !alive(pid)
+            || child.try_wait().ok().flatten().is_some()));
+        let st = child.wait().unwrap();
+        assert_eq!(st.signal(), Some(sig), "{st:?}");
+        assert!(entries(&event).is_empty(), "left behind: {:?}", entries(&event));
+    }
+}
