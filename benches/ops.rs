@@ -75,4 +75,33 @@ fn main() {
             o50 / c50
         );
     }
+
+    bulk(&svc_ours, &svc_c, n);
+}
+
+/// One create-many (and delete-many) call for all n names, beside n calls
+/// of s6's C programs.
+fn bulk(svc_ours: &std::path::Path, svc_c: &std::path::Path, n: usize) {
+    let names: Vec<String> = (0..n).map(|i| format!("b{i}")).collect();
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let path = format!("{}:/usr/bin:/bin", bindir().display());
+    for (label, example, prog) in [
+        ("bulk create", "create-many", "s6-instance-create"),
+        ("bulk delete", "delete-many", "s6-instance-delete"),
+    ] {
+        let mut many = Command::new(examples.join(example));
+        many.env_clear().env("PATH", &path).arg(svc_ours).args(&names);
+        let ours_t = time(&mut many);
+        let start = Instant::now();
+        for name in &names {
+            time(reference(prog).arg(svc_c).arg(name));
+        }
+        let c_t = start.elapsed();
+        println!(
+            "{label:<12} ours {:>8.1}ms (one call)   C {:>8.1}ms ({n} calls)   C/ours {:>5.1}x",
+            ours_t.as_secs_f64() * 1000.0,
+            c_t.as_secs_f64() * 1000.0,
+            c_t.as_secs_f64() / ours_t.as_secs_f64()
+        );
+    }
 }
