@@ -30,7 +30,8 @@ pub fn make(dir: &Path, public: bool, force: bool) -> Result<(), Errno> {
         if e != Errno::EEXIST {
             return Err(e);
         }
-        let md = std::fs::metadata(dir).map_err(|e| crate::diag::errno_of(&e))?;
+        // A symlink is not a fifodir: never change modes through one.
+        let md = std::fs::symlink_metadata(dir).map_err(|e| crate::diag::errno_of(&e))?;
         if md.uid() != getuid().as_raw() {
             return Err(Errno::EACCES);
         }

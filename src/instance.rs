@@ -3,6 +3,7 @@
 //! scanner poke, one wait).
 
 use std::ffi::OsStr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -135,7 +136,14 @@ fn prepare(dir: &Path, start: Start, event: EventDir) -> Result<(), Error> {
     for d in supervised_dirs(dir)? {
         if start != Start::Up {
             let down = d.join("down");
-            std::fs::File::create(&down).map_err(|e| Error::sys("create", &down, crate::diag::errno_of(&e)))?;
+            // Never through a symlink planted in the template.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&down)
+                .map_err(|e| Error::sys("create", &down, crate::diag::errno_of(&e)))?;
         }
         let ev = supervise::eventdir(&d);
         fifodir::make(&ev, event.public, event.force).map_err(sys("make fifodir", &ev))?;
