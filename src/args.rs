@@ -8,10 +8,10 @@
 //! `$var` or `${var}` by the words of that variable:
 //!
 //! - an operand: exactly one word;
-//! - a plain option group: its last option, as one word (`-d`,
-//!   `-t5000`), or no word at all when none was given;
-//! - an accumulating group: every option of the group, in order, one
-//!   word each.
+//! - a plain option group: its last option (`-d`, or `-t` and `5000`:
+//!   an argument is a word of its own), or no word at all when none was
+//!   given;
+//! - an accumulating group: every option of the group, in order.
 //!
 //! A user's word can thus only ever land where the script names a
 //! variable, as one word in an argument list, never in the place of a
@@ -99,8 +99,9 @@ pub fn parse_names(list: &[u8]) -> Option<Vec<Vec<u8>>> {
 
 /// Parse `args` against `groups`, naming the first operands after
 /// `names` (there must be at least that many). The operands after them
-/// are the words of `rest` when it is given, and ignored otherwise, as
-/// s6's programs do. Returns each variable with its words.
+/// are the words of `rest` when it is given (there must be one at least),
+/// and are ignored otherwise, as s6's programs do. Returns each variable
+/// with its words.
 pub fn parse(
     groups: &[Group],
     names: &[Vec<u8>],
@@ -122,20 +123,22 @@ pub fn parse(
             .iter()
             .position(|g| g.letters.iter().any(|&(l, _)| l == c))
             .ok_or(Error::Usage)?;
-        let mut word = vec![b'-', c];
+        // An option and its argument are two words, so that an argument
+        // that is empty, or looks like an option, stays an argument.
+        let mut given = vec![OsString::from_vec(vec![b'-', c])];
         if let Some(v) = value {
             if groups[i].letters.contains(&(c, Arg::Number)) {
                 number(v)?;
             }
-            word.extend_from_slice(v.as_bytes());
+            given.push(v.to_owned());
         }
         if !groups[i].accumulate {
             words[i].clear();
         }
-        words[i].push(OsString::from_vec(word));
+        words[i].extend(given);
     }
     let operands = opts.rest();
-    if operands.len() < names.len() {
+    if operands.len() < names.len() + usize::from(rest.is_some()) {
         return Err(Error::Usage);
     }
     let mut vars: Vec<(Vec<u8>, Vec<OsString>)> = names
@@ -269,7 +272,7 @@ mod tests {
         assert_eq!(vars[1], (b"name".to_vec(), v(&["na me"])));
         assert_eq!(vars[2], (b"dD".to_vec(), v(&["-d"])));
         assert_eq!(vars[3], (b"f".to_vec(), v(&[])));
-        assert_eq!(vars[5], (b"t".to_vec(), v(&["-t50"])));
+        assert_eq!(vars[5], (b"t".to_vec(), v(&["-t", "50"])));
     }
 
     #[test]
@@ -278,7 +281,10 @@ mod tests {
         let args = v(&["-u", "-o", "pid,up", "-nw", "-oready", "svc", "x"]);
         let vars = parse(&g, &[], None, &args).unwrap();
         assert_eq!(vars[0], (b"n".to_vec(), v(&["-n"])));
-        assert_eq!(vars[1], (b"fields".to_vec(), v(&["-u", "-opid,up", "-w", "-oready"])));
+        assert_eq!(
+            vars[1],
+            (b"fields".to_vec(), v(&["-u", "-o", "pid,up", "-w", "-o", "ready"]))
+        );
         let vars = parse(&g, &names(&["svc"]), Some(b"more"), &v(&["svc", "a", "b"])).unwrap();
         assert_eq!(vars[1], (b"more".to_vec(), v(&["a", "b"])));
     }

@@ -18,20 +18,23 @@ use nix::sys::stat::{mknod, Mode, SFlag};
 
 use crate::diag::errno_of;
 
-/// Copy the tree at `src` to `dst`, which must not exist.
+/// Copy the tree at `src` to `dst`, which must not exist. `src` itself
+/// may be a symlink to the tree (each instance gets a copy of what it
+/// points to); symlinks inside the tree are copied as symlinks.
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), Errno> {
-    copy_node(src, dst).map_err(|e| errno_of(&e))
+    let md = fs::metadata(src).map_err(|e| errno_of(&e))?;
+    copy_node(src, &md, dst).map_err(|e| errno_of(&e))
 }
 
-fn copy_node(src: &Path, dst: &Path) -> io::Result<()> {
-    let md = fs::symlink_metadata(src)?;
+fn copy_node(src: &Path, md: &fs::Metadata, dst: &Path) -> io::Result<()> {
     let ft = md.file_type();
     let private = Mode::S_IRUSR | Mode::S_IWUSR;
     if ft.is_dir() {
         DirBuilder::new().mode(0o700).create(dst)?;
         for entry in fs::read_dir(src)? {
             let name = entry?.file_name();
-            copy_node(&src.join(&name), &dst.join(&name))?;
+            let from = src.join(&name);
+            copy_node(&from, &fs::symlink_metadata(&from)?, &dst.join(&name))?;
         }
     } else if ft.is_file() {
         let mut input = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(src)?;

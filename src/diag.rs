@@ -18,6 +18,9 @@ pub const EXIT_TIMEOUT: i32 = 99;
 /// The instanced service is not running.
 pub const EXIT_NOT_RUNNING: i32 = 1;
 
+/// The environment variable where s6i-args leaves the script's name.
+pub const SCRIPT_PROG_VAR: &str = "S6I_PROG";
+
 static PROG: Mutex<String> = Mutex::new(String::new());
 
 /// The name this program prints in front of its messages.
@@ -122,7 +125,12 @@ pub fn run(usage: &str, step: impl FnOnce(Vec<OsString>) -> Result<Vec<OsString>
     } else {
         argv.remove(0)
     };
-    set_prog(argv0.as_bytes());
+    // In a script, speak as the script (s6i-args names it), as s6's own
+    // programs would.
+    match std::env::var_os(SCRIPT_PROG_VAR) {
+        Some(p) if !p.is_empty() => set_prog(p.as_bytes()),
+        _ => set_prog(argv0.as_bytes()),
+    }
     crate::exec::default_sigpipe();
     match step(argv).and_then(|next| crate::exec::chain(&next)) {
         Ok(()) => std::process::exit(0),

@@ -84,8 +84,10 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
     match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
+            // Someone else made it first: say what is there now, and fail
+            // even if it has gone again in between.
             copy::discard(&tmp);
-            exists_check(dst)
+            exists_check(dst).and(Err(already_exists(dst)))
         }
         Err(e) => {
             copy::discard(&tmp);
@@ -94,17 +96,25 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
     }
 }
 
-/// Refuse to make an instance where something already is (exit 100).
+/// Refuse to make an instance where anything already is, a symlink
+/// (even a dangling one) included (exit 100).
 fn exists_check(dst: &Path) -> Result<(), Error> {
-    let what: &[u8] = match std::fs::metadata(dst) {
-        Ok(md) if md.is_dir() => b"instance appears to already exist at ",
-        Ok(_) => b"unexpected file preventing instance creation at ",
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::sys("stat", dst, crate::diag::errno_of(&e))),
-    };
-    let mut msg = what.to_vec();
+    match std::fs::symlink_metadata(dst) {
+        Ok(md) if md.is_dir() => Err(already_exists(dst)),
+        Ok(_) => {
+            let mut msg = b"unexpected file preventing instance creation at ".to_vec();
+            msg.extend_from_slice(bytes(dst));
+            Err(Error::new(crate::diag::EXIT_USAGE, msg))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::sys("stat", dst, crate::diag::errno_of(&e))),
+    }
+}
+
+fn already_exists(dst: &Path) -> Error {
+    let mut msg = b"instance appears to already exist at ".to_vec();
     msg.extend_from_slice(bytes(dst));
-    Err(Error::new(crate::diag::EXIT_USAGE, msg))
+    Error::new(crate::diag::EXIT_USAGE, msg)
 }
 
 /// Make the instances visible to the nested scanner: write their `down`

@@ -116,7 +116,9 @@ pub fn service_and_names(rest: &[OsString]) -> Result<(Service, Vec<OsString>, &
     let (service, after) = rest.split_first().ok_or(Error::Usage)?;
     let (first, after) = after.split_first().ok_or(Error::Usage)?;
     let first = first.as_bytes();
-    let (names, prog): (Vec<OsString>, &[OsString]) = if first.is_empty() || first[0] == b' ' {
+    // An empty word is an empty name, refused below (an empty block, which
+    // execlineb also turns into one empty word, is refused with it).
+    let (names, prog): (Vec<OsString>, &[OsString]) = if first.first() == Some(&b' ') {
         let mut block = std::iter::once(first).chain(after.iter().map(|w| w.as_bytes()));
         let mut names = Vec::new();
         loop {
@@ -156,8 +158,7 @@ mod tests {
         let (_, names, prog) = service_and_names(&argv).unwrap();
         assert_eq!((names, prog), (v(&["a", "b"]), &v(&["prog"])[..]));
         let argv = v(&["svc", "", "prog"]);
-        let (_, names, prog) = service_and_names(&argv).unwrap();
-        assert_eq!((names.len(), prog), (0, &v(&["prog"])[..]));
+        assert_eq!(service_and_names(&argv).err().map(|e| e.code()), Some(100));
         let argv = v(&["svc", " a", " b", ""]);
         assert_eq!(service_and_names(&argv).unwrap().1, v(&["a", "b"]));
         for bad in [&["svc"][..], &["svc", " a"], &["svc", " a", "b", ""], &[]] {

@@ -533,3 +533,14 @@ fn listener_fifos_go_when_a_wait_is_interrupted() {
         assert!(entries(&event).is_empty(), "left behind: {:?}", entries(&event));
     }
 }
+
+#[test]
+fn empty_option_arguments_stay_arguments() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &["a"]);
+    // s6-svstat -o "" prints the summary line.
+    assert!(same_status(&svc, &["-o", ""], "a").starts_with("up (pid"));
+    let out = control(&svc, &["-w", ""], "a");
+    let cout = c_control(&svc, &["-w", ""], "a");
+    assert_eq!((code(&out), code(&cout)), (100, 100));
+}

@@ -412,3 +412,56 @@ fn a_name_of_bytes_roundtrips_through_list() {
         .as_bytes()
         .ends_with(name));
 }
+
+#[test]
+fn messages_speak_as_the_command() {
+    let (_t, svc) = Tree::with_service();
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("a"))), 0);
+    let out = run(ours("s6-instance-create").arg(&svc).arg("a"));
+    let cout = run(reference("s6-instance-create").arg(&svc).arg("a"));
+    assert!(
+        stderr(&out).starts_with("s6-instance-create: fatal: instance appears to already exist at "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&cout).starts_with("s6-instance-create: fatal: instance appears to already exist at "));
+}
+
+#[test]
+fn symlinks_are_not_followed_to_write_elsewhere() {
+    let t = Tree::new();
+    let victim = t.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let svc = t.service("svc", |tpl| {
+        sleeper_template(tpl);
+        std::os::unix::fs::symlink(&victim, tpl.join("down")).unwrap();
+    });
+    // -D writes a down file: not through the template's symlink.
+    let out = run(ours("s6-instance-create").arg("-D").arg(&svc).arg("a"));
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!svc.join("instances/a").exists() && !svc.join("instance/a").exists());
+    // A symlink (even dangling) where the instance would go is refused.
+    std::os::unix::fs::symlink("nowhere", svc.join("instances/b")).unwrap();
+    let out = run(ours("s6-instance-create").arg(&svc).arg("b"));
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(svc.join("instances/b"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!svc.join("instance/b").exists());
+}
+
+#[test]
+fn a_symlinked_template_gives_each_instance_its_own_copy() {
+    let t = Tree::new();
+    let svc = t.service("svc", sleeper_template);
+    let real = t.path().join("real-template");
+    std::fs::rename(svc.join("template"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, svc.join("template")).unwrap();
+    for n in ["a", "b"] {
+        assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg(n))), 0);
+        let md = std::fs::symlink_metadata(svc.join("instances").join(n)).unwrap();
+        assert!(md.is_dir(), "{n} is not a directory of its own");
+    }
+}

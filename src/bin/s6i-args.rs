@@ -2,6 +2,8 @@
 //! environment) and substitute them, word for word, into the rest of
 //! the script.
 
+use std::os::unix::ffi::OsStrExt;
+
 use s6i::args::{self, Group};
 use s6i::diag::{self, Error, EXIT_USAGE};
 use s6i::getopt::Getopt;
@@ -42,8 +44,10 @@ fn main() {
                 "no positional parameters in the environment: run me from execlineb",
             )
         })?;
-        // From here on, speak as the script.
-        diag::set_prog(args::usage_prog(&usage));
+        // From here on, this step and the next ones speak as the script.
+        let prog = args::usage_prog(&usage);
+        diag::set_prog(prog);
+        std::env::set_var(diag::SCRIPT_PROG_VAR, std::ffi::OsStr::from_bytes(prog));
         let vars = args::parse(&groups, &names, rest.as_deref(), &script_args).map_err(|e| match e {
             Error::Usage => Error::UsageLine(usage.as_encoded_bytes().to_vec()),
             e => e,
