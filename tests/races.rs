@@ -1,0 +1,153 @@
+//! Concurrency: many commands at once on one instanced service, and a
+//! storm of random ones, after which the tree must be consistent.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Wait for all children, each with a deadline; their exit codes.
+fn codes(children: Vec<Child>) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    children
+        .into_iter()
+        .map(|mut c| loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(c.stderr.as_mut().unwrap(), &mut err).unwrap();
+                assert!(!err.contains("panicked"), "{err}");
+                break st.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("a command hangs");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        })
+        .collect()
+}
+
+fn supervisors_in(dir: &Path) -> usize {
+    pids_in(dir).into_iter().filter(|&p| comm(p) == "s6-supervise").count()
+}
+
+/// Every instance whole, linked and supervised once; every link leads to
+/// an instance; no hidden leftovers; no listener FIFO left behind.
+fn assert_consistent(svc: &Path) {
+    let instances = svc.join("instances");
+    for name in entries(&instances) {
+        assert_ne!(
+            name.first(),
+            Some(&b'.'),
+            "leftover {:?}",
+            String::from_utf8_lossy(&name)
+        );
+        let dir = instances.join(os(&name));
+        assert!(dir.join("run").is_file(), "{dir:?} is not whole");
+        assert!(svc.join("instance").join(os(&name)).exists(), "{dir:?} has no link");
+        assert!(
+            wait_until(Duration::from_secs(5), || supervisors_in(&dir) == 1),
+            "{dir:?}: {} supervisors",
+            supervisors_in(&dir)
+        );
+        let fifos: Vec<_> = entries(&dir.join("event"))
+            .into_iter()
+            .filter(|e| e.starts_with(b"ftrig1"))
+            .collect();
+        assert!(fifos.is_empty(), "{dir:?}/event: {fifos:?}");
+    }
+    for link in entries(&svc.join("instance")) {
+        if link.first() != Some(&b'.') {
+            assert!(
+                instances.join(os(&link)).is_dir(),
+                "dangling link {:?}",
+                String::from_utf8_lossy(&link)
+            );
+        }
+    }
+}
+
+#[test]
+fn same_name_creates_have_one_winner() {
+    let (_t, svc) = Tree::with_service();
+    for round in 0..5 {
+        let name = format!("r{round}");
+        let children: Vec<Child> = (0..32)
+            .map(|_| spawn(ours("s6-instance-create").arg(&svc).arg(&name)))
+            .collect();
+        let mut got = codes(children);
+        got.sort();
+        assert_eq!(got[0], 0, "round {round}: {got:?}");
+        assert!(got[1..].iter().all(|&c| c == 100), "round {round}: {got:?}");
+        assert_consistent(&svc);
+    }
+}
+
+#[test]
+fn different_name_creates_all_succeed() {
+    let (_t, svc) = Tree::with_service();
+    let children: Vec<Child> = (0..64)
+        .map(|i| spawn(ours("s6-instance-create").arg(&svc).arg(format!("n{i}"))))
+        .collect();
+    assert!(codes(children).iter().all(|&c| c == 0));
+    assert_eq!(entries(&svc.join("instances")).len(), 64);
+    assert_consistent(&svc);
+    let children: Vec<Child> = (0..64)
+        .map(|i| spawn(ours("s6-instance-delete").arg(&svc).arg(format!("n{i}"))))
+        .collect();
+    assert!(codes(children).iter().all(|&c| c == 0));
+    assert!(entries(&svc.join("instances")).is_empty());
+    assert_eq!(entries(&svc.join("instance")), vec![b".s6-svscan".to_vec()]);
+}
+
+#[test]
+fn a_storm_leaves_a_consistent_tree() {
+    let (_t, svc) = Tree::with_service();
+    let names = ["a", "b", "c", "d", "e"];
+    let stop = Instant::now() + Duration::from_secs(6);
+    let workers: Vec<std::thread::JoinHandle<Vec<i32>>> = (0..4u64)
+        .map(|w| {
+            let svc = svc.clone();
+            std::thread::spawn(move || {
+                let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (w + 1);
+                let mut got = Vec::new();
+                while Instant::now() < stop {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let name = names[(seed % 5) as usize];
+                    let (prog, opts): (&str, &[&str]) = match (seed >> 8) % 4 {
+                        0 | 1 => ("s6-instance-create", &["-t", "5000"]),
+                        2 => ("s6-instance-control", &["-r", "-wu", "-T", "3000"]),
+                        _ => ("s6-instance-delete", &["-t", "5000"]),
+                    };
+                    let mut cmd = ours(prog);
+                    cmd.args(opts).arg(&svc).arg(name);
+                    got.extend(codes(vec![spawn(&mut cmd)]));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.join().unwrap());
+    }
+    assert!(all.len() > 20, "the storm was too quiet: {}", all.len());
+    // Creates refused as duplicates (100), controls of what is gone (100,
+    // 111, 1), and controls that lost their instance mid-wait (1, 99) are
+    // all fair outcomes; a panic or anything else is not.
+    assert!(all.iter().all(|c| [0, 1, 99, 100, 111].contains(c)), "{all:?}");
+    assert_consistent(&svc);
+}
