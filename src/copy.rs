@@ -76,6 +76,34 @@ pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
     path.parent().unwrap_or(Path::new(".")).join(OsString::from_vec(name))
 }
 
+/// Remove the hidden work-in-progress trees left in `dir` by steps that
+/// were killed: those whose process no longer exists. A live process's
+/// work (or a recycled pid's) is left alone.
+pub fn sweep_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = leftover_pid(name.as_encoded_bytes()) else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH);
+        if gone {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The pid in a `.s6i-TAG:PID:RANDOM` name.
+fn leftover_pid(name: &[u8]) -> Option<i32> {
+    let rest = name.strip_prefix(b".s6i-")?;
+    let mut parts = rest.split(|&b| b == b':');
+    let (_tag, pid, random) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || random.len() != 6 {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok().filter(|&p: &i32| p > 0)
+}
+
 /// Remove the tree at `path`: first rename it aside under a hidden name,
 /// so that it vanishes at once, then delete it. A missing tree is fine.
 pub fn remove_tree(path: &Path) -> Result<(), Errno> {
@@ -141,5 +169,25 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
             })
         }
         e => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leftover_pid;
+
+    #[test]
+    fn leftover_names() {
+        assert_eq!(leftover_pid(b".s6i-clone:123:AbC-_9"), Some(123));
+        assert_eq!(leftover_pid(b".s6i-remove:7:xxxxxx"), Some(7));
+        for not in [
+            &b".template"[..],
+            b".s6i-clone:x:abcdef",
+            b".s6i-clone:1:abc",
+            b"s6i-clone:1:abcdef",
+            b".s6i-clone:0:abcdef",
+        ] {
+            assert_eq!(leftover_pid(not), None, "{not:?}");
+        }
     }
 }

@@ -57,6 +57,8 @@ pub fn clone(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
     for name in names {
         exists_check(&service.instance_dir(name))?;
     }
+    // Copies that a killed create left behind go now.
+    copy::sweep_leftovers(&service.instances());
     for (i, name) in names.iter().enumerate() {
         if let Err(e) = clone_one(&template, &service.instance_dir(name)) {
             for made in &names[..i] {
