@@ -26,7 +26,12 @@ fn is_whole(dir: &Path) -> bool {
 
 /// Start `cmd`, SIGKILL it after `delay`, reap it.
 fn kill_after(cmd: &mut std::process::Command, delay: Duration) {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(delay);
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
     let _ = child.wait();
@@ -44,15 +49,24 @@ fn killed_creates_and_deletes_leave_nothing_half_made() {
         let delay = Duration::from_micros(seed >> 33 & 0x7fff);
         kill_after(ours("s6-instance-create").arg(&svc).arg("x"), delay);
         // Whatever the moment: no half-made instance, nothing hidden listed.
-        assert!(!dir.exists() || is_whole(&dir), "round {round}: half-made instance after {delay:?}");
-        assert!(!link.exists() || is_whole(&dir), "round {round}: link to a half-made instance");
+        assert!(
+            !dir.exists() || is_whole(&dir),
+            "round {round}: half-made instance after {delay:?}"
+        );
+        assert!(
+            !link.exists() || is_whole(&dir),
+            "round {round}: link to a half-made instance"
+        );
         let listed = run(ours("s6-instance-list").arg(&svc)).stdout;
         assert!(listed.is_empty() || listed == b"x\n", "round {round}: {listed:?}");
         // A delete, itself killed half the time, then a whole one, put the
         // tree back in order.
         if round % 2 == 1 {
             kill_after(ours("s6-instance-delete").arg(&svc).arg("x"), delay / 4);
-            assert!(!dir.exists() || is_whole(&dir), "round {round}: delete left a half-removed instance");
+            assert!(
+                !dir.exists() || is_whole(&dir),
+                "round {round}: delete left a half-removed instance"
+            );
         }
         let out = run(ours("s6-instance-delete").arg(&svc).arg("x"));
         assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
@@ -61,7 +75,10 @@ fn killed_creates_and_deletes_leave_nothing_half_made() {
     // The next create sweeps the copies that killed creates left.
     let out = run(ours("s6-instance-create").arg(&svc).arg("x"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let hidden: Vec<_> = entries(&svc.join("instances")).into_iter().filter(|e| e.starts_with(b".")).collect();
+    let hidden: Vec<_> = entries(&svc.join("instances"))
+        .into_iter()
+        .filter(|e| e.starts_with(b"."))
+        .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
     assert!(is_whole(&dir) && supervised(&dir));
 }
@@ -72,7 +89,13 @@ fn a_scanner_killed_during_create_is_an_error_not_a_hang() {
     let scanner = Pid::from_raw(t.nested_scanner(&svc));
     // A stopped scanner never answers: then it dies while create waits.
     kill(scanner, Signal::SIGSTOP).unwrap();
-    let mut child = ours("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg("x").stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = ours("s6-instance-create")
+        .args(["-t", "20000"])
+        .arg(&svc)
+        .arg("x")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     kill(scanner, Signal::SIGKILL).unwrap();
     // Its supervisor restarts it; the new scanner reads the poke or not:
