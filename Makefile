@@ -10,11 +10,27 @@ CARGO ?= cargo
 # whose execlineb is the real binary, not /usr/bin's wrapper script).
 EXECLINE_BIN ?= $(firstword $(foreach d,/usr/lib/execline/bin /bin /usr/bin /usr/local/bin,$(if $(wildcard $(d)/multisubstitute),$(d))))
 
-STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list s6i-signal s6i-status
-SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status
+# What the run scripts written by s6-instance-maker (s6i-make) name,
+# found now and built into s6i-make: the execlineb of their #! line (the
+# one users call: on Debian, /usr/bin's wrapper, as s6's own maker
+# writes), and the directory of s6's programs.
+EXECLINEB ?= $(firstword $(wildcard /usr/bin/execlineb /bin/execlineb /usr/local/bin/execlineb) $(EXECLINE_BIN)/execlineb)
+S6_BIN ?= $(firstword $(foreach d,/usr/bin /bin /usr/local/bin,$(if $(wildcard $(d)/s6-svscan),$(d))) /bin)
+# s6-svscan's option for the number of services: -c up to s6 2.14; s6
+# 2.15 dropped it for -C (which 2.12 to 2.14 also know). s6-svscan has
+# no --version: one that rejects -c (exit 100, where an older one fails
+# to chdir, 111) wants -C.
+SVSCAN_MAX ?= $(shell $(S6_BIN)/s6-svscan -c 1 $(CURDIR)/target/.s6i-nowhere >/dev/null 2>&1; [ $$? = 100 ] && echo C || echo c)
+export S6I_EXECLINEB := $(EXECLINEB)
+export S6I_EXECLINE_BIN := $(EXECLINE_BIN)
+export S6I_S6_BIN := $(S6_BIN)
+export S6I_SVSCAN_MAX := $(SVSCAN_MAX)
+
+STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list s6i-signal s6i-status s6i-make
+SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker
 CHECK_PREFIX := $(CURDIR)/target/check
 
-.PHONY: all install check bench deps demo clean
+.PHONY: all install check lint-man bench deps demo clean
 
 all:
 	$(CARGO) build --release --locked
@@ -38,15 +54,26 @@ install: all
 
 # s6 and execline from Debian, when they are missing.
 deps:
-	@if ! command -v s6-svscan >/dev/null 2>&1 || ! test -x /usr/lib/execline/bin/execlineb -o -x /bin/execlineb; then \
+	@if ! command -v s6-svscan >/dev/null 2>&1 || ! command -v mandoc >/dev/null 2>&1 || \
+	    ! test -x /usr/lib/execline/bin/execlineb -o -x /bin/execlineb; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y s6 execline; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y s6 execline mandoc; \
 	  else echo "please install s6 and execline" >&2; exit 1; fi; \
 	fi
 
-check: deps
+check: deps lint-man
 	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
 	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --release --locked
+
+# Every program has a page, and mandoc finds nothing to say about any.
+lint-man:
+	@fail=0; for p in $(STEPS) $(SCRIPTS); do \
+	  [ -f man/$$p.1 ] || { echo "man/$$p.1: missing" >&2; fail=1; }; \
+	done; \
+	for m in man/*.[17]; do \
+	  out=$$(mandoc -T lint -W warning $$m 2>&1); \
+	  [ -z "$$out" ] || { echo "$$out" >&2; fail=1; }; \
+	done; exit $$fail
 
 # Timings beside s6's C programs, on tmpfs.
 bench: deps

@@ -94,6 +94,12 @@ impl<'a> Iterator for Getopt<'a> {
 /// A number as s6 reads one (uint0_scan): decimal digits only, fitting in
 /// 32 bits.
 pub fn number(value: &OsStr) -> Result<u32, Error> {
+    number64(value)?.try_into().map_err(|_| Error::Usage)
+}
+
+/// A number as s6 reads a size (uint640_scan): decimal digits only,
+/// fitting in 64 bits.
+pub fn number64(value: &OsStr) -> Result<u64, Error> {
     let b = value.as_bytes();
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return Err(Error::Usage);

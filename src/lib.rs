@@ -13,6 +13,7 @@ pub mod getopt;
 pub mod instance;
 pub mod layout;
 pub mod lock;
+pub mod maker;
 pub mod name;
 pub mod scandir;
 pub mod supervise;
