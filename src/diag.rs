@@ -20,6 +20,10 @@ pub const EXIT_NOT_RUNNING: i32 = 1;
 
 /// The environment variable where s6i-args leaves the script's name.
 pub const SCRIPT_PROG_VAR: &str = "S6I_PROG";
+/// The environment variable where s6i-args leaves the script's usage
+/// line: a step that finds its own arguments wrong, after s6i-args let
+/// them through, is still the script's usage error.
+pub const SCRIPT_USAGE_VAR: &str = "S6I_USAGE";
 
 static PROG: Mutex<String> = Mutex::new(String::new());
 
@@ -98,9 +102,9 @@ pub fn warn(msg: impl AsRef<[u8]>) {
 }
 
 /// Print the error as skarnet's tools do and exit with its code.
-pub fn die(usage: &str, e: Error) -> ! {
+pub fn die(usage: &[u8], e: Error) -> ! {
     match &e {
-        Error::Usage => emit("usage", usage.as_bytes()),
+        Error::Usage => emit("usage", usage),
         Error::UsageLine(line) => emit("usage", line),
         Error::Fatal { msg, .. } => emit("fatal", msg),
     }
@@ -134,6 +138,9 @@ pub fn run(usage: &str, step: impl FnOnce(Vec<OsString>) -> Result<Vec<OsString>
     crate::exec::default_sigpipe();
     match step(argv).and_then(|next| crate::exec::chain(&next)) {
         Ok(()) => std::process::exit(0),
-        Err(e) => die(usage, e),
+        Err(e) => match std::env::var_os(SCRIPT_USAGE_VAR) {
+            Some(line) if !line.is_empty() => die(line.as_bytes(), e),
+            _ => die(usage.as_bytes(), e),
+        },
     }
 }

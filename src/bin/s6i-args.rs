@@ -48,6 +48,7 @@ fn main() {
         let prog = args::usage_prog(&usage);
         diag::set_prog(prog);
         std::env::set_var(diag::SCRIPT_PROG_VAR, std::ffi::OsStr::from_bytes(prog));
+        std::env::set_var(diag::SCRIPT_USAGE_VAR, &usage);
         let vars = args::parse(&groups, &names, rest.as_deref(), &script_args).map_err(|e| match e {
             Error::Usage => Error::UsageLine(usage.as_encoded_bytes().to_vec()),
             e => e,
