@@ -115,16 +115,16 @@ pub fn remove_tree(path: &Path) -> Result<(), Errno> {
     }
 }
 
-/// remove_dir_all, tried again a few times when a supervisor that has not
-/// exited yet writes a new status file into the tree as we empty it.
+/// remove_dir_all, tried again when a supervisor that has not exited yet
+/// writes a new status file into the tree as we empty it. On a loaded
+/// machine that supervisor can take its time: we give it five seconds.
 fn remove_all(path: &Path) -> Result<(), Errno> {
-    let mut tries = 0;
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         match fs::remove_dir_all(path) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && tries < 50 => {
-                tries += 1;
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && std::time::Instant::now() < give_up => {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             Err(e) => return Err(errno_of(&e)),

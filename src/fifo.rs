@@ -1,11 +1,14 @@
 //! Command FIFOs (`supervise/control`, `.s6-svscan/control`): a writer
 //! opens without blocking, so that nobody listening is an answer (ENXIO),
-//! not a hang.
+//! not a hang. A reader can also go away between our open and our write
+//! (a supervisor that the scanner has just told to exit): that is the
+//! same answer (EPIPE), not a death by SIGPIPE in the middle of a chain.
 
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
+use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::stat::Mode;
 
 /// Write `cmd` to the FIFO at `path`. Ok(false) when nobody listens.
@@ -19,9 +22,16 @@ pub fn send(path: &Path, cmd: &[u8]) -> Result<bool, Errno> {
         Err(Errno::ENXIO) => return Ok(false),
         Err(e) => return Err(e),
     };
-    let n = nix::unistd::write(&fd, cmd)?;
-    if n < cmd.len() {
-        return Err(Errno::EAGAIN);
+    // SAFETY: SIG_IGN and SIG_DFL install no handler. SIGPIPE is at its
+    // default in every step (exec::default_sigpipe), so that is what we
+    // put back, before anything can be executed.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+    let written = nix::unistd::write(&fd, cmd);
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    match written {
+        Ok(n) if n < cmd.len() => Err(Errno::EAGAIN),
+        Ok(_) => Ok(true),
+        Err(Errno::EPIPE) => Ok(false),
+        Err(e) => Err(e),
     }
-    Ok(true)
 }

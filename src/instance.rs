@@ -312,10 +312,19 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
     }
 }
 
-/// Remove the directory of each named instance.
+/// Remove the directory of each named instance. One that is linked into
+/// the scan directory again is left alone, with a warning: a create of
+/// the same name got in after our unlink, and the instance is its now.
 pub fn remove(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
     for name in names {
         let dir = service.instance_dir(name);
+        if std::fs::symlink_metadata(service.link(name)).is_ok() {
+            let mut msg = b"leaving ".to_vec();
+            msg.extend_from_slice(bytes(&dir));
+            msg.extend_from_slice(b": it is linked again, made anew since it was unlinked");
+            warn(msg);
+            continue;
+        }
         copy::remove_tree(&dir).map_err(sys("remove", &dir))?;
     }
     Ok(())

@@ -27,6 +27,10 @@ fn codes(children: Vec<Child>) -> Vec<i32> {
                 let mut err = String::new();
                 std::io::Read::read_to_string(c.stderr.as_mut().unwrap(), &mut err).unwrap();
                 assert!(!err.contains("panicked"), "{err}");
+                // Shown when a test fails: what each refusal said.
+                if !err.is_empty() {
+                    eprintln!("exit {:?}: {err}", st.code());
+                }
                 break st.code().unwrap_or(-1);
             }
             if Instant::now() > deadline {
@@ -100,13 +104,15 @@ fn different_name_creates_all_succeed() {
     let children: Vec<Child> = (0..64)
         .map(|i| spawn(ours("s6-instance-create").arg(&svc).arg(format!("n{i}"))))
         .collect();
-    assert!(codes(children).iter().all(|&c| c == 0));
+    let got = codes(children);
+    assert!(got.iter().all(|&c| c == 0), "{got:?}");
     assert_eq!(entries(&svc.join("instances")).len(), 64);
     assert_consistent(&svc);
     let children: Vec<Child> = (0..64)
         .map(|i| spawn(ours("s6-instance-delete").arg(&svc).arg(format!("n{i}"))))
         .collect();
-    assert!(codes(children).iter().all(|&c| c == 0));
+    let got = codes(children);
+    assert!(got.iter().all(|&c| c == 0), "{got:?}");
     assert!(entries(&svc.join("instances")).is_empty());
     assert_eq!(entries(&svc.join("instance")), vec![b".s6-svscan".to_vec()]);
 }
