@@ -185,3 +185,70 @@ fn instances_from_a_list() {
         vec![b"alice".to_vec(), b"bob".to_vec(), b"carol".to_vec()]
     );
 }
+
+#[test]
+fn a_logged_service_gathers_every_instance_in_one_log() {
+    let t = Tree::new();
+    let (dir, logdir) = (t.path().join("web"), t.path().join("log"));
+    let out = run(with_execline(example("logged-service"))
+        .arg(examples_dir().join("logged-template"))
+        .arg(&logdir)
+        .arg(&dir)
+        .arg(t.path().join("scan")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Ready: create works at once, with no wait of our own.
+    for name in ["one", "two"] {
+        let out = run(ours("s6-instance-create").arg(&dir).arg(name));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let logged = || std::fs::read_to_string(logdir.join("current")).unwrap_or_default();
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || {
+            let log = logged();
+            log.contains("one: started\n") && log.contains("two: started\n")
+        }),
+        "log: {:?}",
+        logged()
+    );
+}
+
+#[test]
+fn the_demo_shows_every_command_and_leaves_nothing() {
+    let tmp = tempfile::Builder::new().prefix("s6i-demo-test.").tempdir().unwrap();
+    let out = run_for(
+        example("demo").env("TMPDIR", tmp.path()).arg(bindir()),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // What may vary: the pid, the seconds, and list's order (readdir's).
+    let mut lines: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if line.starts_with("+ ") {
+            names.sort();
+            lines.append(&mut names);
+            lines.push(line.to_string());
+        } else if let Some(rest) = line.strip_prefix("up (pid ") {
+            let secs = rest.split(") ").nth(1).unwrap_or("");
+            assert!(secs.ends_with(" seconds"), "{line}");
+            lines.push("up (pid PID) N seconds".to_string());
+        } else {
+            names.push(line.to_string());
+        }
+    }
+    lines.append(&mut names);
+    assert_eq!(
+        lines.join("\n"),
+        "+ s6-instance-maker template svc\n\
+         + s6-instance-create svc one; s6-instance-create svc two; s6-instance-create -d svc three\n\
+         + s6-instance-list svc\none\nthree\ntwo\n\
+         + s6-instance-status -o up,wantedup svc three\nfalse false\n\
+         + s6-instance-control -u -wu svc three\n\
+         + s6-instance-status svc three\nup (pid PID) N seconds\n\
+         + s6-instance-delete svc two\n\
+         + s6-instance-list svc\none\nthree\n\
+         + tear down"
+    );
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+    assert!(wait_until(std::time::Duration::from_secs(5), || pids_under(tmp.path()).is_empty()));
+}
