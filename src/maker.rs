@@ -362,7 +362,7 @@ impl Build {
     /// Start building `dir`, which must not exist.
     fn start(dir: &Path) -> Result<Build, Error> {
         if fs::symlink_metadata(dir).is_ok() {
-            return Err(Error::sys("create", dir, Errno::EEXIST));
+            return Err(Error::sys("mkdir", dir, Errno::EEXIST));
         }
         let b = Build {
             tmp: copy::hidden_sibling(dir, "make"),
@@ -435,7 +435,7 @@ impl Build {
     fn finish(mut self) -> Result<(), Error> {
         fs::set_permissions(&self.tmp, Permissions::from_mode(0o755))
             .map_err(|e| Error::sys("chmod", &self.shown, errno_of(&e)))?;
-        copy::rename_noreplace(&self.tmp, &self.shown).map_err(|e| Error::sys("create", &self.shown, e))?;
+        copy::rename_noreplace(&self.tmp, &self.shown).map_err(|e| Error::sys("mkdir", &self.shown, e))?;
         self.tmp = PathBuf::new();
         Ok(())
     }
