@@ -150,6 +150,11 @@ fn create_and_run_waits_for_readiness() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("Name:\tcat"));
     let st = s6i::svstatus::Status::read(&svc.join("instances/a")).unwrap();
     assert!(st.is_up() && st.ready);
+    // The program gets a clean environment, without the steps' variables.
+    let out = run(example("create-and-run").arg(&svc).arg("b").arg("/usr/bin/env"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let env = String::from_utf8_lossy(&out.stdout);
+    assert!(env.contains("PATH=") && !env.contains("S6I_"), "{env}");
 }
 
 #[test]
