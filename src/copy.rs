@@ -86,11 +86,16 @@ pub fn sweep_leftovers(dir: &Path) {
         let Some(pid) = leftover_pid(name.as_encoded_bytes()) else {
             continue;
         };
-        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH);
-        if gone {
+        if process_gone(pid) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether no process has this pid any more (a recycled pid counts as
+/// alive: its work is left alone).
+pub fn process_gone(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
 }
 
 /// The pid in a `.s6i-TAG:PID:RANDOM` name.

@@ -44,6 +44,39 @@ fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
     move |e| Error::sys(verb, path, e)
 }
 
+/// The file that marks an instance as in the hands of one create or
+/// delete chain, and holds that chain's pid. Create writes it into the
+/// copy before the copy is renamed into place and removes it once the
+/// link is made; delete writes it before the link goes. An instance that
+/// has it, no link, and a dead chain was left by a create or a delete
+/// that was killed between two steps: the next create of the name takes
+/// it away instead of refusing.
+const PENDING: &str = ".s6i-pending";
+
+fn mark_pending(dir: &Path) -> Result<(), Errno> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(dir.join(PENDING))
+        .map_err(|e| crate::diag::errno_of(&e))?;
+    f.write_all(std::process::id().to_string().as_bytes())
+        .map_err(|e| crate::diag::errno_of(&e))
+}
+
+/// Whether the instance NAME was left unlinked by a killed chain.
+fn abandoned(service: &Service, name: &OsStr) -> bool {
+    let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
+    let pid = std::fs::read_to_string(service.instance_dir(name).join(PENDING))
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .filter(|&p: &i32| p > 0);
+    !linked && pid.is_some_and(copy::process_gone)
+}
+
 /// The supervised directories of an instance: itself, and `log/` if any.
 pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     supervise::with_logger(dir).map_err(sys("read", dir))
@@ -55,7 +88,13 @@ pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 pub fn clone(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
     let template = service.template()?;
     for name in names {
-        exists_check(&service.instance_dir(name))?;
+        let dir = service.instance_dir(name);
+        if let Err(e) = exists_check(&dir) {
+            if !abandoned(service, name) {
+                return Err(e);
+            }
+            copy::remove_tree(&dir).map_err(sys("remove", &dir))?;
+        }
     }
     // Copies that a killed create left behind go now.
     copy::sweep_leftovers(&service.instances());
@@ -83,6 +122,7 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
         Error::new(crate::diag::EXIT_SYS, msg)
     };
     copy::copy_tree(template, &tmp).map_err(failed)?;
+    mark_pending(&tmp).map_err(failed)?;
     match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
@@ -120,17 +160,21 @@ fn already_exists(dst: &Path) -> Error {
 }
 
 /// Make the instances visible to the nested scanner: write their `down`
-/// files if they must start down, make their event fifodirs, then link
-/// them. On failure, the links made are removed and every named
-/// instance is removed: they were being created.
+/// files if they must start down, make their event fifodirs, link them,
+/// then poke the scanner. Once linked, an instance is whole and, even if
+/// this chain dies now, gets its supervisor. On failure, the links made
+/// are removed and every named instance is removed: they were being
+/// created.
 pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) -> Result<(), Error> {
     let mut linked = 0;
     let r = names.iter().try_for_each(|name| {
-        prepare(&service.instance_dir(name), start, event)?;
+        let dir = service.instance_dir(name);
+        prepare(&dir, start, event)?;
         let link = service.link(name);
         std::os::unix::fs::symlink(Service::link_target(name), &link)
             .map_err(|e| Error::sys("make symlink", &link, crate::diag::errno_of(&e)))?;
         linked += 1;
+        let _ = std::fs::remove_file(dir.join(PENDING));
         Ok(())
     });
     if r.is_err() {
@@ -140,7 +184,10 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
         for name in names {
             let _ = copy::remove_tree(&service.instance_dir(name));
         }
+        return r;
     }
+    // The scanner may be gone: the next step finds out and says so.
+    let _ = scandir::control(&service.scandir(), b"a");
     r
 }
 
@@ -274,6 +321,11 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
         dirs.extend(found);
     }
     for name in names {
+        let dir = service.instance_dir(name);
+        match mark_pending(&dir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(Error::sys("write", &dir.join(PENDING), e)),
+        }
         let link = service.link(name);
         match std::fs::remove_file(&link) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

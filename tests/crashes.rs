@@ -114,3 +114,62 @@ fn a_scanner_killed_during_create_is_an_error_not_a_hang() {
         assert!(!svc.join("instances/x").exists());
     }
 }
+
+/// Run the first steps of a script's chain by hand, as if the chain had
+/// been killed right after them.
+fn chain_prefix(steps: &[&[&str]], svc: &Path) -> std::process::Output {
+    let mut argv: Vec<std::ffi::OsString> = Vec::new();
+    for step in steps {
+        argv.push(bindir().join(step[0]).into());
+        argv.extend(step[1..].iter().map(|a| a.into()));
+        argv.push("--".into());
+        argv.push(svc.into());
+        if step[0] != "s6i-ensure" {
+            argv.push("x".into());
+        }
+    }
+    run(std::process::Command::new(&argv[0]).args(&argv[1..]))
+}
+
+/// After a chain killed between any two of its steps, the tree is either
+/// without the instance (a create of it works) or has it whole, linked
+/// and supervised; and a delete then leaves nothing, hidden or not.
+#[test]
+fn a_chain_killed_between_any_two_steps_leaves_a_sound_tree() {
+    let (_t, svc) = Tree::with_service();
+    let dir = svc.join("instances/x");
+    let create: [&[&str]; 4] = [
+        &["s6i-ensure", "-c"],
+        &["s6i-clone"],
+        &["s6i-link"],
+        &["s6i-wait-supervise"],
+    ];
+    let delete: [&[&str]; 3] = [&["s6i-ensure"], &["s6i-unlink"], &["s6i-remove"]];
+    let sound = |what: &str| {
+        let listed = run(ours("s6-instance-list").arg(&svc)).stdout;
+        if listed == b"x\n" {
+            assert!(dir.join("run").is_file(), "{what}: listed but not whole");
+            assert!(
+                wait_until(Duration::from_secs(10), || supervised(&dir)),
+                "{what}: listed but never supervised"
+            );
+        } else {
+            assert!(listed.is_empty(), "{what}: {listed:?}");
+            let out = run(ours("s6-instance-create").arg(&svc).arg("x"));
+            assert_eq!(code(&out), 0, "{what}: create after: {}", stderr(&out));
+        }
+        let out = run(ours("s6-instance-delete").arg(&svc).arg("x"));
+        assert_eq!(code(&out), 0, "{what}: delete after: {}", stderr(&out));
+        assert!(entries(&svc.join("instances")).is_empty(), "{what}");
+        assert_eq!(entries(&svc.join("instance")), vec![b".s6-svscan".to_vec()], "{what}");
+    };
+    for k in 1..create.len() {
+        assert_eq!(code(&chain_prefix(&create[..k], &svc)), 0);
+        sound(&format!("create killed after {}", create[k - 1][0]));
+    }
+    for k in 1..delete.len() {
+        assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("x"))), 0);
+        assert_eq!(code(&chain_prefix(&delete[..k], &svc)), 0);
+        sound(&format!("delete killed after {}", delete[k - 1][0]));
+    }
+}
