@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{chown, getegid, getuid, mkdir, mkfifo};
+use nix::unistd::{getegid, getuid, mkdir, mkfifo};
 
 /// Make (or, with `force`, fix) a fifodir. Owned by our effective group
 /// with mode 03730, or public (01733) for anyone to subscribe.
@@ -26,32 +26,40 @@ pub fn make(dir: &Path, public: bool, force: bool) -> Result<(), Errno> {
     let old = umask(Mode::empty());
     let made = mkdir(dir, Mode::S_IRWXU);
     umask(old);
-    if let Err(e) = made {
-        if e != Errno::EEXIST {
-            return Err(e);
+    match made {
+        Ok(()) => {}
+        Err(Errno::EEXIST) if !force => {
+            // Left as it is, once we know it is a directory of ours; a
+            // symlink is not a fifodir.
+            let md = std::fs::symlink_metadata(dir).map_err(|e| crate::diag::errno_of(&e))?;
+            return if md.uid() != getuid().as_raw() {
+                Err(Errno::EACCES)
+            } else if !md.is_dir() {
+                Err(Errno::ENOTDIR)
+            } else {
+                Ok(())
+            };
         }
-        // A symlink is not a fifodir: never change modes through one.
-        let md = std::fs::symlink_metadata(dir).map_err(|e| crate::diag::errno_of(&e))?;
-        if md.uid() != getuid().as_raw() {
-            return Err(Errno::EACCES);
-        }
-        if !md.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        if !force {
-            return Ok(());
-        }
+        Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    // Owner and mode are checked and changed through one descriptor of
+    // the directory itself, never through a path that something could
+    // swap for a symlink in between. O_NOFOLLOW on a symlink: ELOOP.
+    let fd = open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| if e == Errno::ELOOP { Errno::ENOTDIR } else { e })?;
+    if nix::sys::stat::fstat(&fd)?.st_uid != getuid().as_raw() {
+        return Err(Errno::EACCES);
     }
     if !public {
-        chown(dir, None, Some(getegid()))?;
+        nix::unistd::fchown(&fd, None, Some(getegid()))?;
     }
     let mode = if public { 0o1733 } else { 0o3730 };
-    nix::sys::stat::fchmodat(
-        nix::fcntl::AT_FDCWD,
-        dir,
-        Mode::from_bits_retain(mode),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
+    nix::sys::stat::fchmod(&fd, Mode::from_bits_retain(mode))
 }
 
 /// One subscription to a fifodir.
