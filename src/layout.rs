@@ -99,10 +99,15 @@ impl Service {
     }
 }
 
-/// The `service name` operands of a step, the name checked first (as s6
-/// does) against the name rules.
+/// The `service name` operands of the steps that act on one instance
+/// (signal, status), the name checked first against the name rules. An
+/// empty service is refused in the words of s6-instance-control and
+/// s6-instance-status, which differ there from create's.
 pub fn service_and_name(ops: &[OsString]) -> Result<(Service, &OsStr), Error> {
     crate::name::check(ops[1].as_bytes())?;
+    if ops[0].is_empty() {
+        return Err(Error::new(EXIT_USAGE, "invalid service name"));
+    }
     Ok((Service::new(&ops[0])?, ops[1].as_os_str()))
 }
 

@@ -337,6 +337,13 @@ fn control_usage_and_names() {
         let cout = run(reference("s6-instance-control").args(&args));
         assert_eq!(code(&out), 100, "{args:?}");
         assert_eq!(code(&cout), 100, "{args:?}");
+        assert_eq!(stderr(&out), stderr(&cout), "{args:?}");
+    }
+    // An empty service: s6's words, for both commands.
+    for prog in ["s6-instance-control", "s6-instance-status"] {
+        let out = run(ours(prog).args(["", "a"]));
+        let cout = run(reference(prog).args(["", "a"]));
+        assert_eq!((code(&out), stderr(&out)), (code(&cout), stderr(&cout)), "{prog}");
     }
     let many: String = std::iter::repeat('u').take(70).collect();
     let out = run(ours("s6-instance-control").arg(format!("-{many}")).arg(s).arg("a"));
