@@ -1,43 +1,89 @@
 //! Side-by-side timings: our s6-instance-* scripts and s6's C programs,
-//! run interleaved on the same private s6 tree (on tmpfs when TMPDIR
-//! points there, as `make bench` does). Prints p50 and p95 per operation
-//! and the ratio ours/C. Run with `make bench` (N=200 by default;
-//! `S6I_BENCH_N` changes it).
+//! run interleaved (A B, then B A) on the same private s6 tree, on tmpfs
+//! when TMPDIR points there, as `make bench` does. For each N (200 and
+//! 1000 by default; `S6I_BENCH_NS=200,5000` changes them): p50 and p95
+//! per operation and the ratio ours/C, how create latency grows from the
+//! first to the last tenth of N, and bulk create and delete of N
+//! instances in one call against N calls of the C programs. Then the
+//! peak RSS of one command of each kind, ours against C.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Run without the tests' watchdog thread, whose start would be timed
+/// too; a bench that hangs is stopped by hand.
 fn time(cmd: &mut Command) -> Duration {
     let start = Instant::now();
-    let out = run(cmd);
+    let st = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("spawn");
     let took = start.elapsed();
-    assert_eq!(code(&out), 0, "{cmd:?}: {}", stderr(&out));
+    assert!(st.success(), "{cmd:?}: {st:?}");
     took
 }
 
-fn pct(v: &mut [Duration], p: f64) -> f64 {
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn pct(v: &[Duration], p: f64) -> f64 {
+    let mut v = v.to_vec();
     v.sort();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i].as_secs_f64() * 1000.0
+    ms(v[((v.len() as f64 - 1.0) * p).round() as usize])
+}
+
+struct Side {
+    svc: PathBuf,
+    ours: bool,
+}
+
+impl Side {
+    /// `prog opts -- svc [name]`, ours or s6's.
+    fn time(&self, prog: &str, opts: &[&str], name: Option<&str>) -> Duration {
+        let mut c = if self.ours { ours(prog) } else { reference(prog) };
+        c.args(opts).arg("--").arg(&self.svc).args(name);
+        time(&mut c)
+    }
 }
 
 fn main() {
-    let n: usize = std::env::var("S6I_BENCH_N")
+    let ns: Vec<usize> = std::env::var("S6I_BENCH_NS")
         .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![200, 1000]);
+    println!("s6-instance-* ours vs s6's C programs; one fresh tree per N");
+    for n in ns {
+        per_operation(n);
+    }
+    peak_rss();
+}
+
+fn per_operation(n: usize) {
     let t = Tree::new();
-    let svc_ours = t.service("ours", sleeper_template);
-    let svc_c = t.service("c", sleeper_template);
-    println!("s6-instance-* ours vs s6 C, N = {n}, tree in {}", t.path().display());
+    // Room for N instances and the bulk runs: s6's default is 500.
+    let max = (2 * n + 10).to_string();
+    let start = |name: &str| {
+        let svc = t.offline_service_with(name, sleeper_template, &["-c", &max]);
+        t.start(name, &svc);
+        svc
+    };
+    let (a, b) = (
+        Side { svc: start("ours"), ours: true },
+        Side { svc: start("c"), ours: false },
+    );
+    println!("\nN = {n}, tree in {}", t.path().display());
     println!(
-        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "op", "ours p50", "C p50", "ours p95", "C p95", "ratio"
+        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        "operation", "ours p50", "C p50", "ours p95", "C p95", "ratio"
     );
     let ops: [(&str, &str, &[&str]); 6] = [
         ("create", "s6-instance-create", &[]),
@@ -47,43 +93,49 @@ fn main() {
         ("ctl -u -wu", "s6-instance-control", &["-u", "-wu"]),
         ("delete", "s6-instance-delete", &[]),
     ];
+    let mut creates = (Vec::new(), Vec::new());
     for (op, prog, opts) in ops {
         let (mut ours_t, mut c_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for i in 0..n {
             let name = format!("i{i}");
-            let mut a = ours(prog);
-            let mut b = reference(prog);
-            a.args(opts).arg(&svc_ours);
-            b.args(opts).arg(&svc_c);
-            if prog != "s6-instance-list" {
-                a.arg(&name);
-                b.arg(&name);
-            }
+            let name = (prog != "s6-instance-list").then_some(name.as_str());
+            let timed = |side: &Side| side.time(prog, opts, name);
             // A B, then B A: neither always goes first.
             if i % 2 == 0 {
-                ours_t.push(time(&mut a));
-                c_t.push(time(&mut b));
+                ours_t.push(timed(&a));
+                c_t.push(timed(&b));
             } else {
-                c_t.push(time(&mut b));
-                ours_t.push(time(&mut a));
+                c_t.push(timed(&b));
+                ours_t.push(timed(&a));
             }
         }
-        let (o50, c50) = (pct(&mut ours_t, 0.5), pct(&mut c_t, 0.5));
-        let (o95, c95) = (pct(&mut ours_t, 0.95), pct(&mut c_t, 0.95));
+        let (o50, c50) = (pct(&ours_t, 0.5), pct(&c_t, 0.5));
         println!(
-            "{op:<10} {o50:>7.2}ms {c50:>7.2}ms {o95:>7.2}ms {c95:>7.2}ms {:>7.2}",
+            "{op:<12} {o50:>7.2}ms {c50:>7.2}ms {:>7.2}ms {:>7.2}ms {:>6.2}",
+            pct(&ours_t, 0.95),
+            pct(&c_t, 0.95),
             o50 / c50
         );
+        if op == "create" {
+            creates = (ours_t, c_t);
+        }
     }
-
-    bulk(&svc_ours, &svc_c, n);
+    let tenth = (n / 10).max(1);
+    let growth = |v: &[Duration]| (pct(&v[..tenth], 0.5), pct(&v[n - tenth..], 0.5));
+    let ((of, ol), (cf, cl)) = (growth(&creates.0), growth(&creates.1));
+    println!(
+        "create p50, first vs last tenth of N: ours {of:.2} -> {ol:.2} ms (x{:.2}), C {cf:.2} -> {cl:.2} ms (x{:.2})",
+        ol / of,
+        cl / cf
+    );
+    bulk(&a.svc, &b.svc, n);
 }
 
 /// One create-many (and delete-many) call for all n names, beside n calls
 /// of s6's C programs.
-fn bulk(svc_ours: &std::path::Path, svc_c: &std::path::Path, n: usize) {
+fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) {
     let names: Vec<String> = (0..n).map(|i| format!("b{i}")).collect();
-    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let path = format!("{}:/usr/bin:/bin", bindir().display());
     for (label, example, prog) in [
         ("bulk create", "create-many", "s6-instance-create"),
@@ -98,10 +150,87 @@ fn bulk(svc_ours: &std::path::Path, svc_c: &std::path::Path, n: usize) {
         }
         let c_t = start.elapsed();
         println!(
-            "{label:<12} ours {:>8.1}ms (one call)   C {:>8.1}ms ({n} calls)   C/ours {:>5.1}x",
-            ours_t.as_secs_f64() * 1000.0,
-            c_t.as_secs_f64() * 1000.0,
+            "{label:<12} ours {:>8.1} ms (one call)   C {:>8.1} ms ({n} calls)   C/ours {:>5.1}x",
+            ms(ours_t),
+            ms(c_t),
             c_t.as_secs_f64() / ours_t.as_secs_f64()
         );
     }
+}
+
+/// The peak resident set of a command, in KiB: what wait4 reports for
+/// it, which on Linux covers every program its pid executed in turn (the
+/// whole chain of a script) and the children it waited for.
+fn max_rss(cmd: &mut Command) -> i64 {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: child.id() is our child's pid, reaped here and nowhere else.
+    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(r, child.id() as i32, "wait4");
+    assert_eq!(status, 0, "{cmd:?} failed");
+    usage.ru_maxrss
+}
+
+fn peak_rss() {
+    let t = Tree::new();
+    let svc = t.service("svc", sleeper_template);
+    let s = svc.to_str().unwrap();
+    let rss = |c: &mut Command| max_rss(c);
+    let steps = |list: &[(&str, &[&str])]| -> (i64, String) {
+        list.iter()
+            .map(|(step, args)| (rss(Command::new(bindir().join(step)).args(*args)), step.to_string()))
+            .max()
+            .unwrap()
+    };
+    println!("\npeak RSS in KiB: our script's whole chain (execlineb included), our largest step run alone, s6's C program");
+    println!("{:<9} {:>6} {:>6} {:<20} {:>6}", "command", "chain", "step", "(which)", "C");
+    let row = |op: &str, chain: i64, (step, which): (i64, String), c: i64| {
+        println!("{op:<9} {chain:>6} {step:>6} {which:<20} {c:>6}");
+    };
+    row(
+        "create",
+        rss(ours("s6-instance-create").args([s, "a"])),
+        steps(&[
+            ("s6i-ensure", &["-c", "--", s]),
+            ("s6i-clone", &["--", s, "x"]),
+            ("s6i-link", &["--", s, "x"]),
+            ("s6i-wait-supervise", &["--", s, "x"]),
+        ]),
+        rss(reference("s6-instance-create").args([s, "c"])),
+    );
+    row(
+        "list",
+        rss(ours("s6-instance-list").arg(s)),
+        steps(&[("s6i-list", &["--", s])]),
+        rss(reference("s6-instance-list").arg(s)),
+    );
+    row(
+        "status",
+        rss(ours("s6-instance-status").args([s, "a"])),
+        steps(&[("s6i-status", &["--", s, "a"])]),
+        rss(reference("s6-instance-status").args([s, "a"])),
+    );
+    row(
+        "control",
+        rss(ours("s6-instance-control").args(["-r", "-wr", s, "a"])),
+        steps(&[("s6i-signal", &["-r", "-wr", "--", s, "a"])]),
+        rss(reference("s6-instance-control").args(["-r", "-wr", s, "a"])),
+    );
+    row(
+        "delete",
+        rss(ours("s6-instance-delete").args([s, "a"])),
+        steps(&[
+            ("s6i-ensure", &["--", s]),
+            ("s6i-unlink", &["--", s, "x"]),
+            ("s6i-remove", &["--", s, "x"]),
+        ]),
+        rss(reference("s6-instance-delete").args([s, "c"])),
+    );
 }

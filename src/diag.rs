@@ -120,27 +120,46 @@ pub fn set_prog(argv0: &[u8]) {
 }
 
 /// The common `main` of every step: name the program, restore the signal
-/// dispositions that s6 tools hand on, run the step, then either chainload
-/// what it returns or print its error and exit.
-pub fn run(usage: &str, step: impl FnOnce(Vec<OsString>) -> Result<Vec<OsString>, Error>) -> ! {
+/// dispositions that s6 tools hand on, run the step, then either go on
+/// with what it returns or print its error and exit. What it returns is
+/// executed, unless it is another step installed beside this program:
+/// that one runs here, in the state an exec would have given it, which
+/// saves an exec per step of a chain (see `exec::step_beside_me`).
+pub fn run(first: &'static crate::step::Step) -> ! {
     let mut argv: Vec<OsString> = std::env::args_os().collect();
-    let argv0 = if argv.is_empty() {
+    let mut argv0 = if argv.is_empty() {
         OsString::new()
     } else {
         argv.remove(0)
     };
-    // In a script, speak as the script (s6i-args names it), as s6's own
-    // programs would.
-    match std::env::var_os(SCRIPT_PROG_VAR) {
-        Some(p) if !p.is_empty() => set_prog(p.as_bytes()),
-        _ => set_prog(argv0.as_bytes()),
-    }
+    let mut step = first;
     crate::exec::default_sigpipe();
-    match step(argv).and_then(|next| crate::exec::chain(&next)) {
-        Ok(()) => std::process::exit(0),
-        Err(e) => match std::env::var_os(SCRIPT_USAGE_VAR) {
+    loop {
+        // In a script, speak as the script (s6i-args names it), as s6's
+        // own programs would.
+        match std::env::var_os(SCRIPT_PROG_VAR) {
+            Some(p) if !p.is_empty() => set_prog(p.as_bytes()),
+            _ => set_prog(argv0.as_bytes()),
+        }
+        let e = match (step.run)(argv) {
+            Ok(mut next) => match crate::exec::step_beside_me(&next) {
+                Some(s) => {
+                    crate::exec::as_if_executed();
+                    argv0 = next.remove(0);
+                    argv = next;
+                    step = s;
+                    continue;
+                }
+                None => match crate::exec::chain(&next) {
+                    Ok(()) => std::process::exit(0),
+                    Err(e) => e,
+                },
+            },
+            Err(e) => e,
+        };
+        match std::env::var_os(SCRIPT_USAGE_VAR) {
             Some(line) if !line.is_empty() => die(line.as_bytes(), e),
-            _ => die(usage.as_bytes(), e),
-        },
+            _ => die(step.usage.as_bytes(), e),
+        }
     }
 }

@@ -33,3 +33,25 @@ pub fn chain(argv: &[OsString]) -> Result<(), Error> {
     let code = if e == nix::errno::Errno::ENOENT { 127 } else { 126 };
     Err(Error::sys_code(code, "exec", Path::new(&argv[0]), e))
 }
+
+/// The step that `argv` would execute, if it is one of ours installed in
+/// the same directory as the running program: named by an absolute path
+/// whose directory is ours and whose name is a step's. Anything else,
+/// a name looked up in PATH included, is really executed.
+pub fn step_beside_me(argv: &[OsString]) -> Option<&'static crate::step::Step> {
+    let path = Path::new(argv.first()?);
+    if !path.is_absolute() {
+        return None;
+    }
+    let step = crate::step::named(path.file_name()?.as_bytes())?;
+    let me = std::env::current_exe().ok()?;
+    (me.parent()? == path.parent()?).then_some(step)
+}
+
+/// Put back what an exec would reset before the next step runs in this
+/// process: signals we catch go back to their default action. (SIGPIPE
+/// is at its default already, and every descriptor a step opened has
+/// been closed when its values were dropped.)
+pub fn as_if_executed() {
+    crate::fifodir::forget_signal_handlers();
+}

@@ -181,6 +181,12 @@ impl Drop for Listener {
     }
 }
 
+/// Give SIGINT, SIGTERM and SIGHUP back their default actions, once no
+/// listener is left: as an exec would, when a chain goes on in-process.
+pub fn forget_signal_handlers() {
+    cleanup::uninstall();
+}
+
 /// Listener FIFOs must not outlive a step killed by SIGINT, SIGTERM or
 /// SIGHUP while it waits. Their paths are kept where a signal handler can
 /// reach them without locking; the handler unlinks them (unlink is
@@ -234,6 +240,16 @@ mod cleanup {
         // SAFETY: c came from into_raw just above.
         drop(unsafe { CString::from_raw(c) });
         None
+    }
+
+    /// Back to the default actions, as after an exec.
+    pub fn uninstall() {
+        if INSTALLED.swap(false, Ordering::SeqCst) {
+            for sig in SIGNALS {
+                // SAFETY: SIG_DFL installs no handler.
+                unsafe { libc::signal(sig, libc::SIG_DFL) };
+            }
+        }
     }
 
     pub fn unregister(slot: Option<usize>) {

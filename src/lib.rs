@@ -16,6 +16,7 @@ pub mod lock;
 pub mod maker;
 pub mod name;
 pub mod scandir;
+pub mod step;
 pub mod supervise;
 pub mod svstatus;
 pub mod svwait;

@@ -1,27 +1,5 @@
 //! s6i-link: make a cloned instance visible to the nested scanner.
 
-use s6i::diag::{self, Error};
-use s6i::getopt::Getopt;
-use s6i::instance::{self, EventDir, Start};
-use s6i::layout;
-
-const USAGE: &str = "s6i-link [ -d | -D ] [ -f ] [ -P ] service name|{ name... } [ prog... ]";
-
 fn main() {
-    diag::run(USAGE, |argv| {
-        let (mut start, mut event) = (Start::Up, EventDir::default());
-        let mut opts = Getopt::new(&argv, "dDfP");
-        for opt in opts.by_ref() {
-            match opt? {
-                (c @ (b'd' | b'D'), _) => start.set(c),
-                (b'f', _) => event.force = true,
-                (b'P', _) => event.public = true,
-                _ => return Err(Error::Usage),
-            }
-        }
-        let (service, names, prog) = layout::service_and_names(opts.rest())?;
-        let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-        instance::link(&service, &names, start, event)?;
-        Ok(prog.to_vec())
-    })
+    s6i::diag::run(&s6i::step::LINK)
 }

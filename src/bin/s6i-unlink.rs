@@ -1,26 +1,6 @@
 //! s6i-unlink: take an instance out of the nested scan directory and
 //! wait for its supervisor to exit.
 
-use s6i::diag::{self, Error};
-use s6i::getopt::{deadline, number, Getopt};
-use s6i::{instance, layout};
-
-const USAGE: &str = "s6i-unlink [ -X ] [ -t timeout ] service name|{ name... } [ prog... ]";
-
 fn main() {
-    diag::run(USAGE, |argv| {
-        let (mut wait, mut timeout) = (true, 0);
-        let mut opts = Getopt::new(&argv, "Xt:");
-        for opt in opts.by_ref() {
-            match opt? {
-                (b'X', _) => wait = false,
-                (b't', Some(v)) => timeout = number(v)?,
-                _ => return Err(Error::Usage),
-            }
-        }
-        let (service, names, prog) = layout::service_and_names(opts.rest())?;
-        let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-        instance::unlink(&service, &names, wait, deadline(timeout))?;
-        Ok(prog.to_vec())
-    })
+    s6i::diag::run(&s6i::step::UNLINK)
 }

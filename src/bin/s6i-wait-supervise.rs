@@ -1,27 +1,6 @@
 //! s6i-wait-supervise: have the nested scanner start a supervisor on a
 //! linked instance, and wait until it runs.
 
-use s6i::diag::{self, Error};
-use s6i::getopt::{deadline, number, Getopt};
-use s6i::instance::{self, Start};
-use s6i::layout;
-
-const USAGE: &str = "s6i-wait-supervise [ -d | -D ] [ -t timeout ] service name|{ name... } [ prog... ]";
-
 fn main() {
-    diag::run(USAGE, |argv| {
-        let (mut start, mut timeout) = (Start::Up, 0);
-        let mut opts = Getopt::new(&argv, "dDt:");
-        for opt in opts.by_ref() {
-            match opt? {
-                (c @ (b'd' | b'D'), _) => start.set(c),
-                (b't', Some(v)) => timeout = number(v)?,
-                _ => return Err(Error::Usage),
-            }
-        }
-        let (service, names, prog) = layout::service_and_names(opts.rest())?;
-        let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-        instance::await_supervisors(&service, &names, start, deadline(timeout))?;
-        Ok(prog.to_vec())
-    })
+    s6i::diag::run(&s6i::step::WAIT_SUPERVISE)
 }

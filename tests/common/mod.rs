@@ -240,10 +240,15 @@ impl Tree {
 
     /// Make an instanced service but do not supervise it.
     pub fn offline_service(&self, name: &str, template: impl FnOnce(&Path)) -> PathBuf {
+        self.offline_service_with(name, template, &[])
+    }
+
+    /// The same, with options for s6-instance-maker (such as `-c max`).
+    pub fn offline_service_with(&self, name: &str, template: impl FnOnce(&Path), opts: &[&str]) -> PathBuf {
         let tpl = self.path().join(format!("{name}.template"));
         template(&tpl);
         let svc = self.path().join(name);
-        let out = run(reference("s6-instance-maker").arg(&tpl).arg(&svc));
+        let out = run(reference("s6-instance-maker").args(opts).arg(&tpl).arg(&svc));
         assert_eq!(code(&out), 0, "s6-instance-maker: {}", stderr(&out));
         svc
     }

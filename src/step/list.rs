@@ -1,0 +1,43 @@
+//! s6i-list: print the names of an instanced service's instances.
+
+use std::ffi::OsString;
+
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::diag::{self, errno_of, Error};
+use crate::getopt::{operands, Getopt};
+use crate::layout::Service;
+
+pub const USAGE: &str = "s6i-list service";
+
+pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    let mut opts = Getopt::new(&argv, "");
+    if let Some(opt) = opts.next() {
+        opt?;
+        return Err(Error::Usage);
+    }
+    let (ops, _) = operands(opts.rest(), 1)?;
+    let service = Service::new(&ops[0])?;
+    service.check_live()?;
+    let scandir = service.scandir();
+    let readdir = |e: std::io::Error| Error::sys("readdir", &scandir, errno_of(&e));
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&scandir).map_err(readdir)? {
+        let name = entry.map_err(readdir)?.file_name();
+        if name.as_bytes().first() != Some(&b'.') {
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    std::io::stdout()
+        .write_all(&out)
+        .and_then(|()| std::io::stdout().flush())
+        .map_err(|e| {
+            Error::new(
+                diag::EXIT_SYS,
+                format!("unable to write to stdout: {}", errno_of(&e).desc()),
+            )
+        })?;
+    Ok(Vec::new())
+}

@@ -1,0 +1,100 @@
+//! s6i-status: print an instance's status as s6-svstat does.
+
+use std::ffi::OsString;
+
+use std::io::Write;
+
+use crate::diag::{bytes, errno_of, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_USAGE};
+use crate::getopt::{operands, Getopt};
+use crate::svstatus::{field_named, Status, View, FIELDS, MAX_FIELDS};
+use crate::{layout, supervise};
+
+pub const USAGE: &str = "s6i-status [ -uwNrpest | -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service name";
+
+pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    let (mut fields, mut numeric) = (Vec::new(), false);
+    let mut opts = Getopt::new(&argv, "no:uwNrpest");
+    for opt in opts.by_ref() {
+        match opt? {
+            (b'n', _) => numeric = true,
+            (b'o', Some(list)) => add_fields(&mut fields, list.as_encoded_bytes())?,
+            (c, None) => {
+                let name = match c {
+                    b'u' => "up",
+                    b'w' => "wantedup",
+                    b'N' => "normallyup",
+                    b'r' => "ready",
+                    b'p' => "pid",
+                    b'e' => "exitcode",
+                    b's' => "signal",
+                    b't' => "updownfor",
+                    _ => return Err(Error::Usage),
+                };
+                push(&mut fields, FIELDS.iter().position(|f| *f == name).unwrap_or(0))?;
+            }
+            _ => return Err(Error::Usage),
+        }
+    }
+    let (ops, _) = operands(opts.rest(), 2)?;
+    let (service, name) = layout::service_and_name(ops)?;
+    let dir = service.link(name);
+    let view = read(&dir)?;
+    let mut line = if fields.is_empty() {
+        view.summary(numeric)
+    } else {
+        fields.iter().map(|&f| view.field(f)).collect::<Vec<_>>().join(" ")
+    };
+    line.push('\n');
+    std::io::stdout()
+        .write_all(line.as_bytes())
+        .and_then(|()| std::io::stdout().flush())
+        .map_err(|e| Error::new(EXIT_SYS, format!("unable to write to stdout: {}", errno_of(&e).desc())))?;
+    Ok(Vec::new())
+}
+
+fn push(fields: &mut Vec<usize>, f: usize) -> Result<(), Error> {
+    if fields.len() >= MAX_FIELDS {
+        return Err(Error::new(EXIT_USAGE, "too many option fields"));
+    }
+    fields.push(f);
+    Ok(())
+}
+
+/// `-o a,b,c`: each item names the first field it begins.
+fn add_fields(fields: &mut Vec<usize>, list: &[u8]) -> Result<(), Error> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let items = list.strip_suffix(b",").unwrap_or(list);
+    for item in items.split(|&b| b == b',') {
+        if item.is_empty() {
+            return Err(Error::new(EXIT_USAGE, "invalid null option field"));
+        }
+        let f =
+            field_named(item).ok_or_else(|| Error::new(EXIT_USAGE, [&b"invalid option field: "[..], item].concat()))?;
+        push(fields, f)?;
+    }
+    Ok(())
+}
+
+/// The status of a running supervisor, and whether the service is
+/// normally up: s6-svstat's checks, in its order.
+fn read(dir: &std::path::Path) -> Result<View, Error> {
+    let not_running = || {
+        let mut msg = b"unable to read status for ".to_vec();
+        msg.extend_from_slice(bytes(dir));
+        msg.extend_from_slice(b": s6-supervise not running");
+        Error::new(EXIT_NOT_RUNNING, msg)
+    };
+    if !supervise::is_running(dir).map_err(|e| Error::sys("check", dir, e))? {
+        return Err(not_running());
+    }
+    let status = Status::read(dir).map_err(|e| Error::sys("read status for", dir, e))?;
+    let down = dir.join("down");
+    let normallyup = match std::fs::metadata(&down) {
+        Ok(_) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(Error::sys("access", &down, errno_of(&e))),
+    };
+    Ok(View::new(status, normallyup))
+}
