@@ -77,8 +77,14 @@ fn per_operation(n: usize) {
         svc
     };
     let (a, b) = (
-        Side { svc: start("ours"), ours: true },
-        Side { svc: start("c"), ours: false },
+        Side {
+            svc: start("ours"),
+            ours: true,
+        },
+        Side {
+            svc: start("c"),
+            ours: false,
+        },
     );
     println!("\nN = {n}, tree in {}", t.path().display());
     println!(
@@ -189,8 +195,13 @@ fn peak_rss() {
             .max()
             .unwrap()
     };
-    println!("\npeak RSS in KiB: our script's whole chain (execlineb included), our largest step run alone, s6's C program");
-    println!("{:<9} {:>6} {:>6} {:<20} {:>6}", "command", "chain", "step", "(which)", "C");
+    println!(
+        "\npeak RSS in KiB: our script's whole chain (execlineb included), our largest step run alone, s6's C program"
+    );
+    println!(
+        "{:<9} {:>6} {:>6} {:<20} {:>6}",
+        "command", "chain", "step", "(which)", "C"
+    );
     let row = |op: &str, chain: i64, (step, which): (i64, String), c: i64| {
         println!("{op:<9} {chain:>6} {step:>6} {which:<20} {c:>6}");
     };

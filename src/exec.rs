@@ -55,3 +55,26 @@ pub fn step_beside_me(argv: &[OsString]) -> Option<&'static crate::step::Step> {
 pub fn as_if_executed() {
     crate::fifodir::forget_signal_handlers();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn only_a_step_beside_me_runs_in_process() {
+        let here = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        let argv = |p: PathBuf| vec![OsString::from(p), OsString::from("--")];
+        assert_eq!(
+            step_beside_me(&argv(here.join("s6i-list"))).map(|s| s.name),
+            Some("s6i-list")
+        );
+        // Not a step, elsewhere, or looked up in PATH: executed.
+        assert!(step_beside_me(&argv(here.join("s6i-nothing"))).is_none());
+        assert!(step_beside_me(&argv(PathBuf::from("/nowhere/s6i-list"))).is_none());
+        assert!(step_beside_me(&argv(PathBuf::from("s6i-list"))).is_none());
+        assert!(step_beside_me(&argv(here.join("sub/s6i-list"))).is_none());
+        assert!(step_beside_me(&[]).is_none());
+    }
+}

@@ -83,7 +83,19 @@ pub const WAIT_SUPERVISE: Step = Step {
     run: wait_supervise::run,
 };
 
-const ALL: [&Step; 11] = [&ARGS, &CLONE, &ENSURE, &LINK, &LIST, &MAKE, &REMOVE, &SIGNAL, &STATUS, &UNLINK, &WAIT_SUPERVISE];
+const ALL: [&Step; 11] = [
+    &ARGS,
+    &CLONE,
+    &ENSURE,
+    &LINK,
+    &LIST,
+    &MAKE,
+    &REMOVE,
+    &SIGNAL,
+    &STATUS,
+    &UNLINK,
+    &WAIT_SUPERVISE,
+];
 
 /// The step with this program name.
 pub fn named(name: &[u8]) -> Option<&'static Step> {
