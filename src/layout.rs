@@ -100,14 +100,14 @@ impl Service {
 }
 
 /// The `service name` operands of the steps that act on one instance
-/// (signal, status), the name checked first against the name rules. An
-/// empty service is refused in the words of s6-instance-control and
-/// s6-instance-status, which differ there from create's.
+/// (signal, status). As s6-instance-control and s6-instance-status do,
+/// and unlike create and delete, an empty service is refused first, in
+/// words of its own; then the name is checked against the name rules.
 pub fn service_and_name(ops: &[OsString]) -> Result<(Service, &OsStr), Error> {
-    crate::name::check(ops[1].as_bytes())?;
     if ops[0].is_empty() {
         return Err(Error::new(EXIT_USAGE, "invalid service name"));
     }
+    crate::name::check(ops[1].as_bytes())?;
     Ok((Service::new(&ops[0])?, ops[1].as_os_str()))
 }
 

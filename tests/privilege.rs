@@ -94,3 +94,97 @@ fn an_unprivileged_user_changes_nothing() {
                 != 0)
     );
 }
+
+#[test]
+fn a_template_file_the_user_cannot_read_makes_no_instance() {
+    let Some(user) = user() else { return };
+    let (t, svc) = Tree::with_service();
+    let mut perm = std::fs::metadata(t.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(t.path(), perm).unwrap();
+    // The user may make instances, but one template file is root's alone.
+    let uid = nix::unistd::User::from_name(user).unwrap().unwrap().uid;
+    for d in ["instances", "instance"] {
+        nix::unistd::chown(&svc.join(d), Some(uid), None).unwrap();
+    }
+    // ... and may see that the nested scanner runs.
+    for (p, mode) in [("instance/.s6-svscan", 0o755), ("instance/.s6-svscan/lock", 0o644)] {
+        std::fs::set_permissions(svc.join(p), std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+    let secret = svc.join("template/secret");
+    std::fs::write(&secret, "root only\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = run(ours_as(user, "s6-instance-create").arg(&svc).arg("b"));
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("s6-instance-create: fatal: unable to copy ")
+            && stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing half-made, not even hidden; s6's program would have made
+    // the instance without the file.
+    assert!(entries(&svc.join("instances")).is_empty());
+    assert_eq!(entries(&svc.join("instance")), vec![b".s6-svscan".to_vec()]);
+}
+
+#[test]
+fn with_dash_p_anyone_may_wait_on_an_instance() {
+    let Some(user) = user() else { return };
+    let (t, svc) = Tree::with_service();
+    let mut perm = std::fs::metadata(t.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(t.path(), perm).unwrap();
+    assert_eq!(code(&run(ours("s6-instance-create").arg("-P").arg(&svc).arg("pub"))), 0);
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("priv"))), 0);
+    for name in ["pub", "priv"] {
+        let dir = svc.join("instances").join(name);
+        assert!(wait_until(std::time::Duration::from_secs(5), || status(&dir).0 != 0));
+    }
+    // Waiting needs a FIFO in event/ (a public fifodir lets anyone make
+    // one, a private one only its group) and a readable supervise/status
+    // (s6-supervise keeps supervise/ to its owner): the user gets what
+    // s6's programs give, code for code.
+    for name in ["pub", "priv"] {
+        let args = ["-wu", "-T", "3000"];
+        let out = run(ours_as(user, "s6-instance-control").args(args).arg(&svc).arg(name));
+        let cout = run(reference_as(user, "s6-instance-control").args(args).arg(&svc).arg(name));
+        assert_eq!(
+            code(&out),
+            code(&cout),
+            "{name}: ours {} / s6 {}",
+            stderr(&out),
+            stderr(&cout)
+        );
+        let out = run(ours_as(user, "s6-instance-status")
+            .args(["-o", "up"])
+            .arg(&svc)
+            .arg(name));
+        let cout = run(reference_as(user, "s6-instance-status")
+            .args(["-o", "up"])
+            .arg(&svc)
+            .arg(name));
+        assert_eq!((code(&out), &out.stdout), (code(&cout), &cout.stdout), "{name}");
+    }
+    // With supervise/ opened to others, as an admin would for such
+    // users, the public instance can be waited on and the private not.
+    for name in ["pub", "priv"] {
+        let sup = svc.join("instances").join(name).join("supervise");
+        std::fs::set_permissions(&sup, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    for (name, expect) in [("pub", 0), ("priv", 111)] {
+        let args = ["-wu", "-T", "3000"];
+        let cout = run(reference_as(user, "s6-instance-control").args(args).arg(&svc).arg(name));
+        let out = run(ours_as(user, "s6-instance-control").args(args).arg(&svc).arg(name));
+        assert_eq!(code(&cout), expect, "{name}: s6: {}", stderr(&cout));
+        assert_eq!(code(&out), expect, "{name}: {}", stderr(&out));
+    }
+    // No listener of the user's is left behind in either fifodir.
+    for name in ["pub", "priv"] {
+        let left: Vec<_> = entries(&svc.join("instances").join(name).join("event"))
+            .into_iter()
+            .filter(|e| e.starts_with(b"ftrig1"))
+            .collect();
+        assert!(left.is_empty(), "{name}: {left:?}");
+    }
+}
