@@ -44,14 +44,16 @@ fn reference_as(user: &str, prog: &str) -> Command {
     c
 }
 
+/// The tree is root's, but the user may walk through it.
+fn walkable(t: &Tree) {
+    std::fs::set_permissions(t.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 #[test]
 fn an_unprivileged_user_changes_nothing() {
     let Some(user) = user() else { return };
     let (t, svc) = Tree::with_service();
-    // The tree is root's, but the user may walk through it.
-    let mut perm = std::fs::metadata(t.path()).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(t.path(), perm).unwrap();
+    walkable(&t);
     assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("a"))), 0);
     let before = (entries(&svc.join("instances")), entries(&svc.join("instance")));
 
@@ -99,9 +101,7 @@ fn an_unprivileged_user_changes_nothing() {
 fn a_template_file_the_user_cannot_read_makes_no_instance() {
     let Some(user) = user() else { return };
     let (t, svc) = Tree::with_service();
-    let mut perm = std::fs::metadata(t.path()).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(t.path(), perm).unwrap();
+    walkable(&t);
     // The user may make instances, but one template file is root's alone.
     let uid = nix::unistd::User::from_name(user).unwrap().unwrap().uid;
     for d in ["instances", "instance"] {
@@ -132,9 +132,7 @@ fn a_template_file_the_user_cannot_read_makes_no_instance() {
 fn with_dash_p_anyone_may_wait_on_an_instance() {
     let Some(user) = user() else { return };
     let (t, svc) = Tree::with_service();
-    let mut perm = std::fs::metadata(t.path()).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(t.path(), perm).unwrap();
+    walkable(&t);
     assert_eq!(code(&run(ours("s6-instance-create").arg("-P").arg(&svc).arg("pub"))), 0);
     assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("priv"))), 0);
     for name in ["pub", "priv"] {
