@@ -30,7 +30,7 @@ STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6
 SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker
 CHECK_PREFIX := $(CURDIR)/target/check
 
-.PHONY: all install check lint-man bench deps demo clean
+.PHONY: all install check lint-man bench fuzz deps demo clean
 
 all:
 	$(CARGO) build --release --locked
@@ -79,6 +79,17 @@ lint-man:
 bench: deps
 	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
 	TMPDIR=/dev/shm S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) bench --locked --bench ops
+
+# Each fuzz target for FUZZ_SECONDS (cargo-fuzz and a nightly toolchain
+# needed: `cargo install cargo-fuzz`). Not part of check: CI has no nightly.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := getopt args name svstatus operands
+fuzz:
+	@$(CARGO) +nightly fuzz --version >/dev/null 2>&1 || \
+	  { echo "make fuzz: needs a nightly toolchain and cargo-fuzz (cargo install cargo-fuzz)" >&2; exit 1; }
+	for t in $(FUZZ_TARGETS); do \
+	  $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
+	done
 
 demo: deps
 	@$(MAKE) -s install PREFIX=$(CURDIR)/target/demo DESTDIR= >/dev/null

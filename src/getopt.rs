@@ -64,15 +64,15 @@ impl<'a> Iterator for Getopt<'a> {
         let c = arg[self.pos];
         self.pos += 1;
         let at_end = self.pos >= arg.len();
-        let Some(takes_arg) = self.takes_arg(c) else {
-            return Some(Err(Error::Usage));
-        };
-        if !takes_arg {
+        // An unknown option is skipped like one without an argument, so
+        // that a caller going on after the error stays in bounds.
+        let takes_arg = self.takes_arg(c);
+        if takes_arg != Some(true) {
             if at_end {
                 self.ind += 1;
                 self.pos = 0;
             }
-            return Some(Ok((c, None)));
+            return Some(takes_arg.map(|_| (c, None)).ok_or(Error::Usage));
         }
         let value = if !at_end {
             OsStr::from_bytes(&arg[self.pos..])
@@ -82,7 +82,11 @@ impl<'a> Iterator for Getopt<'a> {
                     self.ind += 1;
                     v.as_os_str()
                 }
-                None => return Some(Err(Error::Usage)),
+                None => {
+                    self.ind += 1;
+                    self.pos = 0;
+                    return Some(Err(Error::Usage));
+                }
             }
         };
         self.ind += 1;

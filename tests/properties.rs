@@ -56,6 +56,16 @@ proptest! {
         }
     }
 
+    /// Going on after an error (an unknown option, a missing argument)
+    /// ends too, within bounds: found by the getopt fuzz target.
+    #[test]
+    fn getopt_survives_being_driven_past_errors(argv in words()) {
+        let argv = os(&argv);
+        let mut g = Getopt::new(&argv, "dDt:");
+        let n = g.by_ref().take(64).count();
+        prop_assert!(n <= 64 && g.rest().len() <= argv.len());
+    }
+
     /// Substitution replaces exactly the $var words, keeps every other word
     /// as it is and in order, and never splits or joins a value.
     #[test]
