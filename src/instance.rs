@@ -242,7 +242,7 @@ fn subscribe_and_wait(service: &Service, names: &[&OsStr], deadline: Option<Inst
         for d in supervised_dirs(&service.instance_dir(name))? {
             let ev = supervise::eventdir(&d);
             let l = Listener::subscribe(&ev).map_err(sys("subscribe to", &ev))?;
-            if !supervise::is_running(&d).map_err(sys("read lock of", &d))? {
+            if !supervise::has_started(&d).map_err(sys("read lock of", &d))? {
                 pending.push((d, l));
             }
         }

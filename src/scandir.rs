@@ -2,6 +2,7 @@
 //! the scanner runs, `DIR/.s6-svscan/control` takes its commands.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -26,12 +27,20 @@ pub fn is_running(scandir: &Path) -> Result<bool, Error> {
 }
 
 /// Send scanner commands (`a` rescan, `n` prune...). Nobody listening is
-/// an error: ENXIO.
+/// an error (ENXIO), unless the scanner holds its lock: it takes the lock
+/// a moment before it opens its FIFO, so a scanner just started gets up
+/// to a second to listen.
 pub fn control(scandir: &Path, cmd: &[u8]) -> Result<(), Error> {
     let path = control_fifo(scandir);
-    match fifo::send(&path, cmd) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::sys_code(EXIT_SYS, "write to", &path, Errno::ENXIO)),
-        Err(e) => Err(Error::sys("write to", &path, e)),
+    let give_up = Instant::now() + Duration::from_secs(1);
+    loop {
+        match fifo::send(&path, cmd) {
+            Ok(true) => return Ok(()),
+            Ok(false) if Instant::now() < give_up && is_running(scandir).unwrap_or(false) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(false) => return Err(Error::sys_code(EXIT_SYS, "write to", &path, Errno::ENXIO)),
+            Err(e) => return Err(Error::sys("write to", &path, e)),
+        }
     }
 }

@@ -28,6 +28,14 @@ pub fn is_running(svdir: &Path) -> Result<bool, Errno> {
     }
 }
 
+/// Whether an s6-supervise runs on `svdir` and has announced itself: it
+/// takes its lock, then writes its first status, then sends `s`. Until
+/// the status is there, the supervisor is still starting and its `s` is
+/// yet to come.
+pub fn has_started(svdir: &Path) -> Result<bool, Errno> {
+    Ok(is_running(svdir)? && svdir.join("supervise").join("status").exists())
+}
+
 /// Send s6-svc command letters. Ok(false) when no supervisor listens.
 pub fn control(svdir: &Path, cmd: &[u8]) -> Result<bool, Errno> {
     match fifo::send(&control_fifo(svdir), cmd) {

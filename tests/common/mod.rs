@@ -263,6 +263,10 @@ impl Tree {
             )),
             "nested s6-svscan did not start on {svc:?}"
         );
+        // Ready too (listening on its control FIFO, as s6-svscan -d
+        // tells), so that every test starts from a settled tree.
+        let out = run(reference("s6-svwait").args(["-U", "-t", "10000"]).arg(svc));
+        assert_eq!(code(&out), 0, "nested s6-svscan not ready on {svc:?}: {}", stderr(&out));
     }
 
     /// The pid of the nested s6-svscan of `svc` (the run of its supervisor).
