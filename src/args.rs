@@ -20,6 +20,8 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use bstr::ByteSlice;
+
 use crate::diag::Error;
 use crate::getopt::{number, Getopt};
 
@@ -56,9 +58,9 @@ pub fn parse_spec(spec: &[u8]) -> Option<Vec<Group>> {
     if spec.is_empty() {
         return Some(groups);
     }
-    for g in spec.split(|&b| b == b',') {
-        let (name, mut items) = match g.iter().position(|&b| b == b'=') {
-            Some(i) => (Some(&g[..i]), &g[i + 1..]),
+    for g in spec.split_str(",") {
+        let (name, mut items) = match g.split_once_str("=") {
+            Some((name, items)) => (Some(name), items),
             None => (None, g),
         };
         let accumulate = items.last() == Some(&b'+');
@@ -93,7 +95,7 @@ pub fn parse_spec(spec: &[u8]) -> Option<Vec<Group>> {
 
 /// The names of the operands: a comma-separated list.
 pub fn parse_names(list: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let names: Vec<Vec<u8>> = list.split(|&b| b == b',').map(<[u8]>::to_vec).collect();
+    let names: Vec<Vec<u8>> = list.split_str(",").map(<[u8]>::to_vec).collect();
     names.iter().all(|n| is_name(n)).then_some(names)
 }
 
@@ -195,8 +197,8 @@ pub fn substitute(argv: &[OsString], vars: &[(Vec<u8>, Vec<OsString>)]) -> Vec<O
 
 fn substitute_within<'a>(mut b: &[u8], lookup: &impl Fn(&[u8]) -> Option<&'a Vec<OsString>>) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
-    while let Some(i) = b.windows(2).position(|w| w == b"${") {
-        let one = b[i + 2..].iter().position(|&c| c == b'}').and_then(|end| {
+    while let Some(i) = b.find("${") {
+        let one = b[i + 2..].find_byte(b'}').and_then(|end| {
             let value = lookup(&b[i + 2..i + 2 + end]).filter(|w| w.len() == 1)?;
             Some((end, value[0].as_bytes()))
         });
@@ -218,7 +220,7 @@ fn substitute_within<'a>(mut b: &[u8], lookup: &impl Fn(&[u8]) -> Option<&'a Vec
 
 /// The program name of a usage line: its first word.
 pub fn usage_prog(usage: &OsStr) -> &[u8] {
-    usage.as_bytes().split(|&b| b == b' ').next().unwrap_or_default()
+    usage.as_bytes().split_str(" ").next().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 
+use bstr::ByteSlice;
 use nix::errno::Errno;
 
 /// Bad usage or bad input.
@@ -113,7 +114,7 @@ pub fn die(usage: &[u8], e: Error) -> ! {
 
 /// Set the program name from a path (its basename).
 pub fn set_prog(argv0: &[u8]) {
-    let base = argv0.rsplit(|&b| b == b'/').next().unwrap_or(argv0);
+    let base = argv0.rsplit_str("/").next().unwrap_or(argv0);
     if let Ok(mut p) = PROG.lock() {
         *p = String::from_utf8_lossy(base).into_owned();
     }

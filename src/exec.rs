@@ -1,10 +1,11 @@
 //! Chainloading: the one place where a step replaces itself with the rest
 //! of its command line.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::sys::signal::{signal, SigHandler, Signal};
 
 use crate::diag::Error;
@@ -16,22 +17,22 @@ pub fn default_sigpipe() {
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
-/// Execute `argv` (searching PATH), or return Ok when it is empty: a step
-/// at the end of a chain simply exits 0, as execline's programs do.
+/// Execute `argv` (searching PATH, with the exec crate), or return Ok
+/// when it is empty: a step at the end of a chain simply exits 0, as
+/// execline's programs do. Not found is 127, found but not executable
+/// 126, as in execline.
 pub fn chain(argv: &[OsString]) -> Result<(), Error> {
-    if argv.is_empty() {
+    let Some(prog) = argv.first() else {
         return Ok(());
-    }
-    let mut cargs = Vec::with_capacity(argv.len());
-    for a in argv {
-        match CString::new(a.as_bytes()) {
-            Ok(c) => cargs.push(c),
-            Err(_) => return Err(Error::Usage),
-        }
-    }
-    let e = nix::unistd::execvp(&cargs[0], &cargs).unwrap_err();
-    let code = if e == nix::errno::Errno::ENOENT { 127 } else { 126 };
-    Err(Error::sys_code(code, "exec", Path::new(&argv[0]), e))
+    };
+    let errno = match exec::execvp(prog, argv) {
+        // A word holding a NUL byte cannot reach us from an exec: only a
+        // bug of ours could build one.
+        exec::Error::BadArgument(_) => return Err(Error::Usage),
+        exec::Error::Errno(e) => Errno::from_raw(e.0),
+    };
+    let code = if errno == Errno::ENOENT { 127 } else { 126 };
+    Err(Error::sys_code(code, "exec", Path::new(prog), errno))
 }
 
 /// The step that `argv` would execute, if it is one of ours installed in

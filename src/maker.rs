@@ -19,6 +19,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use bstr::ByteSlice;
 use nix::errno::Errno;
 use nix::sys::stat::{umask, Mode};
 
@@ -205,7 +206,7 @@ fn rc_names(spec: &[u8], logged: bool) -> Result<Rc, Error> {
     if spec.first() == Some(&b'/') {
         return Err(bad("service name cannot be empty"));
     }
-    let Some(slash) = spec.iter().position(|&b| b == b'/') else {
+    let Some((service, after)) = spec.split_once_str("/") else {
         if logged {
             return Err(bad("logdir specified (-L) but logger name not specified (-r)"));
         }
@@ -215,7 +216,6 @@ fn rc_names(spec: &[u8], logged: bool) -> Result<Rc, Error> {
             pipeline: None,
         });
     };
-    let (service, after) = (&spec[..slash], &spec[slash + 1..]);
     match after.first() {
         None => {
             return Err(bad(
@@ -228,17 +228,16 @@ fn rc_names(spec: &[u8], logged: bool) -> Result<Rc, Error> {
     if !logged {
         return Err(bad("logger specified (-r) but logdir not specified (-L)"));
     }
-    let (logger, pipeline) = match after.iter().position(|&b| b == b'/') {
+    let (logger, pipeline) = match after.split_once_str("/") {
         None => (after, None),
-        Some(i) => {
-            let pipeline = &after[i + 1..];
+        Some((logger, pipeline)) => {
             if pipeline.is_empty() {
                 return Err(bad("pipeline name cannot be empty"));
             }
             if pipeline.contains(&b'/') {
                 return Err(bad("slashes are forbidden in s6-rc names"));
             }
-            (&after[..i], Some(os(pipeline)))
+            (logger, Some(os(pipeline)))
         }
     };
     Ok(Rc {

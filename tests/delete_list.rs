@@ -15,9 +15,17 @@ fn slow_finish_template(tpl: &Path) {
     write_script(&tpl.join("finish"), "/usr/bin/sleep 2");
 }
 
+/// Create, then wait for the service to be up: create returns once the
+/// supervisor runs, and a service told to go before it ever started has
+/// no finish script to wait for.
 fn create(svc: &Path, name: &str) {
     let out = run(ours("s6-instance-create").arg(svc).arg(name));
     assert_eq!(code(&out), 0, "create {name}: {}", stderr(&out));
+    let dir = svc.join("instances").join(name);
+    assert!(
+        wait_until(Duration::from_secs(10), || status(&dir).0 != 0),
+        "{name} never came up"
+    );
 }
 
 #[test]

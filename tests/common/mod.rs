@@ -255,8 +255,16 @@ impl Tree {
 
     pub fn start(&self, name: &str, svc: &Path) {
         std::os::unix::fs::symlink(svc, self.path().join("scan").join(name)).unwrap();
-        let out = run(reference("s6-svscanctl").arg("-a").arg(self.path().join("scan")));
-        assert_eq!(code(&out), 0);
+        // A scanner just started holds its lock a moment before it
+        // listens: s6-svscanctl then says nobody listens (100).
+        let scan = self.path().join("scan");
+        assert!(
+            wait_until(Duration::from_secs(10), || code(&run(reference("s6-svscanctl")
+                .arg("-a")
+                .arg(&scan)))
+                == 0),
+            "s6-svscan never listened on {scan:?}"
+        );
         assert!(
             wait_until(Duration::from_secs(10), || locked(
                 &svc.join("instance/.s6-svscan/lock")
