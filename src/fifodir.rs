@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -268,25 +268,44 @@ mod cleanup {
 pub fn wait(
     listeners: &[&Listener],
     deadline: Option<Instant>,
+    event: impl FnMut(usize, u8) -> bool,
+) -> Result<(), WaitError> {
+    wait_or(listeners, deadline, None, || false, event)
+}
+
+/// `wait`, and every `period` without events, ask `idle` whether the
+/// wait is over anyway: a process that should have written an event may
+/// have been killed instead.
+pub fn wait_or(
+    listeners: &[&Listener],
+    deadline: Option<Instant>,
+    period: Option<Duration>,
+    mut idle: impl FnMut() -> bool,
     mut event: impl FnMut(usize, u8) -> bool,
 ) -> Result<(), WaitError> {
     let mut buf = [0u8; 64];
     loop {
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
+        let left = match deadline {
+            None => None,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(WaitError::Timeout);
                 }
-                PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+                Some(left)
             }
+        };
+        let timeout = match (left, period) {
+            (None, None) => PollTimeout::NONE,
+            (Some(t), None) | (None, Some(t)) => millis(t),
+            (Some(a), Some(b)) => millis(a.min(b)),
         };
         let mut fds: Vec<PollFd> = listeners
             .iter()
             .map(|l| PollFd::new(l.fd.as_fd(), PollFlags::POLLIN))
             .collect();
         match poll(&mut fds, timeout) {
+            Ok(0) if period.is_some() && idle() => return Ok(()),
             Err(Errno::EINTR) | Ok(0) => continue,
             Err(e) => return Err(WaitError::Sys(e)),
             Ok(_) => {}
@@ -303,4 +322,8 @@ pub fn wait(
             }
         }
     }
+}
+
+fn millis(d: Duration) -> PollTimeout {
+    PollTimeout::try_from(d.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
 }

@@ -296,6 +296,9 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
     }
 }
 
+/// How often a wait for supervisors to exit looks at their locks.
+const LOCK_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Unlink the named instances from the nested scan directory, tell their
 /// supervisors to exit once down, have the scanner prune, and (unless
 /// `wait` is false) wait for them to exit. A deadline that passes is only
@@ -344,7 +347,11 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
     let listeners: Vec<&Listener> = running.iter().map(|(_, l)| l).collect();
     let mut gone = vec![false; running.len()];
     let mut left = running.len();
-    let r = fifodir::wait(&listeners, deadline, |i, ev| {
+    // A supervisor killed rather than told sends no `x`: its lock going
+    // free says it is gone all the same.
+    let dirs_waited: Vec<&PathBuf> = running.iter().map(|(d, _)| d).collect();
+    let all_unlocked = || dirs_waited.iter().all(|d| !supervise::is_running(d).unwrap_or(false));
+    let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), all_unlocked, |i, ev| {
         if ev == b'x' && !gone[i] {
             gone[i] = true;
             left -= 1;

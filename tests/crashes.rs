@@ -173,3 +173,30 @@ fn a_chain_killed_between_any_two_steps_leaves_a_sound_tree() {
         sound(&format!("delete killed after {}", delete[k - 1][0]));
     }
 }
+
+#[test]
+fn a_supervisor_killed_during_delete_is_no_hang() {
+    let (_t, svc) = Tree::with_service();
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("x"))), 0);
+    let dir = svc.join("instances/x");
+    let sup = Pid::from_raw(supervisor_pid(&dir).expect("supervisor"));
+    // Stopped, it cannot act on the delete's `x`; then it dies unasked.
+    kill(sup, Signal::SIGSTOP).unwrap();
+    let mut child = ours("s6-instance-delete")
+        .arg(&svc)
+        .arg("x")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    kill(sup, Signal::SIGKILL).unwrap();
+    let pid = child.id() as i32;
+    let ended = wait_until(Duration::from_secs(10), || child.try_wait().ok().flatten().is_some());
+    if !ended {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let st = child.wait().unwrap();
+    assert!(ended, "delete hangs on a dead supervisor");
+    assert_eq!(st.code(), Some(0));
+    assert!(!dir.exists() && !svc.join("instance/x").exists());
+}
