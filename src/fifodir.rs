@@ -112,28 +112,40 @@ impl Listener {
             name.extend_from_slice(&random_suffix());
             let path = eventdir.join(OsStr::from_bytes(&name));
             let tmp = eventdir.join(OsStr::from_bytes(&[b".", &name[..]].concat()));
+            // Both names are known to the signal handler before the FIFO
+            // exists under either: a signal at any point removes it.
+            let (tmp_slot, slot) = (cleanup::register(&tmp), cleanup::register(&path));
             match mkfifo(&tmp, Mode::S_IRUSR | Mode::S_IWUSR) {
-                Err(Errno::EEXIST) => continue,
-                Err(Errno::EMFILE) if raise_fd_limit() => continue,
-                Err(e) => return Err(e),
                 Ok(()) => {}
+                Err(e) => {
+                    cleanup::unregister(tmp_slot);
+                    cleanup::unregister(slot);
+                    match e {
+                        Errno::EEXIST => continue,
+                        Errno::EMFILE if raise_fd_limit() => continue,
+                        e => return Err(e),
+                    }
+                }
             }
-            let slot = cleanup::register(&path);
             let opened = open_both(&tmp).and_then(|fds| {
                 std::fs::rename(&tmp, &path)
                     .map(|()| fds)
                     .map_err(|e| crate::diag::errno_of(&e))
             });
             return match opened {
-                Ok((fd, w)) => Ok(Listener {
-                    path,
-                    fd,
-                    _keepalive: w,
-                    slot,
-                }),
+                Ok((fd, w)) => {
+                    cleanup::unregister(tmp_slot);
+                    Ok(Listener {
+                        path,
+                        fd,
+                        _keepalive: w,
+                        slot,
+                    })
+                }
                 Err(e) => {
-                    cleanup::unregister(slot);
                     let _ = std::fs::remove_file(&tmp);
+                    cleanup::unregister(tmp_slot);
+                    cleanup::unregister(slot);
                     if e == Errno::EMFILE && raise_fd_limit() {
                         continue;
                     }
