@@ -465,3 +465,107 @@ fn a_symlinked_template_gives_each_instance_its_own_copy() {
         assert!(md.is_dir(), "{n} is not a directory of its own");
     }
 }
+
+/// Names, types, modes and contents of everything under `dir`.
+fn tree_of(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for name in entries(dir) {
+        let p = dir.join(os(&name));
+        let md = std::fs::symlink_metadata(&p).unwrap();
+        let body = if md.is_file() {
+            std::fs::read_to_string(&p).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        out.push(format!("{} {:o} {body}", String::from_utf8_lossy(&name), md.mode()));
+        if md.is_dir() {
+            out.extend(
+                tree_of(&p)
+                    .into_iter()
+                    .map(|l| format!("{}/{l}", String::from_utf8_lossy(&name))),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn links_planted_in_the_service_are_never_followed() {
+    let (t, svc) = Tree::with_service();
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("precious"), "keep").unwrap();
+    let before = tree_of(&elsewhere);
+    // instances/NAME leading to a real directory: refused, as s6 does.
+    std::os::unix::fs::symlink(&elsewhere, svc.join("instances/b")).unwrap();
+    for prog in [ours("s6-instance-create"), reference("s6-instance-create")].iter_mut() {
+        let out = run(prog.arg(&svc).arg("b"));
+        assert_eq!(code(&out), 100, "{}", stderr(&out));
+    }
+    assert!(!svc.join("instance/b").exists());
+    // instance/NAME (the link the scanner sees) planted first: the create
+    // fails when it cannot make its own link, and takes back its copy.
+    std::os::unix::fs::symlink(&elsewhere, svc.join("instance/c")).unwrap();
+    let out = run(ours("s6-instance-create").args(["-D", "-P", "-f"]).arg(&svc).arg("c"));
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("s6-instance-create: fatal: unable to make symlink "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!svc.join("instances/c").exists());
+    assert_eq!(std::fs::read_link(svc.join("instance/c")).unwrap(), elsewhere);
+    assert_eq!(tree_of(&elsewhere), before);
+    // Deleting through either planted link removes the link, never what
+    // it leads to. (The planted scan-directory link goes first: any rescan
+    // while it is there, whoever asks for it, has s6-svscan supervise
+    // whatever it leads to.)
+    for name in ["c", "b"] {
+        let out = run(ours("s6-instance-delete").arg(&svc).arg(name));
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+    }
+    assert_eq!(tree_of(&elsewhere), before);
+    let mode = std::fs::metadata(&elsewhere).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o7777, 0o755);
+}
+
+#[test]
+fn links_in_the_template_are_copied_as_links_and_never_written_through() {
+    let t = Tree::new();
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("precious"), "keep").unwrap();
+    let outside = elsewhere.clone();
+    let svc = t.service("svc", move |tpl| {
+        sleeper_template(tpl);
+        std::os::unix::fs::symlink(&outside, tpl.join("data")).unwrap();
+    });
+    let before = (
+        tree_of(&elsewhere),
+        std::fs::metadata(&elsewhere).unwrap().permissions(),
+    );
+    for opts in [&[][..], &["-D"], &["-d", "-P", "-f"]] {
+        let out = run(ours("s6-instance-create").args(opts).arg(&svc).arg("a"));
+        assert_eq!(code(&out), 0, "{opts:?}: {}", stderr(&out));
+        assert_eq!(std::fs::read_link(svc.join("instances/a/data")).unwrap(), elsewhere);
+        let out = run(ours("s6-instance-delete").arg(&svc).arg("a"));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(!svc.join("instances/a").exists());
+    }
+    // event/ as a link in the template: the fifodir is not made (or,
+    // with -f, its mode fixed) through it; the create fails whole.
+    std::os::unix::fs::symlink(&elsewhere, svc.join("template/event")).unwrap();
+    for opts in [&[][..], &["-f"], &["-P", "-f"]] {
+        let out = run(ours("s6-instance-create").args(opts).arg(&svc).arg("e"));
+        assert_eq!(code(&out), 111, "{opts:?}: {}", stderr(&out));
+        assert!(!svc.join("instances/e").exists() && !svc.join("instance/e").exists());
+    }
+    assert_eq!(
+        (
+            tree_of(&elsewhere),
+            std::fs::metadata(&elsewhere).unwrap().permissions()
+        ),
+        before
+    );
+}
