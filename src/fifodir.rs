@@ -115,7 +115,12 @@ impl Listener {
             // Both names are known to the signal handler before the FIFO
             // exists under either: a signal at any point removes it.
             let (tmp_slot, slot) = (cleanup::register(&tmp), cleanup::register(&path));
-            match mkfifo(&tmp, Mode::S_IRUSR | Mode::S_IWUSR) {
+            // s6's mode: the supervisor may run as another user than the
+            // listener, and must be able to write to the FIFO.
+            let old = umask(Mode::empty());
+            let made = mkfifo(&tmp, Mode::S_IRUSR | Mode::S_IWUSR | Mode::S_IWGRP | Mode::S_IWOTH);
+            umask(old);
+            match made {
                 Ok(()) => {}
                 Err(e) => {
                     cleanup::unregister(tmp_slot);

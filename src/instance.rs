@@ -53,18 +53,23 @@ fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
 /// it away instead of refusing.
 const PENDING: &str = ".s6i-pending";
 
+/// Write the mark into `dir`, which must be a real directory: never
+/// through a symlink planted where an instance should be (ELOOP).
 fn mark_pending(dir: &Path) -> Result<(), Errno> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o644)
-        .open(dir.join(PENDING))
-        .map_err(|e| crate::diag::errno_of(&e))?;
-    f.write_all(std::process::id().to_string().as_bytes())
-        .map_err(|e| crate::diag::errno_of(&e))
+    use nix::fcntl::{open, openat, OFlag};
+    use nix::sys::stat::Mode;
+    let d = open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let f = openat(
+        &d,
+        PENDING,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_retain(0o644),
+    )?;
+    nix::unistd::write(&f, std::process::id().to_string().as_bytes()).map(drop)
 }
 
 /// Whether the instance NAME was left unlinked by a killed chain.
@@ -161,20 +166,26 @@ fn already_exists(dst: &Path) -> Error {
 
 /// Make the instances visible to the nested scanner: write their `down`
 /// files if they must start down, make their event fifodirs, link them,
-/// then poke the scanner. Once linked, an instance is whole and, even if
-/// this chain dies now, gets its supervisor. On failure, the links made
-/// are removed and every named instance is removed: they were being
-/// created.
+/// clear their pending marks, then poke the scanner. Once linked, an
+/// instance is whole and, even if this chain dies now, gets its
+/// supervisor. On failure, the links made are removed, and so are the
+/// instances still marked pending: fresh copies, being created. An
+/// instance that a supervisor runs on is no new one (this step run
+/// twice, or by hand): it is refused before anything is done.
 pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) -> Result<(), Error> {
+    for name in names {
+        let dir = service.instance_dir(name);
+        if supervise::is_running(&dir).map_err(sys("read lock of", &dir))? {
+            return Err(already_exists(&dir));
+        }
+    }
     let mut linked = 0;
     let r = names.iter().try_for_each(|name| {
-        let dir = service.instance_dir(name);
-        prepare(&dir, start, event)?;
+        prepare(&service.instance_dir(name), start, event)?;
         let link = service.link(name);
         std::os::unix::fs::symlink(Service::link_target(name), &link)
             .map_err(|e| Error::sys("make symlink", &link, crate::diag::errno_of(&e)))?;
         linked += 1;
-        let _ = std::fs::remove_file(dir.join(PENDING));
         Ok(())
     });
     if r.is_err() {
@@ -182,9 +193,15 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
             let _ = std::fs::remove_file(service.link(name));
         }
         for name in names {
-            let _ = copy::remove_tree(&service.instance_dir(name));
+            let dir = service.instance_dir(name);
+            if dir.join(PENDING).exists() {
+                let _ = copy::remove_tree(&dir);
+            }
         }
         return r;
+    }
+    for name in names {
+        let _ = std::fs::remove_file(service.instance_dir(name).join(PENDING));
     }
     // The scanner may be gone: the next step finds out and says so.
     let _ = scandir::control(&service.scandir(), b"a");
@@ -325,8 +342,9 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
     }
     for name in names {
         let dir = service.instance_dir(name);
+        // Nothing to mark where there is no instance, or a symlink.
         match mark_pending(&dir) {
-            Ok(()) | Err(Errno::ENOENT) => {}
+            Ok(()) | Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => {}
             Err(e) => return Err(Error::sys("write", &dir.join(PENDING), e)),
         }
         let link = service.link(name);

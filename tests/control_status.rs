@@ -127,6 +127,9 @@ fn up_down_once_and_exit() {
     assert_eq!(state(&svc, "a"), (true, true));
     // Once: up now, not restarted when it dies.
     assert_eq!(code(&control(&svc, &["-o"], "a")), 0);
+    // Without a wait, the command may not be taken yet: wait until it is
+    // before the two readers compare.
+    assert!(wait_until(Duration::from_secs(5), || !state(&svc, "a").1));
     same_status(&svc, &[], "a");
     assert_eq!(code(&control(&svc, &["-k", "-wd"], "a")), 0);
     std::thread::sleep(Duration::from_millis(1200));
@@ -549,9 +552,18 @@ fn listener_fifos_go_when_a_wait_is_interrupted() {
             .spawn()
             .unwrap();
         assert!(
-            wait_until(Duration::from_secs(10), || !entries(&event).is_empty()),
+            wait_until(Duration::from_secs(10), || entries(&event)
+                .iter()
+                .any(|e| e.starts_with(b"ftrig1:"))),
             "no listener appeared"
         );
+        // s6's mode: read by the listener, written by any supervisor.
+        for e in entries(&event) {
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::symlink_metadata(event.join(os(&e))).unwrap().permissions(),
+            );
+            assert_eq!(mode & 0o7777, 0o622, "{:?}", String::from_utf8_lossy(&e));
+        }
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::try_from(sig).unwrap(),

@@ -186,3 +186,108 @@ fn with_dash_p_anyone_may_wait_on_an_instance() {
         assert!(left.is_empty(), "{name}: {left:?}");
     }
 }
+
+/// Everything under `dir`, with modes and owners, for "nothing changed".
+fn snapshot(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for name in entries(dir) {
+        let p = dir.join(os(&name));
+        let md = std::fs::symlink_metadata(&p).unwrap();
+        out.push(format!(
+            "{:?} {:o} {}:{}",
+            p.strip_prefix(dir).unwrap(),
+            md.mode(),
+            md.uid(),
+            md.gid()
+        ));
+        if md.is_dir() {
+            out.extend(
+                snapshot(&p)
+                    .into_iter()
+                    .map(|l| format!("{:?}/{l}", String::from_utf8_lossy(&name))),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn a_member_of_the_services_group_may_do_what_s6_allows() {
+    let Some(user) = user() else { return };
+    let group = nix::unistd::User::from_name(user).unwrap().unwrap().gid;
+    let group_name = nix::unistd::Group::from_gid(group).unwrap().unwrap().name;
+    let (t, svc) = Tree::with_service();
+    walkable(&t);
+    for name in ["ours", "c"] {
+        let create = if name == "ours" {
+            ours("s6-instance-create")
+        } else {
+            reference("s6-instance-create")
+        };
+        assert_eq!(code(&run(&mut { create }.arg(&svc).arg(name))), 0);
+        // s6-svperms: the group may read the status, control the
+        // supervisor and subscribe to its events.
+        let dir = svc.join("instances").join(name);
+        let out = run(reference("s6-svperms")
+            .args(["-G", &group_name, "-E", &group_name])
+            .arg(&dir));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    // Each suite, on its own instance and on the other's.
+    for name in ["ours", "c"] {
+        for args in [
+            &["-d", "-wD", "-T", "5000"][..],
+            &["-u", "-wu", "-T", "5000"],
+            &["-r", "-wr", "-T", "5000"],
+        ] {
+            let out = run(ours_as(user, "s6-instance-control").args(args).arg(&svc).arg(name));
+            let cout = run(reference_as(user, "s6-instance-control").args(args).arg(&svc).arg(name));
+            assert_eq!(
+                (code(&out), code(&cout)),
+                (0, 0),
+                "{name} {args:?}: ours {} / C {}",
+                stderr(&out),
+                stderr(&cout)
+            );
+        }
+        let dir = svc.join("instances").join(name);
+        assert!(wait_until(std::time::Duration::from_secs(10), || status(&dir).0 != 0));
+        let out = run(ours_as(user, "s6-instance-status")
+            .args(["-o", "up,wantedup"])
+            .arg(&svc)
+            .arg(name));
+        let cout = run(reference_as(user, "s6-instance-status")
+            .args(["-o", "up,wantedup"])
+            .arg(&svc)
+            .arg(name));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!((out.stdout, code(&cout)), (b"true true\n".to_vec(), 0));
+        assert_eq!(cout.stdout, b"true true\n");
+    }
+    // The group was not given the service itself: creating, deleting and
+    // listing stay root's, with s6's codes and a clear reason.
+    let before = snapshot(&svc);
+    for (prog, args) in [
+        ("s6-instance-create", &["x"][..]),
+        ("s6-instance-delete", &["ours"]),
+        ("s6-instance-list", &[]),
+    ] {
+        let out = run(ours_as(user, prog).arg(&svc).args(args));
+        let cout = run(reference_as(user, prog).arg(&svc).args(args));
+        assert_eq!(
+            code(&out),
+            code(&cout),
+            "{prog}: ours {} / C {}",
+            stderr(&out),
+            stderr(&cout)
+        );
+        assert_ne!(code(&out), 0, "{prog}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("{prog}: fatal: unable to ")) && err.contains("Permission denied"),
+            "{prog}: {err}"
+        );
+    }
+    assert_eq!(snapshot(&svc), before);
+}
