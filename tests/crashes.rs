@@ -37,6 +37,17 @@ fn kill_after(cmd: &mut std::process::Command, delay: Duration) {
     let _ = child.wait();
 }
 
+/// The exit status of `child` if it ends within `limit`; else it is
+/// killed, by its pid, and reaped.
+fn ended_within(mut child: std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let ended = wait_until(limit, || child.try_wait().ok().flatten().is_some());
+    if !ended {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    }
+    let st = child.wait().unwrap();
+    ended.then_some(st)
+}
+
 #[test]
 fn killed_creates_and_deletes_leave_nothing_half_made() {
     let t = Tree::new();
@@ -89,7 +100,7 @@ fn a_scanner_killed_during_create_is_an_error_not_a_hang() {
     let scanner = Pid::from_raw(t.nested_scanner(&svc));
     // A stopped scanner never answers: then it dies while create waits.
     kill(scanner, Signal::SIGSTOP).unwrap();
-    let mut child = ours("s6-instance-create")
+    let child = ours("s6-instance-create")
         .args(["-t", "20000"])
         .arg(&svc)
         .arg("x")
@@ -100,13 +111,7 @@ fn a_scanner_killed_during_create_is_an_error_not_a_hang() {
     kill(scanner, Signal::SIGKILL).unwrap();
     // Its supervisor restarts it; the new scanner reads the poke or not:
     // either way create ends well before its timeout.
-    let pid = child.id() as i32;
-    let ended = wait_until(Duration::from_secs(15), || child.try_wait().ok().flatten().is_some());
-    if !ended {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-    let st = child.wait().unwrap();
-    assert!(ended, "create hangs");
+    let st = ended_within(child, Duration::from_secs(15)).expect("create hangs");
     assert!(matches!(st.code(), Some(0) | Some(99) | Some(111)), "{st:?}");
     if st.code() == Some(0) {
         assert!(supervised(&svc.join("instances/x")));
@@ -182,7 +187,7 @@ fn a_supervisor_killed_during_delete_is_no_hang() {
     let sup = Pid::from_raw(supervisor_pid(&dir).expect("supervisor"));
     // Stopped, it cannot act on the delete's `x`; then it dies unasked.
     kill(sup, Signal::SIGSTOP).unwrap();
-    let mut child = ours("s6-instance-delete")
+    let child = ours("s6-instance-delete")
         .arg(&svc)
         .arg("x")
         .stderr(Stdio::piped())
@@ -190,13 +195,7 @@ fn a_supervisor_killed_during_delete_is_no_hang() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     kill(sup, Signal::SIGKILL).unwrap();
-    let pid = child.id() as i32;
-    let ended = wait_until(Duration::from_secs(10), || child.try_wait().ok().flatten().is_some());
-    if !ended {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-    let st = child.wait().unwrap();
-    assert!(ended, "delete hangs on a dead supervisor");
+    let st = ended_within(child, Duration::from_secs(10)).expect("delete hangs on a dead supervisor");
     assert_eq!(st.code(), Some(0));
     assert!(!dir.exists() && !svc.join("instance/x").exists());
 }

@@ -205,11 +205,8 @@ fn list_into_a_closed_pipe_dies_of_sigpipe_like_s6() {
     }
     // s6's program hands on what it was given; ours resets SIGPIPE to its
     // default even when started with it ignored, as a Rust parent leaves it.
-    for (prog, ignored) in [
-        (bindir().join("s6-instance-list"), true),
-        ("/usr/bin/s6-instance-list".into(), false),
-    ] {
-        let mut cmd = std::process::Command::new(&prog);
+    for (mut cmd, ignored) in [(ours("s6-instance-list"), true), (reference("s6-instance-list"), false)] {
+        let prog = cmd.get_program().to_owned();
         cmd.arg(&svc)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());

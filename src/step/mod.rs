@@ -97,6 +97,23 @@ const ALL: [&Step; 11] = [
     &WAIT_SUPERVISE,
 ];
 
+/// The whole command line of a step that takes no option, then
+/// `service name|{ names }`: do `work` on those instances, hand on prog.
+fn on_names(
+    argv: &[OsString],
+    work: impl FnOnce(&crate::layout::Service, &[&std::ffi::OsStr]) -> Result<(), Error>,
+) -> Result<Vec<OsString>, Error> {
+    let mut opts = crate::getopt::Getopt::new(argv, "");
+    if let Some(opt) = opts.next() {
+        opt?;
+        return Err(Error::Usage);
+    }
+    let (service, names, prog) = crate::layout::service_and_names(opts.rest())?;
+    let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
+    work(&service, &names)?;
+    Ok(prog.to_vec())
+}
+
 /// The step with this program name.
 pub fn named(name: &[u8]) -> Option<&'static Step> {
     ALL.iter().copied().find(|s| s.name.as_bytes() == name)

@@ -3,19 +3,10 @@
 use std::ffi::OsString;
 
 use crate::diag::Error;
-use crate::getopt::Getopt;
-use crate::{instance, layout};
+use crate::instance;
 
 pub const USAGE: &str = "s6i-remove service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let mut opts = Getopt::new(&argv, "");
-    if let Some(opt) = opts.next() {
-        opt?;
-        return Err(Error::Usage);
-    }
-    let (service, names, prog) = layout::service_and_names(opts.rest())?;
-    let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    instance::remove(&service, &names)?;
-    Ok(prog.to_vec())
+    super::on_names(&argv, instance::remove)
 }
