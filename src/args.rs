@@ -99,17 +99,15 @@ pub fn parse_names(list: &[u8]) -> Option<Vec<Vec<u8>>> {
     names.iter().all(|n| is_name(n)).then_some(names)
 }
 
+/// A script variable: its name and its words.
+pub type Var = (Vec<u8>, Vec<OsString>);
+
 /// Parse `args` against `groups`, naming the first operands after
 /// `names` (there must be at least that many). The operands after them
 /// are the words of `rest` when it is given (there must be one at least),
 /// and are ignored otherwise, as s6's programs do. Returns each variable
 /// with its words.
-pub fn parse(
-    groups: &[Group],
-    names: &[Vec<u8>],
-    rest: Option<&[u8]>,
-    args: &[OsString],
-) -> Result<Vec<(Vec<u8>, Vec<OsString>)>, Error> {
+pub fn parse(groups: &[Group], names: &[Vec<u8>], rest: Option<&[u8]>, args: &[OsString]) -> Result<Vec<Var>, Error> {
     let mut optstring = String::new();
     for &(c, arg) in groups.iter().flat_map(|g| &g.letters) {
         optstring.push(c as char);
@@ -143,7 +141,7 @@ pub fn parse(
     if operands.len() < names.len() + usize::from(rest.is_some()) {
         return Err(Error::Usage);
     }
-    let mut vars: Vec<(Vec<u8>, Vec<OsString>)> = names
+    let mut vars: Vec<Var> = names
         .iter()
         .cloned()
         .zip(operands.iter().map(|o| vec![o.clone()]))
@@ -171,7 +169,7 @@ pub fn positionals() -> Option<Vec<OsString>> {
 /// longer word, replace `${var}` when the variable is one word (an
 /// operand), as in `${service}/instances`. Other words stay as they are,
 /// and a substituted value is never scanned again.
-pub fn substitute(argv: &[OsString], vars: &[(Vec<u8>, Vec<OsString>)]) -> Vec<OsString> {
+pub fn substitute(argv: &[OsString], vars: &[Var]) -> Vec<OsString> {
     let lookup = |n: &[u8]| vars.iter().find(|(v, _)| v == n).map(|(_, w)| w);
     let mut out = Vec::with_capacity(argv.len());
     for word in argv {

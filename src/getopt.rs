@@ -121,7 +121,7 @@ pub fn deadline(ms: u32) -> Option<std::time::Instant> {
 
 /// Split the operands of a step: exactly `n` of them, then the program to
 /// chainload into.
-pub fn operands<'a>(rest: &'a [OsString], n: usize) -> Result<(&'a [OsString], &'a [OsString]), Error> {
+pub fn operands(rest: &[OsString], n: usize) -> Result<(&[OsString], &[OsString]), Error> {
     if rest.len() < n {
         return Err(Error::Usage);
     }
