@@ -37,6 +37,17 @@ fn kill_after(cmd: &mut std::process::Command, delay: Duration) {
     let _ = child.wait();
 }
 
+/// Stop `victim`, start `cmd`, then kill `victim` while `cmd` waits on
+/// it: the exit status of `cmd` if it ends within `limit`.
+fn killed_midway(victim: Pid, cmd: &mut std::process::Command, limit: Duration) -> Option<std::process::ExitStatus> {
+    // Stopped, the victim cannot answer; then it dies unasked.
+    kill(victim, Signal::SIGSTOP).unwrap();
+    let child = cmd.stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    kill(victim, Signal::SIGKILL).unwrap();
+    ended_within(child, limit)
+}
+
 /// The exit status of `child` if it ends within `limit`; else it is
 /// killed, by its pid, and reaped.
 fn ended_within(mut child: std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -99,19 +110,11 @@ fn a_scanner_killed_during_create_is_an_error_not_a_hang() {
     let (t, svc) = Tree::with_service();
     let scanner = Pid::from_raw(t.nested_scanner(&svc));
     // A stopped scanner never answers: then it dies while create waits.
-    kill(scanner, Signal::SIGSTOP).unwrap();
-    let child = ours("s6-instance-create")
-        .args(["-t", "20000"])
-        .arg(&svc)
-        .arg("x")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    kill(scanner, Signal::SIGKILL).unwrap();
     // Its supervisor restarts it; the new scanner reads the poke or not:
     // either way create ends well before its timeout.
-    let st = ended_within(child, Duration::from_secs(15)).expect("create hangs");
+    let mut create = ours("s6-instance-create");
+    create.args(["-t", "20000"]).arg(&svc).arg("x");
+    let st = killed_midway(scanner, &mut create, Duration::from_secs(15)).expect("create hangs");
     assert!(matches!(st.code(), Some(0) | Some(99) | Some(111)), "{st:?}");
     if st.code() == Some(0) {
         assert!(supervised(&svc.join("instances/x")));
@@ -186,16 +189,9 @@ fn a_supervisor_killed_during_delete_is_no_hang() {
     let dir = svc.join("instances/x");
     let sup = Pid::from_raw(supervisor_pid(&dir).expect("supervisor"));
     // Stopped, it cannot act on the delete's `x`; then it dies unasked.
-    kill(sup, Signal::SIGSTOP).unwrap();
-    let child = ours("s6-instance-delete")
-        .arg(&svc)
-        .arg("x")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    kill(sup, Signal::SIGKILL).unwrap();
-    let st = ended_within(child, Duration::from_secs(10)).expect("delete hangs on a dead supervisor");
+    let mut delete = ours("s6-instance-delete");
+    delete.arg(&svc).arg("x");
+    let st = killed_midway(sup, &mut delete, Duration::from_secs(10)).expect("delete hangs on a dead supervisor");
     assert_eq!(st.code(), Some(0));
     assert!(!dir.exists() && !svc.join("instance/x").exists());
 }
