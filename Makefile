@@ -16,21 +16,53 @@ EXECLINE_BIN ?= $(firstword $(foreach d,/usr/lib/execline/bin /bin /usr/bin /usr
 # writes), and the directory of s6's programs.
 EXECLINEB ?= $(firstword $(wildcard /usr/bin/execlineb /bin/execlineb /usr/local/bin/execlineb) $(EXECLINE_BIN)/execlineb)
 S6_BIN ?= $(firstword $(foreach d,/usr/bin /bin /usr/local/bin,$(if $(wildcard $(d)/s6-svscan),$(d))) /bin)
+# The s6 release the commands behave as (status record, s6-svstat's
+# output and fields, s6-svc's commands and messages: see
+# s6-instance-steps(7)). s6's programs have no --version: the full
+# release is in the name of its shared library; a static build (such as
+# s6-overlay's) is told apart by what its programs say and accept.
+S6_VERSION ?= $(shell $(S6_PROBE))
+define S6_PROBE
+v=$$(ls /usr/lib/*/libs6.so.*.*.*.* /usr/lib/libs6.so.*.*.*.* /lib/libs6.so.*.*.*.* 2>/dev/null | sed -n 's|.*/libs6\.so\.||p' | sort -t. -k1,1n -k2,2n -k3,3n -k4,4n | tail -n 1); \
+if [ -n "$$v" ]; then echo $$v; \
+elif grep -aq 'abqhkti12pcyrlPCK' $(S6_BIN)/s6-svc; then echo 2.15.1.0; \
+elif $(S6_BIN)/s6-svscan -c 1 $(CURDIR)/target/.s6i-nowhere >/dev/null 2>&1; [ $$? = 100 ]; then echo 2.15.0.0; \
+elif grep -aq 'servicedirs\.\.\.' $(S6_BIN)/s6-svc; then echo 2.14.0.0; \
+elif grep -aq 'not started yet' $(S6_BIN)/s6-svstat; then echo 2.13.2.0; \
+elif grep -aq 'pgid' $(S6_BIN)/s6-svstat; then echo 2.13.0.0; \
+else echo 2.11.3.2; fi
+endef
 # s6-svscan's option for the number of services: -c up to s6 2.14; s6
-# 2.15 dropped it for -C (which 2.12 to 2.14 also know). s6-svscan has
-# no --version: one that rejects -c (exit 100, where an older one fails
-# to chdir, 111) wants -C.
-SVSCAN_MAX ?= $(shell $(S6_BIN)/s6-svscan -c 1 $(CURDIR)/target/.s6i-nowhere >/dev/null 2>&1; [ $$? = 100 ] && echo C || echo c)
+# 2.15 dropped it for -C (which 2.12 to 2.14 also know).
+SVSCAN_MAX ?= $(shell case $(S6_VERSION) in (2.1[5-9].*|2.[2-9]?.*|[3-9].*) echo C;; (*) echo c;; esac)
+# s6-svc's commands and s6-svstat's fields grew over s6's releases.
+# The scripts' usage lines are written for the latest release; install
+# rewrites them for the one built for (the steps refuse the rest).
+SVC_USAGE := $(shell case $(S6_VERSION) in \
+  (2.[0-9].*|2.1[01].*) echo '[ -abqhkti12pcyroduDUxOQ ]';; \
+  (2.12.*) echo '[ -s signal | -abqhkti12pcy ] [ -roduDUxOQ ]';; \
+  (2.1[34].*|2.15.0.*) echo '[ -s signal | -abqhkti12pcyrPCK ] [ -oduDUxOQ ]';; \
+  (*) echo '[ -s signal | -abqhkti12pcyrlPCK ] [ -oduDUxOQ ]';; esac)
+SVSTAT_PGID := $(shell case $(S6_VERSION) in (2.[0-9].*|2.1[012].*) echo no;; (*) echo yes;; esac)
+RELEASE_EDITS := -e 's/\[ -s signal | -abqhkti12pcyrlPCK \] \[ -oduDUxOQ \]/$(SVC_USAGE)/'
+ifeq ($(SVSTAT_PGID),no)
+RELEASE_EDITS += -e 's/-uwNrpgest/-uwNrpest/' -e 's/,pid,pgid,/,pid,/'
+endif
+
 export S6I_EXECLINEB := $(EXECLINEB)
 export S6I_EXECLINE_BIN := $(EXECLINE_BIN)
 export S6I_S6_BIN := $(S6_BIN)
 export S6I_SVSCAN_MAX := $(SVSCAN_MAX)
+export S6I_S6_VERSION := $(S6_VERSION)
+# Each s6 release built for gets its own target directory (see
+# check-s6-versions).
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
 STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list s6i-signal s6i-status s6i-make
 SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker
-CHECK_PREFIX := $(CURDIR)/target/check
+CHECK_PREFIX := $(CARGO_TARGET_DIR)/check
 
-.PHONY: all install check lint-man bench fuzz deps demo clean
+.PHONY: all install check check-s6-versions lint-man bench fuzz deps demo clean version
 
 all:
 	$(CARGO) build --release --locked
@@ -40,9 +72,9 @@ all:
 install: all
 	@test -n "$(EXECLINE_BIN)" || { echo "execline not found: install it or set EXECLINE_BIN" >&2; exit 1; }
 	install -d $(DESTDIR)$(BINDIR)
-	for s in $(STEPS); do install -m 0755 target/release/$$s $(DESTDIR)$(BINDIR)/$$s || exit 1; done
+	for s in $(STEPS); do install -m 0755 $(CARGO_TARGET_DIR)/release/$$s $(DESTDIR)$(BINDIR)/$$s || exit 1; done
 	for s in $(SCRIPTS); do \
-	  sed -e '1s|^#!.*|#!$(EXECLINE_BIN)/execlineb|' \
+	  sed -e '1s|^#!.*|#!$(EXECLINE_BIN)/execlineb|' $(RELEASE_EDITS) \
 	      -e 's|^\([ ]*\)\(s6i-[a-z-]*\)|\1$(BINDIR)/\2|' \
 		      lib/$$s > $(DESTDIR)$(BINDIR)/$$s.tmp && \
 	  chmod 0755 $(DESTDIR)$(BINDIR)/$$s.tmp && \
@@ -63,7 +95,18 @@ deps:
 
 check: deps lint-man
 	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
-	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --release --locked
+	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --release --locked --no-fail-fast
+
+# The whole suite again against s6 2.13 (Debian 13) and the latest s6
+# (Debian unstable), each overlaid on /usr in a private mount namespace:
+# root only. S6_SUITES picks other Debian suites.
+S6_SUITES ?= trixie sid
+check-s6-versions:
+	.ci/s6-versions $(S6_SUITES)
+
+# What this build is for.
+version:
+	@echo "s6 $(S6_VERSION) (s6-svscan -$(SVSCAN_MAX), programs in $(S6_BIN)), execline in $(EXECLINE_BIN)"
 
 # Every program has a page, and mandoc finds nothing to say about any.
 lint-man:

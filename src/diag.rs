@@ -42,6 +42,10 @@ pub enum Error {
     UsageLine(Vec<u8>),
     /// Anything else: print `PROG: fatal: msg`, exit with `code`.
     Fatal { code: i32, msg: Vec<u8> },
+    /// The same, printed as `PROG: warning: msg`: how a program that
+    /// goes on to its other operands (s6-svc from s6 2.14) reports a
+    /// failure before it exits with `code`.
+    Warned { code: i32, msg: Vec<u8> },
 }
 
 impl Error {
@@ -60,20 +64,28 @@ impl Error {
 
     /// `unable to VERB OBJECT: reason`, with a chosen exit code.
     pub fn sys_code(code: i32, verb: &str, object: &Path, errno: Errno) -> Error {
-        let mut msg = format!("unable to {verb} ").into_bytes();
-        msg.extend_from_slice(object.as_os_str().as_bytes());
-        msg.extend_from_slice(b": ");
-        msg.extend_from_slice(errno.desc().as_bytes());
-        Error::Fatal { code, msg }
+        Error::Fatal {
+            code,
+            msg: unable(verb, object, errno),
+        }
     }
 
     /// The exit code this error ends the program with.
     pub fn code(&self) -> i32 {
         match self {
             Error::Usage | Error::UsageLine(_) => EXIT_USAGE,
-            Error::Fatal { code, .. } => *code,
+            Error::Fatal { code, .. } | Error::Warned { code, .. } => *code,
         }
     }
+}
+
+/// The message `unable to VERB OBJECT: reason`.
+pub fn unable(verb: &str, object: &Path, errno: Errno) -> Vec<u8> {
+    let mut msg = format!("unable to {verb} ").into_bytes();
+    msg.extend_from_slice(object.as_os_str().as_bytes());
+    msg.extend_from_slice(b": ");
+    msg.extend_from_slice(errno.desc().as_bytes());
+    msg
 }
 
 /// Errno of an I/O error, for our messages.
@@ -108,6 +120,7 @@ pub fn die(usage: &[u8], e: Error) -> ! {
         Error::Usage => emit("usage", usage),
         Error::UsageLine(line) => emit("usage", line),
         Error::Fatal { msg, .. } => emit("fatal", msg),
+        Error::Warned { msg, .. } => emit("warning", msg),
     }
     std::process::exit(e.code())
 }

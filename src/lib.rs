@@ -15,6 +15,7 @@ pub mod layout;
 pub mod lock;
 pub mod maker;
 pub mod name;
+pub mod release;
 pub mod scandir;
 pub mod step;
 pub mod supervise;

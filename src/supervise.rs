@@ -56,19 +56,30 @@ pub fn with_logger(svdir: &Path) -> Result<Vec<PathBuf>, Errno> {
     }
 }
 
-/// Send s6-svc command letters to the supervisor of `svdir`, with
-/// s6-svc's diagnosis when it cannot: exit 100 when no supervisor
-/// listens or `supervise/` is not what it should be, 111 otherwise.
+/// Send s6-svc command letters to the supervisor of `svdir`, with the
+/// diagnosis of the release's s6-svc when it cannot: no supervisor
+/// listening, a `supervise/` that is not what it should be, or a
+/// system call that failed. Up to s6 2.13 each is fatal (100, 100,
+/// 111); from 2.14 each is a warning (102, 1, 111).
 pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
-    use crate::diag::{bytes, Error, EXIT_USAGE};
+    use crate::diag::{bytes, Error, EXIT_SYS, EXIT_USAGE};
     use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
     use nix::sys::stat::Mode;
+    let warns = crate::release::BUILT_FOR.svc_warns();
+    let fail = |fatal_code: i32, warned_code: i32, msg: Vec<u8>| {
+        if warns {
+            Error::Warned { code: warned_code, msg }
+        } else {
+            Error::Fatal { code: fatal_code, msg }
+        }
+    };
     let not_listening = || {
         let mut msg = b"unable to control ".to_vec();
         msg.extend_from_slice(bytes(svdir));
         msg.extend_from_slice(b": supervisor not listening");
-        Error::new(EXIT_USAGE, msg)
+        fail(EXIT_USAGE, 102, msg)
     };
+    let failed = |e: Errno| fail(EXIT_SYS, EXIT_SYS, crate::diag::unable("control", svdir, e));
     let fifo = control_fifo(svdir);
     let fd = match open(
         &fifo,
@@ -81,7 +92,7 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
             // Tell a missing service from a missing or broken supervise/.
             let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
             if let Err(e) = open(svdir, dir, Mode::empty()) {
-                return Err(Error::sys("control", svdir, e));
+                return Err(failed(e));
             }
             return match open(&svdir.join("supervise"), dir, Mode::empty()) {
                 Err(Errno::ENOENT) => Err(not_listening()),
@@ -90,11 +101,11 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
                     msg.extend_from_slice(bytes(svdir));
                     msg.extend_from_slice(b"/supervise directory: ");
                     msg.extend_from_slice(e.desc().as_bytes());
-                    Err(Error::new(EXIT_USAGE, msg))
+                    Err(fail(EXIT_USAGE, 1, msg))
                 }
             };
         }
-        Err(e) => return Err(Error::sys("control", svdir, e)),
+        Err(e) => return Err(failed(e)),
     };
     let written = fcntl(&fd, FcntlArg::F_SETFL(OFlag::empty())).and_then(|_| {
         let mut done = 0;
@@ -103,5 +114,5 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
         }
         Ok(())
     });
-    written.map_err(|e| Error::sys("control", svdir, e))
+    written.map_err(failed)
 }

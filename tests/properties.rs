@@ -133,8 +133,8 @@ proptest! {
                 let v = View::new(st, normallyup);
                 let line = v.summary(numeric);
                 prop_assert!(line.starts_with("up (pid ") || line.starts_with("down ("));
-                for i in 0..FIELDS.len() {
-                    prop_assert!(!v.field(i).is_empty());
+                for &(_, f) in &FIELDS {
+                    prop_assert!(!v.field(f).is_empty());
                 }
             }
         }

@@ -6,17 +6,31 @@ use std::ffi::OsString;
 use crate::diag::{bytes, errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
 use crate::getopt::{deadline, number, operands, Getopt};
 use crate::layout;
+use crate::release::{too_new, Release, BUILT_FOR};
 use crate::supervise;
+use crate::svstatus::sig_number;
 use crate::svwait::{Target, Watch};
 
-pub const USAGE: &str = "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -abqhkti12pcyroduDUxO ] service name [ prog... ]";
-const COMMANDS: &str = "abqhkti12pcyroduDUxO";
+/// The usage line: s6-svc's commands, as the release we were built for
+/// lists them.
+pub const USAGE: &str = if BUILT_FOR.svc_reload() {
+    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcyrlPCK ] [ -oduDUxOQ ] service name [ prog... ]"
+} else if BUILT_FOR.svc_group_signals() {
+    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcyrPCK ] [ -oduDUxOQ ] service name [ prog... ]"
+} else if BUILT_FOR.svc_signal_names() {
+    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcy ] [ -roduDUxOQ ] service name [ prog... ]"
+} else {
+    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -abqhkti12pcyroduDUxOQ ] service name [ prog... ]"
+};
+/// Every command letter some release of s6-svc knows; the release we
+/// were built for may know fewer (`Release::svc_knows`).
+const OPTSTRING: &str = "s:abqhkti12pcyrlPCKoduDUxOQT:w:";
 /// s6-svc's limit on commands in one call.
 const MAX_COMMANDS: usize = 62;
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (mut cmds, mut wait, mut timeout) = (Vec::new(), None, 0);
-    let mut opts = Getopt::new(&argv, "abqhkti12pcyroduDUxOT:w:");
+    let mut opts = Getopt::new(&argv, OPTSTRING);
     for opt in opts.by_ref() {
         match opt? {
             (b'T', Some(v)) => timeout = number(v)?,
@@ -24,13 +38,19 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
                 Some(&c) if b"dDuUrR".contains(&c) => wait = Some(c),
                 _ => return Err(Error::Usage),
             },
-            (c, None) if COMMANDS.as_bytes().contains(&c) => {
+            (c, arg) => {
+                if !BUILT_FOR.svc_knows(c) {
+                    return Err(too_new(c, Release::svc_since(c)));
+                }
+                let c = match arg {
+                    Some(sig) => signal_command(sig.as_encoded_bytes())?,
+                    None => c,
+                };
                 if cmds.len() >= MAX_COMMANDS {
                     return Err(Error::new(EXIT_USAGE, "too many commands"));
                 }
                 cmds.push(c);
             }
-            _ => return Err(Error::Usage),
         }
     }
     let (ops, prog) = operands(opts.rest(), 2)?;
@@ -92,5 +112,49 @@ fn readiness_notified(dir: &std::path::Path) -> Result<bool, Error> {
             Ok(false)
         }
         Err(e) => Err(Error::sys("access", &fd_file, errno_of(&e))),
+    }
+}
+
+/// The command letter for `-s signal`: s6-svc sends only the signals it
+/// has a letter for.
+fn signal_command(sig: &[u8]) -> Result<u8, Error> {
+    const LETTERS: [(i32, u8); 12] = [
+        (libc::SIGALRM, b'a'),
+        (libc::SIGABRT, b'b'),
+        (libc::SIGQUIT, b'q'),
+        (libc::SIGHUP, b'h'),
+        (libc::SIGKILL, b'k'),
+        (libc::SIGTERM, b't'),
+        (libc::SIGINT, b'i'),
+        (libc::SIGUSR1, b'1'),
+        (libc::SIGUSR2, b'2'),
+        (libc::SIGSTOP, b'p'),
+        (libc::SIGCONT, b'c'),
+        (libc::SIGWINCH, b'y'),
+    ];
+    let n = sig_number(sig).ok_or_else(|| Error::new(EXIT_USAGE, [&b"invalid signal: "[..], sig].concat()))?;
+    LETTERS.iter().find(|(s, _)| *s == n).map(|&(_, c)| c).ok_or_else(|| {
+        Error::new(
+            EXIT_USAGE,
+            [sig, &b" is not in the list of user-available signals"[..]].concat(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        for (s, c) in [("TERM", b't'), ("sigterm", b't'), ("15", b't'), ("SIG1", b'h'), ("iot", b'b'), ("WINCH", b'y')] {
+            assert_eq!(signal_command(s.as_bytes()), Ok(c), "{s}");
+        }
+        for s in ["", "FOO", "SIG", "-1", "1x", "SIGSIGTERM"] {
+            assert_eq!(signal_command(s.as_bytes()).unwrap_err().code(), EXIT_USAGE, "{s}");
+        }
+        let e = signal_command(b"100").unwrap_err();
+        assert_eq!(e, Error::new(EXIT_USAGE, "100 is not in the list of user-available signals"));
+        assert_eq!(signal_command(b"FOO").unwrap_err(), Error::new(EXIT_USAGE, "invalid signal: FOO"));
     }
 }

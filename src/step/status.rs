@@ -6,31 +6,40 @@ use std::io::Write;
 
 use crate::diag::{bytes, errno_of, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_USAGE};
 use crate::getopt::{operands, Getopt};
-use crate::svstatus::{field_named, Status, View, FIELDS, MAX_FIELDS};
+use crate::release::BUILT_FOR;
+use crate::svstatus::{field_named, Field, Status, View, MAX_FIELDS};
 use crate::{layout, supervise};
 
-pub const USAGE: &str = "s6i-status [ -uwNrpest | -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service name";
+/// The usage line, with the letters and fields of the s6-svstat of the
+/// release we were built for (`-g` and `pgid` from 2.13).
+pub const USAGE: &str = if BUILT_FOR.svstat_pgid() {
+    "s6i-status [ -uwNrpgest | -o up,wantedup,normallyup,ready,paused,pid,pgid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service name"
+} else {
+    "s6i-status [ -uwNrpest | -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service name"
+};
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (mut fields, mut numeric) = (Vec::new(), false);
-    let mut opts = Getopt::new(&argv, "no:uwNrpest");
+    let mut opts = Getopt::new(&argv, "no:uwNrpgest");
     for opt in opts.by_ref() {
         match opt? {
             (b'n', _) => numeric = true,
             (b'o', Some(list)) => add_fields(&mut fields, list.as_encoded_bytes())?,
             (c, None) => {
-                let name = match c {
-                    b'u' => "up",
-                    b'w' => "wantedup",
-                    b'N' => "normallyup",
-                    b'r' => "ready",
-                    b'p' => "pid",
-                    b'e' => "exitcode",
-                    b's' => "signal",
-                    b't' => "updownfor",
+                let field = match c {
+                    b'u' => Field::Up,
+                    b'w' => Field::WantedUp,
+                    b'N' => Field::NormallyUp,
+                    b'r' => Field::Ready,
+                    b'p' => Field::Pid,
+                    b'g' if BUILT_FOR.svstat_pgid() => Field::Pgid,
+                    b'g' => return Err(crate::release::too_new(c, "2.13.0.0")),
+                    b'e' => Field::ExitCode,
+                    b's' => Field::Signal,
+                    b't' => Field::UpDownFor,
                     _ => return Err(Error::Usage),
                 };
-                push(&mut fields, FIELDS.iter().position(|f| *f == name).unwrap_or(0))?;
+                push(&mut fields, field)?;
             }
             _ => return Err(Error::Usage),
         }
@@ -52,7 +61,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     Ok(Vec::new())
 }
 
-fn push(fields: &mut Vec<usize>, f: usize) -> Result<(), Error> {
+fn push(fields: &mut Vec<Field>, f: Field) -> Result<(), Error> {
     if fields.len() >= MAX_FIELDS {
         return Err(Error::new(EXIT_USAGE, "too many option fields"));
     }
@@ -60,18 +69,19 @@ fn push(fields: &mut Vec<usize>, f: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// `-o a,b,c`: each item names the first field it begins.
-fn add_fields(fields: &mut Vec<usize>, list: &[u8]) -> Result<(), Error> {
+/// `-o a,b,c`: each item names a field (see `field_named`). An empty
+/// item is refused in the words of the release's s6-svstat.
+fn add_fields(fields: &mut Vec<Field>, list: &[u8]) -> Result<(), Error> {
     if list.is_empty() {
         return Ok(());
     }
     let items = list.strip_suffix(b",").unwrap_or(list);
     for item in items.split(|&b| b == b',') {
-        if item.is_empty() {
+        if item.is_empty() && !BUILT_FOR.svstat_pgid() {
             return Err(Error::new(EXIT_USAGE, "invalid null option field"));
         }
-        let f =
-            field_named(item).ok_or_else(|| Error::new(EXIT_USAGE, [&b"invalid option field: "[..], item].concat()))?;
+        let f = field_named(item, BUILT_FOR)
+            .ok_or_else(|| Error::new(EXIT_USAGE, [&b"invalid option field: "[..], item].concat()))?;
         push(fields, f)?;
     }
     Ok(())

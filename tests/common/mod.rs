@@ -106,11 +106,18 @@ pub fn supervised(dir: &Path) -> bool {
     locked(&dir.join("supervise/lock"))
 }
 
-/// The 35-byte supervise/status record: (pid, flags).
+/// The supervise/status record: (pid, flags). It is 35 bytes, or 43 with
+/// a process group (s6 2.13 and 2.14).
 pub fn status(dir: &Path) -> (u64, u8) {
     let b = std::fs::read(dir.join("supervise/status")).expect("read status");
-    assert_eq!(b.len(), 35, "status record of {dir:?}");
-    (u64::from_be_bytes(b[24..32].try_into().unwrap()), b[34])
+    assert!(b.len() == 35 || b.len() == 43, "status record of {dir:?}: {} bytes", b.len());
+    (u64::from_be_bytes(b[24..32].try_into().unwrap()), b[b.len() - 1])
+}
+
+/// The s6 release the commands were built for (`make check` builds them
+/// for the s6 installed, or laid over /usr by `make check-s6-versions`).
+pub fn release() -> s6i::release::Release {
+    s6i::release::BUILT_FOR
 }
 
 /// Pids of the processes whose working directory satisfies `pred` (the
