@@ -349,7 +349,7 @@ fn control_usage_and_names() {
         let cout = run(reference("s6-instance-control").args(&args));
         assert_eq!(code(&out), 100, "{args:?}");
         assert_eq!(code(&cout), 100, "{args:?}");
-        assert_eq!(stderr(&out), stderr(&cout), "{args:?}");
+        assert_eq!(stderr(&out), with_svc_commands(&stderr(&cout)), "{args:?}");
     }
     // An empty service: s6's words, for both commands.
     for prog in ["s6-instance-control", "s6-instance-status"] {
@@ -590,6 +590,237 @@ fn empty_option_arguments_stay_arguments() {
         let out = control(&svc, w, "a");
         let cout = c_control(&svc, w, "a");
         assert_eq!((code(&out), code(&cout)), (100, 100), "{w:?}");
-        assert_eq!(stderr(&out), stderr(&cout), "{w:?}");
+        assert_eq!(stderr(&out), with_svc_commands(&stderr(&cout)), "{w:?}");
     }
+}
+
+/// The part of an s6 program's usage line between `after` and ` before`.
+fn usage_part(prog: &str, after: &str, before: &str) -> String {
+    let err = stderr(&run(&mut reference(prog)));
+    let start = err.find(after).unwrap_or_else(|| panic!("{prog} usage: {err}")) + after.len();
+    let end = err[start..].find(before).unwrap_or_else(|| panic!("{prog} usage: {err}")) + start;
+    err[start..end].to_string()
+}
+
+/// s6's s6-instance-control usage line, with the commands of the
+/// installed s6-svc in place of 2.11's, which it always lists: ours.
+fn with_svc_commands(c_usage: &str) -> String {
+    let commands = usage_part("s6-svc", "[ -T timeout ] ", " servicedir");
+    assert!(c_usage.contains("[ -abqhkti12pcyroduDUxO ]"), "{c_usage}");
+    c_usage.replace("[ -abqhkti12pcyroduDUxO ]", &commands)
+}
+
+#[test]
+fn usage_lines_list_what_the_installed_s6_takes() {
+    let commands = usage_part("s6-svc", "[ -T timeout ] ", " servicedir");
+    let out = run(&mut ours("s6-instance-control"));
+    assert_eq!(code(&out), 100);
+    let want = format!(
+        "s6-instance-control: usage: s6-instance-control [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] {commands} service instancename\n"
+    );
+    assert_eq!(stderr(&out), want);
+    let fields = usage_part("s6-svstat", "s6-svstat ", " servicedir");
+    let out = run(&mut ours("s6-instance-status"));
+    assert_eq!(code(&out), 100);
+    assert_eq!(
+        stderr(&out),
+        format!("s6-instance-status: usage: s6-instance-status {fields} service name\n")
+    );
+}
+
+/// Whether the installed s6-svc takes option `opt` (with `arg`): on a
+/// service that does not exist, it fails to control it, not with usage.
+fn svc_takes(opt: &str) -> bool {
+    let out = run(reference("s6-svc").args(opt.split(' ')).arg("/nonexistent/s6i-svc"));
+    code(&out) != 100
+}
+
+#[test]
+fn every_command_the_installed_s6_svc_knows_and_no_other() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &["-D", "a"]);
+    let mut known = 0;
+    for opt in "abqhkti12pcyrlPCKoduDUxOQ"
+        .chars()
+        .map(|c| format!("-{c}"))
+        .chain(["-s TERM".to_string()])
+    {
+        // A missing instance: each known command gets as far as s6-svc's
+        // "unable to control"; an unknown one is refused before.
+        let args: Vec<&str> = opt.split(' ').collect();
+        let out = control(&svc, &args, "nope");
+        if svc_takes(&opt) {
+            known += 1;
+            assert_eq!(code(&out), 111, "{opt}: {}", stderr(&out));
+            assert!(stderr(&out).contains("unable to control"), "{opt}: {}", stderr(&out));
+        } else {
+            assert_eq!(code(&out), 100, "{opt}: {}", stderr(&out));
+            let want = format!(" needs s6 {}", s6i::release::Release::svc_since(opt.as_bytes()[1]));
+            assert!(stderr(&out).contains(&want), "{opt}: {}", stderr(&out));
+            assert_eq!(stderr(&out).lines().count(), 1);
+        }
+    }
+    // Every release knows at least 2.11's 21 commands.
+    assert!(known >= 21, "{known}");
+    assert!(state(&svc, "a") == (false, false), "a refused command reached the instance");
+}
+
+#[test]
+fn signals_by_name_and_to_the_process_group() {
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| {
+        recording_template(tpl);
+        std::fs::write(tpl.join("reload-signal"), "USR2\n").unwrap();
+    });
+    create(&svc, &["a"]);
+    let dir = svc.join("instances/a");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = |args: &[&str], sig: i32| {
+        let before = signals(&dir);
+        let out = control(&svc, args, "a");
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        let want = format!("{before}{sig}\n");
+        assert!(
+            wait_until(Duration::from_secs(5), || signals(&dir) == want),
+            "{args:?}: {:?}",
+            signals(&dir)
+        );
+    };
+    if svc_takes("-s TERM") {
+        sent(&["-s", "usr1"], libc::SIGUSR1);
+        sent(&["-s", "SIGWINCH"], libc::SIGWINCH);
+        sent(&["-s", "1"], libc::SIGHUP);
+        for (bad, says) in [
+            ("SEGV", "SEGV is not in the list of user-available signals"),
+            ("nope", "invalid signal: nope"),
+        ] {
+            let out = control(&svc, &["-s", bad], "a");
+            let cout = run(reference("s6-svc").args(["-s", bad]).arg(svc.join("instance/a")));
+            assert_eq!((code(&out), code(&cout)), (100, 100), "{bad}");
+            assert_eq!(stderr(&out), format!("s6-instance-control: fatal: {says}\n"));
+            assert_eq!(stderr(&cout), format!("s6-svc: fatal: {says}\n"));
+        }
+    }
+    if svc_takes("-l") {
+        // The signal named in reload-signal.
+        sent(&["-l"], libc::SIGUSR2);
+    }
+    if svc_takes("-P") {
+        let pid = status(&dir).0 as i32;
+        let stopped = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") T ")
+        };
+        assert_eq!(code(&control(&svc, &["-P"], "a")), 0);
+        assert!(wait_until(Duration::from_secs(5), stopped), "-P did not stop the group");
+        assert_eq!(code(&control(&svc, &["-C"], "a")), 0);
+        assert!(wait_until(Duration::from_secs(5), || !stopped()), "-C did not continue it");
+        let out = control(&svc, &["-K", "-wr", "-T", "5000"], "a");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(!alive(pid), "-K left the service alive");
+        assert!(wait_until(Duration::from_secs(5), || status(&dir).0 != 0));
+    }
+    assert!(signals(&dir).lines().all(|l| l != "11"));
+}
+
+#[test]
+fn a_supervisor_that_does_not_listen_as_the_installed_s6_svc_says() {
+    let (_t, svc) = Tree::with_service();
+    // A directory linked but never supervised, and one whose supervise/
+    // is a file: s6-svc's codes and words, from the release at hand.
+    for (name, broken) in [("idle", false), ("broken", true)] {
+        let dir = svc.join("instances").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        if broken {
+            std::fs::write(dir.join("supervise"), "").unwrap();
+        }
+        std::os::unix::fs::symlink(format!("../instances/{name}"), svc.join("instance").join(name)).unwrap();
+        let out = control(&svc, &["-u"], name);
+        let cout = run(reference("s6-svc").arg("-u").arg(svc.join("instance").join(name)));
+        assert_eq!(code(&out), code(&cout), "{name}: ours {} / s6-svc {}", stderr(&out), stderr(&cout));
+        let level = |e: &str| e.split(": ").nth(1).unwrap_or("").to_string();
+        assert_eq!(level(&stderr(&out)), level(&stderr(&cout)), "{name}: {}", stderr(&cout));
+    }
+}
+
+/// A record as s6-supervise writes it: 35 bytes, or 43 with `pgid`.
+fn record(pid: u64, pgid: Option<u64>, wstat: u16, flags: u8) -> Vec<u8> {
+    let mut r = vec![0u8; 24];
+    r[0] = 0x40;
+    r[7] = 1;
+    r[12] = 0x40;
+    r.extend_from_slice(&pid.to_be_bytes());
+    if let Some(g) = pgid {
+        r.extend_from_slice(&g.to_be_bytes());
+    }
+    r.extend_from_slice(&wstat.to_be_bytes());
+    r.push(flags);
+    r
+}
+
+#[test]
+fn status_records_of_both_sizes() {
+    let (_t, svc) = Tree::with_service();
+    let fake = FakeSupervisor::new(&svc, "fake");
+    let write = |b: &[u8]| std::fs::write(fake.dir.join("supervise/status"), b).unwrap();
+    let with_pgid = release().status_size() == 43;
+    let option_sets: [&[&str]; 5] = [
+        &[],
+        &["-o", "up,wantedup,ready,paused,pid,exitcode,signal"],
+        &["-o", "pid,pgid"],
+        &["-g"],
+        &["-n"],
+    ];
+    for (pid, wstat, flags) in [(77u64, 0u16, 4u8 | 8), (0, 0x0300, 4), (0, 9, 0), (0, 0, 1), (55, 0, 1 | 4)] {
+        // The size the installed s6 writes: the same as s6-svstat.
+        let native = record(pid, with_pgid.then_some(pid), wstat, flags);
+        write(&native);
+        let outs: Vec<(i32, String)> = option_sets
+            .iter()
+            .map(|args| {
+                let (c, o, cc, co) = statuses(&svc, args, "fake");
+                assert_eq!((c, &o), (cc, &co), "{args:?} of {native:?}");
+                (c, o)
+            })
+            .collect();
+        // The other size (a supervisor from before an upgrade): read as
+        // well, and printed the same.
+        write(&record(pid, (!with_pgid).then_some(pid), wstat, flags));
+        for (args, want) in option_sets.iter().zip(&outs) {
+            let (c, o, _, _) = statuses(&svc, args, "fake");
+            assert_eq!(&(c, o), want, "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn field_names_as_the_installed_s6_svstat_reads_them() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &["a"]);
+    create(&svc, &["-d", "down"]);
+    for name in ["a", "down"] {
+        for args in [
+            &["-o", "u"][..],
+            &["-o", "p,pi"],
+            &["-o", "pgid"],
+            &["-o", "up,,pid"],
+            &["-o", ",up"],
+            &["-g"],
+            &["-o", "updown"],
+            &["-o", "paused,pid,exitcode,signal,signum"],
+        ] {
+            same_status(&svc, args, name);
+        }
+    }
+    // The summary of an instance never started: `not started yet` from
+    // s6 2.13.2.
+    let down = same_status(&svc, &[], "down");
+    if release().svstat_not_started() {
+        assert!(down.starts_with("down (not started yet) "), "{down}");
+    } else {
+        assert!(down.starts_with("down (exitcode 0) N seconds"), "{down}");
+    }
+    let up = same_status(&svc, &[], "a");
+    assert_eq!(up.contains(" pgid "), release().svstat_pgid(), "{up}");
 }
