@@ -140,14 +140,9 @@ fn up_down_once_and_exit() {
     let sup = supervisor_pid(&dir).unwrap();
     assert_eq!(code(&control(&svc, &["-x"], "a")), 0);
     assert!(wait_until(Duration::from_secs(5), || !alive(sup)));
-    // Then nobody listens: s6-svc's message and code.
-    let out = control(&svc, &["-u"], "a");
-    let cout = c_control(&svc, &["-u"], "a");
-    assert_eq!(code(&out), 100, "{}", stderr(&out));
-    assert_eq!(code(&cout), 100);
-    assert!(stderr(&out).ends_with("supervisor not listening\n"), "{}", stderr(&out));
-    let (c, _, cc, _) = statuses(&svc, &[], "a");
-    assert_eq!((c, cc), (1, 1));
+    // What a supervisor that does not listen gets is in
+    // a_supervisor_that_does_not_listen_as_the_installed_s6_svc_says: from
+    // s6 2.13, the scanner starts a new supervisor here at once.
 }
 
 #[test]
@@ -467,29 +462,23 @@ fn broken_status_records() {
     let (_t, svc) = Tree::with_service();
     // The lock must be held by another process than the reader: ours is.
     let fake = FakeSupervisor::new(&svc, "fake");
-    let record = |b: &[u8]| std::fs::write(fake.dir.join("supervise/status"), b).unwrap();
+    let record_file = |b: &[u8]| std::fs::write(fake.dir.join("supervise/status"), b).unwrap();
     // Missing, then short: 111, as s6-svstat.
     let (c, _, cc, _) = statuses(&svc, &[], "fake");
     assert_eq!((c, cc), (111, 111));
-    record(&[0u8; 20]);
+    record_file(&[0u8; 20]);
     let (c, _, cc, _) = statuses(&svc, &[], "fake");
     assert_eq!((c, cc), (111, 111));
     // Garbage, and odd but whole records, print what s6-svstat prints.
     // (A stamp in the future reads as "now", which ticks between calls:
-    // keep the garbage stamp in the past.)
-    let mut garbage = vec![0xa5u8; 35];
+    // keep the garbage stamp in the past.) Records are of the size the
+    // installed s6 writes: status_records_of_both_sizes reads the other.
+    let size = release().status_size();
+    let mut garbage = vec![0xa5u8; size];
     garbage[..8].copy_from_slice(&[0x40, 0, 0, 0, 0, 0, 0, 1]);
-    for rec in [garbage, {
-        let mut r = vec![0u8; 35];
-        r[0] = 0x40;
-        r[12] = 0x40;
-        r[31] = 7;
-        r[32] = 0;
-        r[33] = 0x86;
-        r[34] = 0x0f;
-        r
-    }] {
-        record(&rec);
+    let pgid = (size == 43).then_some(7);
+    for rec in [garbage, record(7, pgid, 0x86, 0x0f)] {
+        record_file(&rec);
         for args in [
             &[][..],
             &["-n"],
@@ -502,12 +491,8 @@ fn broken_status_records() {
         }
     }
     // Every signal number is named as s6 names it.
-    for sig in 1..=64u8 {
-        let mut r = vec![0u8; 35];
-        r[0] = 0x40;
-        r[12] = 0x40;
-        r[33] = sig & 0x7f;
-        record(&r);
+    for sig in 1..=64u16 {
+        record_file(&record(0, pgid.map(|_| 0), sig & 0x7f, 0));
         same_status(&svc, &["-o", "signal,signum"], "fake");
         same_status(&svc, &[], "fake");
     }
