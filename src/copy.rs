@@ -3,8 +3,12 @@
 //!
 //! The copy keeps regular files, directories, symlinks (as links), FIFOs,
 //! device nodes and sockets, with their modes, and their owners where we
-//! are allowed to set them. Unlike s6's copy, any error fails the whole
-//! copy: a template that cannot be read whole gives no instance.
+//! are allowed to set them. Unlike s6's copy, an entry that cannot be
+//! read or made fails the whole copy: a template that cannot be read
+//! whole gives no instance. Like s6's (skalibs' hiercopy), an owner or a
+//! mode that cannot be set is not an error: not being root, or a
+//! template owned by a user that a rootless container does not map
+//! (EINVAL), must not prevent the copy.
 
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, OpenOptions, Permissions};
@@ -57,13 +61,9 @@ fn copy_node(src: &Path, md: &fs::Metadata, dst: &Path) -> io::Result<()> {
         mknod(dst, kind, private, md.rdev()).map_err(io::Error::from)?;
     }
     // Owner first: a chown clears the set-id bits that the chmod restores.
-    if let Err(e) = lchown(dst, Some(md.uid()), Some(md.gid())) {
-        if e.raw_os_error() != Some(libc::EPERM) {
-            return Err(e);
-        }
-    }
+    let _ = lchown(dst, Some(md.uid()), Some(md.gid()));
     if !ft.is_symlink() {
-        fs::set_permissions(dst, Permissions::from_mode(md.mode() & 0o7777))?;
+        let _ = fs::set_permissions(dst, Permissions::from_mode(md.mode() & 0o7777));
     }
     Ok(())
 }

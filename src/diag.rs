@@ -79,12 +79,44 @@ impl Error {
     }
 }
 
+/// Write all of `out` to standard output, as the readers' one output.
+/// Straight to descriptor 1: Rust's `stdout()` takes a closed descriptor
+/// for a sink, where s6's programs fail to write (111). A closed pipe
+/// is SIGPIPE, or EPIPE when the caller ignores SIGPIPE, as in s6.
+pub fn write_stdout(out: &[u8]) -> Result<(), Error> {
+    let fd1 = std::io::stdout();
+    let mut done = 0;
+    while done < out.len() {
+        match nix::unistd::write(&fd1, &out[done..]) {
+            Ok(n) => done += n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::new(EXIT_SYS, format!("unable to write to stdout: {}", reason(e)))),
+        }
+    }
+    Ok(())
+}
+
+/// Why a system call failed, in the C library's words (`strerror`), as
+/// skarnet's programs print it: nix's own table words some differently
+/// (EBADF is "Bad file number" there, "Bad file descriptor" in glibc).
+pub fn reason(errno: Errno) -> String {
+    let mut buf = [0u8; 128];
+    // SAFETY: buf is writable for its length; the XSI strerror_r that the
+    // libc crate binds writes a NUL-terminated string into it.
+    let r = unsafe { libc::strerror_r(errno as libc::c_int, buf.as_mut_ptr().cast(), buf.len()) };
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    if r != 0 || len == 0 {
+        return errno.desc().to_string();
+    }
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
 /// The message `unable to VERB OBJECT: reason`.
 pub fn unable(verb: &str, object: &Path, errno: Errno) -> Vec<u8> {
     let mut msg = format!("unable to {verb} ").into_bytes();
     msg.extend_from_slice(object.as_os_str().as_bytes());
     msg.extend_from_slice(b": ");
-    msg.extend_from_slice(errno.desc().as_bytes());
+    msg.extend_from_slice(reason(errno).as_bytes());
     msg
 }
 
@@ -133,21 +165,39 @@ pub fn set_prog(argv0: &[u8]) {
     }
 }
 
-/// The common `main` of every step: name the program, restore the signal
-/// dispositions that s6 tools hand on, run the step, then either go on
-/// with what it returns or print its error and exit. What it returns is
+/// The C `main` of every step (`src/bin` declares `#![no_main]`): the
+/// Rust runtime's start-up is skipped, because it changes what the step
+/// would hand on: it ignores SIGPIPE, and opens /dev/null on a closed
+/// standard descriptor. A step must pass on what it was given, as an
+/// exec would.
+///
+/// # Safety
+///
+/// `argv` must hold `argc` valid NUL-terminated strings, as the C
+/// runtime gives `main`.
+pub unsafe fn main(first: &'static crate::step::Step, argc: libc::c_int, argv: *const *const libc::c_char) -> ! {
+    let args = (0..usize::try_from(argc).unwrap_or(0))
+        .map(|i| {
+            // SAFETY: the caller vouches for argv[0..argc].
+            let word = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            OsString::from(std::ffi::OsStr::from_bytes(word.to_bytes()))
+        })
+        .collect();
+    run(first, args)
+}
+
+/// Run a step's command line (argv[0] included), then either go on with
+/// what it returns or print its error and exit. What it returns is
 /// executed, unless it is another step installed beside this program:
 /// that one runs here, in the state an exec would have given it, which
 /// saves an exec per step of a chain (see `exec::step_beside_me`).
-pub fn run(first: &'static crate::step::Step) -> ! {
-    let mut argv: Vec<OsString> = std::env::args_os().collect();
+pub fn run(first: &'static crate::step::Step, mut argv: Vec<OsString>) -> ! {
     let mut argv0 = if argv.is_empty() {
         OsString::new()
     } else {
         argv.remove(0)
     };
     let mut step = first;
-    crate::exec::default_sigpipe();
     loop {
         // In a script, speak as the script (s6i-args names it), as s6's
         // own programs would.

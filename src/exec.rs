@@ -6,25 +6,24 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::sys::signal::{signal, SigHandler, Signal};
 
-use crate::diag::Error;
-
-/// Rust starts programs with SIGPIPE ignored, and an ignored signal
-/// survives exec. s6 tools run, and hand on, the default disposition.
-pub fn default_sigpipe() {
-    // SAFETY: setting a signal to SIG_DFL installs no handler.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-}
+use crate::diag::{Error, SCRIPT_PROG_VAR, SCRIPT_USAGE_VAR};
 
 /// Execute `argv` (searching PATH, with the exec crate), or return Ok
 /// when it is empty: a step at the end of a chain simply exits 0, as
 /// execline's programs do. Not found is 127, found but not executable
-/// 126, as in execline.
+/// 126, as in execline. A program that is not one of our steps does not
+/// get the script's name and usage line (s6i-args leaves them for the
+/// steps only).
 pub fn chain(argv: &[OsString]) -> Result<(), Error> {
     let Some(prog) = argv.first() else {
         return Ok(());
     };
+    let base = Path::new(prog).file_name().map_or(&[][..], |b| b.as_bytes());
+    if crate::step::named(base).is_none() {
+        std::env::remove_var(SCRIPT_PROG_VAR);
+        std::env::remove_var(SCRIPT_USAGE_VAR);
+    }
     let errno = match exec::execvp(prog, argv) {
         // A word holding a NUL byte cannot reach us from an exec: only a
         // bug of ours could build one.
@@ -50,9 +49,9 @@ pub fn step_beside_me(argv: &[OsString]) -> Option<&'static crate::step::Step> {
 }
 
 /// Put back what an exec would reset before the next step runs in this
-/// process: signals we catch go back to their default action. (SIGPIPE
-/// is at its default already, and every descriptor a step opened has
-/// been closed when its values were dropped.)
+/// process: signals we catch go back to their default action. (Every
+/// descriptor a step opened has been closed when its values were
+/// dropped.)
 pub fn as_if_executed() {
     crate::fifodir::forget_signal_handlers();
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
-use nix::sys::signal::{signal, SigHandler, Signal};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::stat::Mode;
 
 /// Write `cmd` to the FIFO at `path`. Ok(false) when nobody listens.
@@ -22,12 +22,17 @@ pub fn send(path: &Path, cmd: &[u8]) -> Result<bool, Errno> {
         Err(Errno::ENXIO) => return Ok(false),
         Err(e) => return Err(e),
     };
-    // SAFETY: SIG_IGN and SIG_DFL install no handler. SIGPIPE is at its
-    // default in every step (exec::default_sigpipe), so that is what we
-    // put back, before anything can be executed.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+    // SIGPIPE is ignored for this one write, then given back exactly the
+    // disposition the step received (or a listener set), which is what
+    // the next program must get.
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN installs no handler; the old action is put back as
+    // it was.
+    let old = unsafe { sigaction(Signal::SIGPIPE, &ignore) };
     let written = nix::unistd::write(&fd, cmd);
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    if let Ok(old) = old {
+        let _ = unsafe { sigaction(Signal::SIGPIPE, &old) };
+    }
     match written {
         Ok(n) if n < cmd.len() => Err(Errno::EAGAIN),
         Ok(_) => Ok(true),

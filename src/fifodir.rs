@@ -198,27 +198,69 @@ impl Drop for Listener {
     }
 }
 
-/// Give SIGINT, SIGTERM and SIGHUP back their default actions, once no
-/// listener is left: as an exec would, when a chain goes on in-process.
+/// Give the signals caught for listeners back their default actions,
+/// once no listener is left: as an exec would, when a chain goes on
+/// in-process.
 pub fn forget_signal_handlers() {
     cleanup::uninstall();
 }
 
-/// Listener FIFOs must not outlive a step killed by SIGINT, SIGTERM or
-/// SIGHUP while it waits. Their paths are kept where a signal handler can
-/// reach them without locking; the handler unlinks them (unlink is
-/// async-signal-safe), then dies of the same signal.
+/// Listener FIFOs must not outlive a step killed by a signal while it
+/// waits. Their paths are kept where a signal handler can reach them
+/// without locking; the handler unlinks them (unlink is
+/// async-signal-safe), then dies of the same signal. Only signals whose
+/// default action is to end the process are caught, and only those the
+/// step did not inherit ignored: an ignored signal stays ignored, as it
+/// would through an exec (a background job of a shell has SIGINT
+/// ignored, and must keep ignoring it). SIGKILL cannot be caught.
 mod cleanup {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
     use std::ptr::null_mut;
-    use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+    use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
     const SLOTS: usize = 4096;
     static LIVE: [AtomicPtr<libc::c_char>; SLOTS] = [const { AtomicPtr::new(null_mut()) }; SLOTS];
-    static INSTALLED: AtomicBool = AtomicBool::new(false);
-    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    /// One bit per signal number that we caught (they were at SIG_DFL).
+    static CAUGHT: AtomicU64 = AtomicU64::new(0);
+    /// Whether the handlers have been set up since the last uninstall.
+    static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// The catchable signals whose default action ends the process.
+    fn fatal_signals() -> impl Iterator<Item = libc::c_int> {
+        [
+            libc::SIGHUP,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGABRT,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGUSR1,
+            libc::SIGSEGV,
+            libc::SIGUSR2,
+            libc::SIGPIPE,
+            libc::SIGALRM,
+            libc::SIGTERM,
+            libc::SIGSTKFLT,
+            libc::SIGXCPU,
+            libc::SIGXFSZ,
+            libc::SIGVTALRM,
+            libc::SIGPROF,
+            libc::SIGIO,
+            libc::SIGPWR,
+            libc::SIGSYS,
+        ]
+        .into_iter()
+        .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .filter(|&sig| (1..=64).contains(&sig))
+    }
+
+    fn bit(sig: libc::c_int) -> u64 {
+        1u64 << (sig - 1)
+    }
 
     extern "C" fn on_signal(sig: libc::c_int) {
         for slot in &LIVE {
@@ -229,10 +271,36 @@ mod cleanup {
             }
         }
         // SAFETY: restoring the default action and raising are
-        // async-signal-safe.
+        // async-signal-safe. The signal is blocked while we handle it, so
+        // it is delivered, with its default action, when we return.
         unsafe {
             libc::signal(sig, libc::SIG_DFL);
             libc::raise(sig);
+        }
+    }
+
+    /// Catch every fatal signal that is at its default action.
+    fn install() {
+        // SAFETY: plain sigaction calls on zeroed, then filled, structs;
+        // on_signal only calls async-signal-safe functions.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut act.sa_mask);
+            for sig in fatal_signals() {
+                libc::sigaddset(&mut act.sa_mask, sig);
+            }
+            let mut caught = 0;
+            for sig in fatal_signals() {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                    && old.sa_sigaction == libc::SIG_DFL
+                    && libc::sigaction(sig, &act, std::ptr::null_mut()) == 0
+                {
+                    caught |= bit(sig);
+                }
+            }
+            CAUGHT.store(caught, Ordering::SeqCst);
         }
     }
 
@@ -240,10 +308,7 @@ mod cleanup {
     /// FIFO is then only removed on a normal exit).
     pub fn register(path: &Path) -> Option<usize> {
         if !INSTALLED.swap(true, Ordering::SeqCst) {
-            for sig in SIGNALS {
-                // SAFETY: on_signal only calls async-signal-safe functions.
-                unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
-            }
+            install();
         }
         let c = CString::new(path.as_os_str().as_bytes()).ok()?.into_raw();
         for (i, slot) in LIVE.iter().enumerate() {
@@ -259,10 +324,12 @@ mod cleanup {
         None
     }
 
-    /// Back to the default actions, as after an exec.
+    /// Give back the default action of every signal we caught: exactly
+    /// what the step found, as after an exec.
     pub fn uninstall() {
         if INSTALLED.swap(false, Ordering::SeqCst) {
-            for sig in SIGNALS {
+            let caught = CAUGHT.swap(0, Ordering::SeqCst);
+            for sig in fatal_signals().filter(|&s| caught & bit(s) != 0) {
                 // SAFETY: SIG_DFL installs no handler.
                 unsafe { libc::signal(sig, libc::SIG_DFL) };
             }

@@ -54,32 +54,53 @@ fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
 const PENDING: &str = ".s6i-pending";
 
 /// Write the mark into `dir`, which must be a real directory: never
-/// through a symlink planted where an instance should be (ELOOP).
+/// through a symlink planted where an instance should be (ELOOP). An
+/// entry of that name that is not our mark (a template may hold one, of
+/// any type) is replaced, never opened: a FIFO would block us.
 fn mark_pending(dir: &Path) -> Result<(), Errno> {
     use nix::fcntl::{open, openat, OFlag};
     use nix::sys::stat::Mode;
+    use nix::unistd::{unlinkat, UnlinkatFlags};
     let d = open(
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
+    match unlinkat(&d, PENDING, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
     let f = openat(
         &d,
         PENDING,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::from_bits_retain(0o644),
     )?;
     nix::unistd::write(&f, std::process::id().to_string().as_bytes()).map(drop)
 }
 
+/// The pid in the mark of `dir`, if it holds a mark of ours: a regular
+/// file, opened without following a link or blocking on a FIFO.
+fn pending_pid(dir: &Path) -> Option<i32> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(dir.join(PENDING))
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut pid = String::new();
+    f.by_ref().take(32).read_to_string(&mut pid).ok()?;
+    pid.parse().ok().filter(|&p: &i32| p > 0)
+}
+
 /// Whether the instance NAME was left unlinked by a killed chain.
 fn abandoned(service: &Service, name: &OsStr) -> bool {
     let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
-    let pid = std::fs::read_to_string(service.instance_dir(name).join(PENDING))
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .filter(|&p: &i32| p > 0);
-    !linked && pid.is_some_and(copy::process_gone)
+    !linked && pending_pid(&service.instance_dir(name)).is_some_and(copy::process_gone)
 }
 
 /// The supervised directories of an instance: itself, and `log/` if any.
@@ -123,7 +144,7 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
         msg.extend_from_slice(b" to ");
         msg.extend_from_slice(bytes(dst));
         msg.extend_from_slice(b": ");
-        msg.extend_from_slice(e.desc().as_bytes());
+        msg.extend_from_slice(crate::diag::reason(e).as_bytes());
         Error::new(crate::diag::EXIT_SYS, msg)
     };
     copy::copy_tree(template, &tmp).map_err(failed)?;
@@ -271,14 +292,31 @@ fn subscribe_and_wait(service: &Service, names: &[&OsStr], deadline: Option<Inst
     let listeners: Vec<&Listener> = pending.iter().map(|(_, l)| l).collect();
     let mut started = vec![false; pending.len()];
     let mut left = pending.len();
-    fifodir::wait(&listeners, deadline, |i, ev| {
+    // A delete of the same name may take the link or the directory away
+    // before the scanner gets to it: no supervisor will ever come, and
+    // the wait ends there instead of never.
+    let mut deleted = None;
+    let mut taken_away = || {
+        deleted = names.iter().find(|name| {
+            std::fs::symlink_metadata(service.link(name)).is_err()
+                || std::fs::symlink_metadata(service.instance_dir(name)).is_err()
+        });
+        deleted.is_some()
+    };
+    let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), &mut taken_away, |i, ev| {
         if ev == b's' && !started[i] {
             started[i] = true;
             left -= 1;
         }
         left == 0
-    })
-    .map_err(|e| {
+    });
+    if let Some(name) = deleted {
+        let mut msg = b"unable to wait for s6-supervise to start on ".to_vec();
+        msg.extend_from_slice(bytes(&service.instance_dir(name)));
+        msg.extend_from_slice(b": instance deleted meanwhile");
+        return Err(Error::new(crate::diag::EXIT_SYS, msg));
+    }
+    r.map_err(|e| {
         let late = started.iter().position(|s| !s).unwrap_or(0);
         wait_error(e, "s6-supervise to start on", &pending[late].0)
     })

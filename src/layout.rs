@@ -86,14 +86,17 @@ impl Service {
 }
 
 impl Service {
-    /// Make `instances/` if it is missing (mode 0755, as s6 does).
+    /// Make `instances/` if it is missing: mode 0755 whatever the umask,
+    /// as s6 does, since the supervisors, which may run as another user
+    /// (the maker's `-u`), must reach the instances in it.
     pub fn make_instances_dir(&self) -> Result<(), Error> {
-        use std::os::unix::fs::DirBuilderExt;
+        use nix::sys::stat::{umask, Mode};
         let dir = self.instances();
-        match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                Err(Error::sys("mkdir", &dir, crate::diag::errno_of(&e)))
-            }
+        let old = umask(Mode::empty());
+        let made = nix::unistd::mkdir(&dir, Mode::from_bits_retain(0o755));
+        umask(old);
+        match made {
+            Err(e) if e != nix::errno::Errno::EEXIST => Err(Error::sys("mkdir", &dir, e)),
             _ => Ok(()),
         }
     }

@@ -425,7 +425,7 @@ impl Build {
             msg.extend_from_slice(b" to ");
             msg.extend_from_slice(self.shown.join("template").as_os_str().as_bytes());
             msg.extend_from_slice(b": ");
-            msg.extend_from_slice(e.desc().as_bytes());
+            msg.extend_from_slice(crate::diag::reason(e).as_bytes());
             Error::new(crate::diag::EXIT_SYS, msg)
         })
     }

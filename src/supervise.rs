@@ -100,7 +100,7 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
                     let mut msg = b"something is wrong with the ".to_vec();
                     msg.extend_from_slice(bytes(svdir));
                     msg.extend_from_slice(b"/supervise directory: ");
-                    msg.extend_from_slice(e.desc().as_bytes());
+                    msg.extend_from_slice(crate::diag::reason(e).as_bytes());
                     Err(fail(EXIT_USAGE, 1, msg))
                 }
             };

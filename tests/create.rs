@@ -377,28 +377,6 @@ fn usage_errors_print_s6s_usage_line() {
 }
 
 #[test]
-fn steps_hand_on_a_default_sigpipe() {
-    let (_t, svc) = Tree::with_service();
-    let mut cmd = std::process::Command::new(bindir().join("s6i-ensure"));
-    cmd.arg("--")
-        .arg(&svc)
-        .args(["/usr/bin/grep", "^SigIgn:", "/proc/self/status"]);
-    // Start it with SIGPIPE ignored, as a Rust parent would leave it.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn)
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
-    }
-    let out = run(&mut cmd);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let line = String::from_utf8(out.stdout).unwrap();
-    let mask = u64::from_str_radix(line.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
-    assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE still ignored: {line}");
-}
-
-#[test]
 fn a_name_of_bytes_roundtrips_through_list() {
     let (_t, svc) = Tree::with_service();
     let name = b"\xc3\x28-raw";

@@ -2,6 +2,10 @@
 //! environment) and substitute them, word for word, into the rest of
 //! the script.
 
-fn main() {
-    s6i::diag::run(&s6i::step::ARGS)
+#![no_main]
+
+#[no_mangle]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: the C runtime's own argc and argv.
+    unsafe { s6i::diag::main(&s6i::step::ARGS, argc, argv) }
 }

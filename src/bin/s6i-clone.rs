@@ -1,6 +1,10 @@
 //! s6i-clone: copy an instanced service's template into a new instance
 //! directory, whole or not at all.
 
-fn main() {
-    s6i::diag::run(&s6i::step::CLONE)
+#![no_main]
+
+#[no_mangle]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: the C runtime's own argc and argv.
+    unsafe { s6i::diag::main(&s6i::step::CLONE, argc, argv) }
 }

@@ -1,6 +1,10 @@
 //! s6i-ensure: check that an instanced service is live, and, for a
 //! create, that it has a template and an `instances/` directory.
 
-fn main() {
-    s6i::diag::run(&s6i::step::ENSURE)
+#![no_main]
+
+#[no_mangle]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: the C runtime's own argc and argv.
+    unsafe { s6i::diag::main(&s6i::step::ENSURE, argc, argv) }
 }

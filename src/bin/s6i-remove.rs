@@ -1,5 +1,9 @@
 //! s6i-remove: delete an instance's directory.
 
-fn main() {
-    s6i::diag::run(&s6i::step::REMOVE)
+#![no_main]
+
+#[no_mangle]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: the C runtime's own argc and argv.
+    unsafe { s6i::diag::main(&s6i::step::REMOVE, argc, argv) }
 }

@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::diag::{self, errno_of, Error};
@@ -30,14 +29,6 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             out.push(b'\n');
         }
     }
-    std::io::stdout()
-        .write_all(&out)
-        .and_then(|()| std::io::stdout().flush())
-        .map_err(|e| {
-            Error::new(
-                diag::EXIT_SYS,
-                format!("unable to write to stdout: {}", errno_of(&e).desc()),
-            )
-        })?;
+    diag::write_stdout(&out)?;
     Ok(Vec::new())
 }

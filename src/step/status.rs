@@ -2,9 +2,8 @@
 
 use std::ffi::OsString;
 
-use std::io::Write;
 
-use crate::diag::{bytes, errno_of, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_USAGE};
+use crate::diag::{self, bytes, errno_of, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
 use crate::getopt::{operands, Getopt};
 use crate::release::BUILT_FOR;
 use crate::svstatus::{field_named, Field, Status, View, MAX_FIELDS};
@@ -54,10 +53,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         fields.iter().map(|&f| view.field(f)).collect::<Vec<_>>().join(" ")
     };
     line.push('\n');
-    std::io::stdout()
-        .write_all(line.as_bytes())
-        .and_then(|()| std::io::stdout().flush())
-        .map_err(|e| Error::new(EXIT_SYS, format!("unable to write to stdout: {}", errno_of(&e).desc())))?;
+    diag::write_stdout(line.as_bytes())?;
     Ok(Vec::new())
 }
 
