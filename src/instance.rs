@@ -97,10 +97,15 @@ fn pending_pid(dir: &Path) -> Option<i32> {
     pid.parse().ok().filter(|&p: &i32| p > 0)
 }
 
-/// Whether the instance NAME was left unlinked by a killed chain.
+/// Whether the instance NAME was left unlinked by a killed chain, or by
+/// a delete that timed out, and no supervisor runs in it any more.
 fn abandoned(service: &Service, name: &OsStr) -> bool {
+    let dir = service.instance_dir(name);
     let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
-    !linked && pending_pid(&service.instance_dir(name)).is_some_and(copy::process_gone)
+    let supervised = || {
+        supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)))
+    };
+    !linked && pending_pid(&dir).is_some_and(copy::process_gone) && !supervised()
 }
 
 /// The supervised directories of an instance: itself, and `log/` if any.
@@ -354,13 +359,16 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
 /// How often a wait for supervisors to exit looks at their locks.
 const LOCK_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Unlink the named instances from the nested scan directory, tell their
-/// supervisors to exit once down, have the scanner prune, and (unless
-/// `wait` is false) wait for them to exit. A deadline that passes is only
-/// a warning, as in s6: the supervisors have been told to go.
+/// Unlink the named instances from the nested scan directory, have the
+/// scanner prune (it stops their supervisors, which bring the services
+/// down with their output intact, so a finish script's last words reach
+/// the log), and (unless `wait` is false) wait for them to exit. When the
+/// deadline passes first, the instances stay unlinked and marked, for
+/// the next delete or create of the name to remove once the supervisors
+/// are gone: a warning, exit 99, and the chain stops, so that no
+/// directory is removed under a running supervisor.
 pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<Instant>) -> Result<(), Error> {
     let mut running: Vec<(PathBuf, Listener)> = Vec::new();
-    let mut dirs = Vec::new();
     for name in names {
         let found = supervised_dirs(&service.instance_dir(name))?;
         if wait {
@@ -376,7 +384,6 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
                 }
             }
         }
-        dirs.extend(found);
     }
     for name in names {
         let dir = service.instance_dir(name);
@@ -392,9 +399,6 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
             }
             _ => {}
         }
-    }
-    for d in &dirs {
-        let _ = supervise::control(d, b"x");
     }
     let _ = scandir::control(&service.scandir(), b"an");
     if running.is_empty() {
@@ -420,8 +424,8 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
             let late = gone.iter().position(|g| !g).unwrap_or(0);
             let mut msg = b"timed out waiting for s6-supervise to exit on ".to_vec();
             msg.extend_from_slice(bytes(&running[late].0));
-            warn(msg);
-            Ok(())
+            msg.extend_from_slice(b": instance left unlinked, for the next delete or create to remove");
+            Err(Error::Warned { code: EXIT_TIMEOUT, msg })
         }
         Err(e) => Err(wait_error(e, "", &running[0].0)),
     }

@@ -74,14 +74,27 @@ impl Service {
     }
 
     /// The service is live when its nested s6-svscan holds its lock:
-    /// exit 1 when it does not, 111 when the lock cannot be read.
+    /// exit 1 when it does not, 111 when the lock cannot be read. No lock
+    /// file at all means the nested scanner never ran there: said in s6's
+    /// words for an instanced service (it has a template), and as "not an
+    /// instanced service" for anything else (a mistyped path, the scan
+    /// directory above), with the same exit code.
     pub fn check_live(&self) -> Result<(), Error> {
-        if scandir::is_running(&self.scandir())? {
-            return Ok(());
+        let lockfile = scandir::lockfile(&self.scandir());
+        match crate::lock::held(&lockfile) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let mut msg = b"instanced service not running on ".to_vec();
+                msg.extend_from_slice(self.root.as_os_str().as_bytes());
+                Err(Error::new(EXIT_NOT_RUNNING, msg))
+            }
+            Err(nix::errno::Errno::ENOENT) if self.template().is_err() => {
+                let mut msg = b"not an instanced service: ".to_vec();
+                msg.extend_from_slice(self.root.as_os_str().as_bytes());
+                Err(Error::new(crate::diag::EXIT_SYS, msg))
+            }
+            Err(e) => Err(Error::sys("open", &lockfile, e)),
         }
-        let mut msg = b"instanced service not running on ".to_vec();
-        msg.extend_from_slice(self.root.as_os_str().as_bytes());
-        Err(Error::new(EXIT_NOT_RUNNING, msg))
     }
 }
 
@@ -102,16 +115,15 @@ impl Service {
     }
 }
 
-/// The `service name` operands of the steps that act on one instance
-/// (signal, status). As s6-instance-control and s6-instance-status do,
-/// and unlike create and delete, an empty service is refused first, in
-/// words of its own; then the name is checked against the name rules.
-pub fn service_and_name(ops: &[OsString]) -> Result<(Service, &OsStr), Error> {
-    if ops[0].is_empty() {
+/// The operands of the steps that act on instances already there
+/// (signal, status): as `service_and_names`, but, as s6-instance-control
+/// and s6-instance-status do, and unlike create and delete, an empty
+/// service is refused first, in words of its own.
+pub fn service_and_instances(rest: &[OsString]) -> Result<(Service, Vec<OsString>, &[OsString]), Error> {
+    if rest.len() >= 2 && rest[0].is_empty() {
         return Err(Error::new(EXIT_USAGE, "invalid service name"));
     }
-    crate::name::check(ops[1].as_bytes())?;
-    Ok((Service::new(&ops[0])?, ops[1].as_os_str()))
+    service_and_names(rest)
 }
 
 /// The operands of a step that takes one instance or many: `service

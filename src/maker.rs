@@ -456,10 +456,58 @@ fn current_umask() -> u32 {
     old.bits() as u32
 }
 
+/// Refuse a template whose instances could never run: one without a
+/// `run` file, or (for a service directory, not s6-rc definitions, which
+/// s6-rc makes executable itself) with one that is not executable. Its
+/// instances would loop on "unable to exec run", visible only in a log.
+/// A template that is not there at all is left to the copy to report.
+fn check_template(template: &Path, executable: bool) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    if !template.is_dir() {
+        return Ok(());
+    }
+    let run = template.join("run");
+    let refuse = |what: &[u8]| {
+        let mut msg = b"invalid template: ".to_vec();
+        msg.extend_from_slice(run.as_os_str().as_bytes());
+        msg.extend_from_slice(what);
+        Err(Error::new(EXIT_USAGE, msg))
+    };
+    match fs::metadata(&run) {
+        Ok(md) if !md.is_file() => refuse(b" is not a regular file"),
+        Ok(md) if executable && md.permissions().mode() & 0o111 == 0 => refuse(b" is not executable"),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => refuse(b" does not exist"),
+        Err(e) => Err(Error::sys("stat", &run, errno_of(&e))),
+    }
+}
+
+/// A user the run scripts switch to must exist where the service runs,
+/// which need not be here (the maker may run on a build host): unknown
+/// here is a warning only.
+fn warn_unknown_user(user: &OsStr) {
+    if user.is_empty() {
+        return;
+    }
+    let Ok(name) = std::str::from_utf8(user.as_bytes()) else {
+        return;
+    };
+    if let Ok(None) = nix::unistd::User::from_name(name) {
+        let mut msg = b"user ".to_vec();
+        msg.extend_from_slice(user.as_bytes());
+        msg.extend_from_slice(b" is unknown on this machine: its run scripts will fail where it is unknown too");
+        warn(msg);
+    }
+}
+
 impl Maker {
     /// Write the instanced service made from `template` at `dir` (with
     /// `-r`, the source definitions in `dir`).
     pub fn make(&self, p: &Programs, template: &Path, dir: &Path) -> Result<(), Error> {
+        check_template(template, self.rc.is_none())?;
+        for user in [Some(&self.user), self.logger.as_ref().and_then(|l| l.user.as_ref())].into_iter().flatten() {
+            warn_unknown_user(user);
+        }
         match &self.rc {
             None => self.make_service(p, template, dir),
             Some(rc) => self.make_rc(p, rc, template, dir),

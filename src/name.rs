@@ -7,13 +7,26 @@
 
 use crate::diag::{Error, EXIT_USAGE};
 
-/// Check a name against the rules above (exit 100 when refused).
+/// Check a name against the rules above (exit 100 when refused). The
+/// message shows the name, quoted, with its control bytes escaped, so
+/// that an empty name or one with a newline still reads on one line.
 pub fn check(name: &[u8]) -> Result<(), Error> {
     if valid(name) {
-        Ok(())
-    } else {
-        Err(Error::new(EXIT_USAGE, "invalid instance name"))
+        return Ok(());
     }
+    let mut msg = b"invalid instance name: \"".to_vec();
+    for &b in name {
+        match b {
+            b'\n' => msg.extend_from_slice(b"\\n"),
+            b'\t' => msg.extend_from_slice(b"\\t"),
+            b'\r' => msg.extend_from_slice(b"\\r"),
+            b'"' | b'\\' => msg.extend_from_slice(&[b'\\', b]),
+            0..=0x1f | 0x7f => msg.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            _ => msg.push(b),
+        }
+    }
+    msg.push(b'"');
+    Err(Error::new(EXIT_USAGE, msg))
 }
 
 pub fn valid(name: &[u8]) -> bool {
@@ -23,6 +36,17 @@ pub fn valid(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::valid;
+
+    #[test]
+    fn refusals_show_the_name_on_one_line() {
+        let said = |n: &[u8]| match super::check(n) {
+            Err(crate::diag::Error::Fatal { msg, .. }) => String::from_utf8_lossy(&msg).into_owned(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(said(b""), r#"invalid instance name: """#);
+        assert_eq!(said(b"gamma delta"), r#"invalid instance name: "gamma delta""#);
+        assert_eq!(said(b"a\nb\x0c\"/"), r#"invalid instance name: "a\nb\x0c\"/""#);
+    }
 
     #[test]
     fn rules() {

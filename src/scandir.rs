@@ -21,7 +21,7 @@ pub fn control_fifo(scandir: &Path) -> PathBuf {
 
 /// Whether an s6-svscan runs on `scandir`. A missing lock file is an
 /// error here, as in s6: the scanner has never run there.
-pub fn is_running(scandir: &Path) -> Result<bool, Error> {
+fn is_running(scandir: &Path) -> Result<bool, Error> {
     let lf = lockfile(scandir);
     lock::held(&lf).map_err(|e| Error::sys("open", &lf, e))
 }

@@ -73,7 +73,17 @@ impl Watch {
         });
         match r {
             Ok(()) => Ok(!failed),
-            Err(WaitError::Timeout) => Err(Error::new(EXIT_TIMEOUT, "timed out")),
+            Err(WaitError::Timeout) => {
+                let state = match (target.up, target.ready) {
+                    (true, false) => "up",
+                    (true, true) => "up and ready",
+                    (false, false) => "down",
+                    (false, true) => "down and finished",
+                };
+                let mut msg = format!("timed out waiting for {state} on ").into_bytes();
+                msg.extend_from_slice(crate::diag::bytes(&self.dir));
+                Err(Error::new(EXIT_TIMEOUT, msg))
+            }
             Err(WaitError::Sys(e)) => Err(Error::sys_code(EXIT_SYS, "wait for events of", &self.dir, e)),
         }
     }

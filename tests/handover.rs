@@ -30,6 +30,15 @@ fn given(cmd: &mut Command, ignored: &'static [libc::c_int], closed: &'static [l
     }
 }
 
+/// Create instance `a`, and wait until it is up (create returns once its
+/// supervisor runs; the service comes up a moment later).
+fn create_up(svc: &Path) {
+    let out = run(ours("s6-instance-create").arg(svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = svc.join("instances/a");
+    assert!(wait_until(Duration::from_secs(10), || status(&dir).0 != 0), "a never came up");
+}
+
 /// The signals a program finds ignored (SigIgn of /proc/self/status),
 /// run through `chain` (the words before the program) or alone.
 fn ignored_mask(chain: &[&std::ffi::OsStr], ignored: &'static [libc::c_int]) -> u64 {
@@ -91,11 +100,10 @@ fn ignored_signals_are_handed_on_as_given() {
 #[test]
 fn a_waiting_control_keeps_ignoring_what_it_was_given_ignored() {
     let (_t, svc) = Tree::with_service();
-    let out = run(ours("s6-instance-create").arg(&svc).arg("a"));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    create_up(&svc);
     let event = svc.join("instances/a/event");
-    // Waiting for readiness that never comes: a background job of a
-    // script (INT ignored) under nohup (HUP ignored).
+    // Waiting for a down that never comes: a background job of a script
+    // (INT ignored) under nohup (HUP ignored).
     let mut cmd = ours("s6-instance-control");
     cmd.args(["-wd", "-T", "20000"])
         .arg(&svc)
@@ -125,8 +133,7 @@ fn a_waiting_control_keeps_ignoring_what_it_was_given_ignored() {
 #[test]
 fn listener_fifos_go_on_every_fatal_signal() {
     let (_t, svc) = Tree::with_service();
-    let out = run(ours("s6-instance-create").arg(&svc).arg("a"));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    create_up(&svc);
     let event = svc.join("instances/a/event");
     for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGPIPE, libc::SIGRTMIN() + 2] {
         let mut child = ours("s6-instance-control")

@@ -2,9 +2,11 @@
 //! optionally wait until the instance reaches a state.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::diag::{bytes, errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
-use crate::getopt::{deadline, number, operands, Getopt};
+use crate::getopt::{deadline, number, Getopt};
 use crate::layout;
 use crate::release::{too_new, Release, BUILT_FOR};
 use crate::supervise;
@@ -14,13 +16,13 @@ use crate::svwait::{Target, Watch};
 /// The usage line: s6-svc's commands, as the release we were built for
 /// lists them.
 pub const USAGE: &str = if BUILT_FOR.svc_reload() {
-    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcyrlPCK ] [ -oduDUxOQ ] service name [ prog... ]"
+    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcyrlPCK ] [ -oduDUxOQ ] service name|{ name... } [ prog... ]"
 } else if BUILT_FOR.svc_group_signals() {
-    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcyrPCK ] [ -oduDUxOQ ] service name [ prog... ]"
+    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcyrPCK ] [ -oduDUxOQ ] service name|{ name... } [ prog... ]"
 } else if BUILT_FOR.svc_signal_names() {
-    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcy ] [ -roduDUxOQ ] service name [ prog... ]"
+    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -s signal | -abqhkti12pcy ] [ -roduDUxOQ ] service name|{ name... } [ prog... ]"
 } else {
-    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -abqhkti12pcyroduDUxOQ ] service name [ prog... ]"
+    "s6i-signal [ -wu | -wU | -wd | -wD | -wr | -wR ] [ -T timeout ] [ -abqhkti12pcyroduDUxOQ ] service name|{ name... } [ prog... ]"
 };
 /// Every command letter some release of s6-svc knows; the release we
 /// were built for may know fewer (`Release::svc_knows`).
@@ -53,50 +55,89 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             }
         }
     }
-    let (ops, prog) = operands(opts.rest(), 2)?;
-    let (service, name) = layout::service_and_name(ops)?;
-    let dir = service.link(name);
-    let Some(mut w) = wait else {
-        supervise::command(&dir, &cmds)?;
+    let (service, names, prog) = layout::service_and_instances(opts.rest())?;
+    let dirs: Vec<PathBuf> = names.iter().map(|n| service.link(n)).collect();
+    let Some(w) = wait else {
+        send(&dirs, &cmds)?;
         return Ok(prog.to_vec());
     };
-    if matches!(w, b'U' | b'R') && !readiness_notified(&dir)? {
-        w = w.to_ascii_lowercase();
+    // Subscribe before sending, so the answer cannot be missed; an
+    // instance that is not there fails here, before any warning about it.
+    let mut watches = Vec::with_capacity(dirs.len());
+    for dir in &dirs {
+        watches.push(Watch::start(dir)?);
     }
-    // Subscribe before sending, so the answer cannot be missed.
-    let mut watch = Watch::start(&dir)?;
+    let mut waits = Vec::with_capacity(dirs.len());
+    for dir in &dirs {
+        let readiness = matches!(w, b'U' | b'R') && !readiness_notified(dir)?;
+        waits.push(if readiness { w.to_ascii_lowercase() } else { w });
+    }
     if !cmds.is_empty() {
-        supervise::command(&dir, &cmds)?;
+        send(&dirs, &cmds)?;
     }
+    // One deadline for all: each supervisor's events wait in its own
+    // FIFO while we wait on another's.
     let deadline = deadline(timeout);
-    let ready = w.is_ascii_uppercase();
-    let mut ok = true;
+    let mut failed = Vec::new();
+    for ((watch, &w), dir) in watches.iter_mut().zip(&waits).zip(&dirs) {
+        if !reach(watch, w, !cmds.is_empty(), deadline)? {
+            failed.push(dir);
+        }
+    }
+    let said = |dir: &PathBuf| [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat();
+    match failed[..] {
+        [] => Ok(prog.to_vec()),
+        [dir] => Err(Error::new(EXIT_NOT_RUNNING, said(dir))),
+        _ => {
+            for dir in &failed {
+                warn(said(dir));
+            }
+            let msg = format!("{} instances failed permanently or their supervisor died", failed.len());
+            Err(Error::new(EXIT_NOT_RUNNING, msg))
+        }
+    }
+}
+
+/// Wait until a service reaches the state of wait letter `w`. A restart
+/// is a way down, then up: after commands, down means finished (as
+/// s6-svlisten1 waits); with none, just down (s6-svwait). False when the
+/// service cannot get there any more.
+fn reach(watch: &mut Watch, w: u8, after_commands: bool, deadline: Option<Instant>) -> Result<bool, Error> {
     if matches!(w, b'r' | b'R') {
-        // A restart is a way down, then up. After commands, down means
-        // finished (s6-svlisten1); with none, just down (s6-svwait).
-        ok = watch.until(
-            Target {
-                up: false,
-                ready: !cmds.is_empty(),
-            },
-            deadline,
-        )?;
+        let down = Target {
+            up: false,
+            ready: after_commands,
+        };
+        if !watch.until(down, deadline)? {
+            return Ok(false);
+        }
     }
-    if ok {
-        ok = watch.until(
-            Target {
-                up: matches!(w, b'u' | b'U' | b'r' | b'R'),
-                ready,
-            },
-            deadline,
-        )?;
+    let target = Target {
+        up: matches!(w, b'u' | b'U' | b'r' | b'R'),
+        ready: w.is_ascii_uppercase(),
+    };
+    watch.until(target, deadline)
+}
+
+/// Send the commands to every supervisor. Up to s6 2.13, s6-svc stops at
+/// the first that fails; from 2.14 it warns for each and exits with the
+/// last one's code: so do we.
+fn send(dirs: &[PathBuf], cmds: &[u8]) -> Result<(), Error> {
+    let mut last = Ok(());
+    for dir in dirs {
+        if let Err(e) = supervise::command(dir, cmds) {
+            match e {
+                Error::Warned { code, msg } => {
+                    if let Err(Error::Warned { msg, .. }) = last {
+                        warn(msg);
+                    }
+                    last = Err(Error::Warned { code, msg });
+                }
+                e => return Err(e),
+            }
+        }
     }
-    if !ok {
-        let mut msg = bytes(&dir).to_vec();
-        msg.extend_from_slice(b" failed permanently or its supervisor died");
-        return Err(Error::new(EXIT_NOT_RUNNING, msg));
-    }
-    Ok(prog.to_vec())
+    last
 }
 
 /// Whether the service notifies readiness; without `notification-fd`, a

@@ -1,10 +1,11 @@
 //! s6i-status: print an instance's status as s6-svstat does.
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 
 
 use crate::diag::{self, bytes, errno_of, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
-use crate::getopt::{operands, Getopt};
+use crate::getopt::Getopt;
 use crate::release::BUILT_FOR;
 use crate::svstatus::{field_named, Field, Status, View, MAX_FIELDS};
 use crate::{layout, supervise};
@@ -12,9 +13,9 @@ use crate::{layout, supervise};
 /// The usage line, with the letters and fields of the s6-svstat of the
 /// release we were built for (`-g` and `pgid` from 2.13).
 pub const USAGE: &str = if BUILT_FOR.svstat_pgid() {
-    "s6i-status [ -uwNrpgest | -o up,wantedup,normallyup,ready,paused,pid,pgid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service name"
+    "s6i-status [ -uwNrpgest | -o up,wantedup,normallyup,ready,paused,pid,pgid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service name|{ name... }"
 } else {
-    "s6i-status [ -uwNrpest | -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service name"
+    "s6i-status [ -uwNrpest | -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service name|{ name... }"
 };
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
@@ -43,18 +44,42 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             _ => return Err(Error::Usage),
         }
     }
-    let (ops, _) = operands(opts.rest(), 2)?;
-    let (service, name) = layout::service_and_name(ops)?;
-    let dir = service.link(name);
-    let view = read(&dir)?;
-    let mut line = if fields.is_empty() {
-        view.summary(numeric)
-    } else {
-        fields.iter().map(|&f| view.field(f)).collect::<Vec<_>>().join(" ")
-    };
-    line.push('\n');
-    diag::write_stdout(line.as_bytes())?;
-    Ok(Vec::new())
+    // Words after the name, or the block of names, are ignored.
+    let (service, names, _) = layout::service_and_instances(opts.rest())?;
+    // One name: its line, or its error. Several: a line each, led by the
+    // name; one that cannot be read gets a warning instead, and the exit
+    // code of the last such.
+    let many = names.len() > 1;
+    let mut out = Vec::new();
+    let mut failed = None;
+    for name in &names {
+        let view = match read(&service.link(name)) {
+            Ok(view) => view,
+            Err(e) if !many => return Err(e),
+            Err(Error::Fatal { code, msg }) => {
+                diag::warn(&msg);
+                failed = Some(code);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if many {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+        }
+        let line = if fields.is_empty() {
+            view.summary(numeric)
+        } else {
+            fields.iter().map(|&f| view.field(f)).collect::<Vec<_>>().join(" ")
+        };
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    diag::write_stdout(&out)?;
+    match failed {
+        Some(code) => Err(Error::new(code, "unable to read the status of every instance")),
+        None => Ok(Vec::new()),
+    }
 }
 
 fn push(fields: &mut Vec<Field>, f: Field) -> Result<(), Error> {
