@@ -369,17 +369,13 @@ pub fn wait_or(
 ) -> Result<(), WaitError> {
     let mut buf = [0u8; 64];
     loop {
-        let left = match deadline {
-            None => None,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(WaitError::Timeout);
-                }
-                Some(left)
-            }
-        };
+        // Past the deadline, events already waiting are still read (a
+        // wait on several services reaches the later ones late): one
+        // last look that does not block.
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let late = left.is_some_and(|l| l.is_zero());
         let timeout = match (left, period) {
+            _ if late => PollTimeout::ZERO,
             (None, None) => PollTimeout::NONE,
             (Some(t), None) | (None, Some(t)) => millis(t),
             (Some(a), Some(b)) => millis(a.min(b)),
@@ -389,6 +385,7 @@ pub fn wait_or(
             .map(|l| PollFd::new(l.fd.as_fd(), PollFlags::POLLIN))
             .collect();
         match poll(&mut fds, timeout) {
+            Ok(0) if late => return Err(WaitError::Timeout),
             Ok(0) if period.is_some() && idle() => return Ok(()),
             Err(Errno::EINTR) | Ok(0) => continue,
             Err(e) => return Err(WaitError::Sys(e)),

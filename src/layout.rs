@@ -88,7 +88,7 @@ impl Service {
                 msg.extend_from_slice(self.root.as_os_str().as_bytes());
                 Err(Error::new(EXIT_NOT_RUNNING, msg))
             }
-            Err(nix::errno::Errno::ENOENT) if self.template().is_err() => {
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) if self.template().is_err() => {
                 let mut msg = b"not an instanced service: ".to_vec();
                 msg.extend_from_slice(self.root.as_os_str().as_bytes());
                 Err(Error::new(crate::diag::EXIT_SYS, msg))

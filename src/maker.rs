@@ -484,18 +484,20 @@ fn check_template(template: &Path, executable: bool) -> Result<(), Error> {
 
 /// A user the run scripts switch to must exist where the service runs,
 /// which need not be here (the maker may run on a build host): unknown
-/// here is a warning only.
+/// here is a warning only. The steps are static binaries, which must not
+/// load NSS modules: /etc/passwd is what is looked at, and a numeric
+/// `uid:gid` is taken as it is.
 fn warn_unknown_user(user: &OsStr) {
-    if user.is_empty() {
+    let name = user.as_bytes();
+    if name.is_empty() || name.contains(&b':') || name.iter().all(u8::is_ascii_digit) {
         return;
     }
-    let Ok(name) = std::str::from_utf8(user.as_bytes()) else {
-        return;
-    };
-    if let Ok(None) = nix::unistd::User::from_name(name) {
+    let passwd = fs::read("/etc/passwd").unwrap_or_default();
+    let known = passwd.split(|&b| b == b'\n').any(|line| line.split(|&b| b == b':').next() == Some(name));
+    if !known {
         let mut msg = b"user ".to_vec();
-        msg.extend_from_slice(user.as_bytes());
-        msg.extend_from_slice(b" is unknown on this machine: its run scripts will fail where it is unknown too");
+        msg.extend_from_slice(name);
+        msg.extend_from_slice(b" is not in /etc/passwd here: the run scripts need it where they run");
         warn(msg);
     }
 }

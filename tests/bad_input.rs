@@ -128,10 +128,11 @@ impl Bad {
     }
 }
 
+/// s6 says why the path cannot be opened; we say what is wrong.
 const NOT_A_SERVICE: [(&str, &str); 3] = [
-    ("missing", "No such file or directory"),
-    ("file", "Not a directory"),
-    ("dangling", "No such file or directory"),
+    ("missing", "not an instanced service: "),
+    ("file", "not an instanced service: "),
+    ("dangling", "not an instanced service: "),
 ];
 
 fn bad_names() -> Vec<(OsString, bool)> {
@@ -298,14 +299,14 @@ fn the_steps_refuse_bad_input_and_touch_nothing() {
         "s6i-ensure",
         &[missing.as_os_str()],
         111,
-        Says::Fatal("unable to open"),
+        Says::Fatal("not an instanced service: "),
         false,
     ));
     cases.push(case(
         "s6i-list",
         &[missing.as_os_str()],
         111,
-        Says::Fatal("unable to open"),
+        Says::Fatal("not an instanced service: "),
         false,
     ));
     cases.push(case(

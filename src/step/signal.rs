@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::diag::{bytes, errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
+use crate::diag::{bytes, errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT, EXIT_USAGE};
 use crate::getopt::{deadline, number, Getopt};
 use crate::layout;
 use crate::release::{too_new, Release, BUILT_FOR};
@@ -78,24 +78,38 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     // One deadline for all: each supervisor's events wait in its own
     // FIFO while we wait on another's.
     let deadline = deadline(timeout);
-    let mut failed = Vec::new();
+    if let [watch] = &mut watches[..] {
+        return match reach(watch, waits[0], !cmds.is_empty(), deadline)? {
+            true => Ok(prog.to_vec()),
+            false => Err(Error::new(EXIT_NOT_RUNNING, failed_permanently(&dirs[0]))),
+        };
+    }
+    // Several: each one that does not get there is named, and the exit
+    // code says the worst: 99 if any timed out, else 1.
+    let (mut failed, mut late) = (0, 0);
     for ((watch, &w), dir) in watches.iter_mut().zip(&waits).zip(&dirs) {
-        if !reach(watch, w, !cmds.is_empty(), deadline)? {
-            failed.push(dir);
-        }
-    }
-    let said = |dir: &PathBuf| [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat();
-    match failed[..] {
-        [] => Ok(prog.to_vec()),
-        [dir] => Err(Error::new(EXIT_NOT_RUNNING, said(dir))),
-        _ => {
-            for dir in &failed {
-                warn(said(dir));
+        match reach(watch, w, !cmds.is_empty(), deadline) {
+            Ok(true) => {}
+            Ok(false) => {
+                warn(failed_permanently(dir));
+                failed += 1;
             }
-            let msg = format!("{} instances failed permanently or their supervisor died", failed.len());
-            Err(Error::new(EXIT_NOT_RUNNING, msg))
+            Err(Error::Fatal { code: EXIT_TIMEOUT, msg }) => {
+                warn(msg);
+                late += 1;
+            }
+            Err(e) => return Err(e),
         }
     }
+    match (failed, late) {
+        (0, 0) => Ok(prog.to_vec()),
+        (_, 0) => Err(Error::new(EXIT_NOT_RUNNING, format!("{failed} of {} instances failed", dirs.len()))),
+        _ => Err(Error::new(EXIT_TIMEOUT, format!("{} of {} instances failed or timed out", failed + late, dirs.len()))),
+    }
+}
+
+fn failed_permanently(dir: &std::path::Path) -> Vec<u8> {
+    [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat()
 }
 
 /// Wait until a service reaches the state of wait letter `w`. A restart
