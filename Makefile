@@ -4,6 +4,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR := $(PREFIX)/bin
 MANDIR := $(PREFIX)/share/man
+# The examples, installed with their scripts rewritten to reach our
+# programs by absolute path and to start the execlineb users call.
+EXAMPLEDIR := $(PREFIX)/share/doc/s6-instance-steps/examples
 CARGO ?= cargo
 
 # Where execline's programs really are (Debian: /usr/lib/execline/bin,
@@ -79,6 +82,13 @@ install: all
 		      lib/$$s > $(DESTDIR)$(BINDIR)/$$s.tmp && \
 	  chmod 0755 $(DESTDIR)$(BINDIR)/$$s.tmp && \
 	  mv -f $(DESTDIR)$(BINDIR)/$$s.tmp $(DESTDIR)$(BINDIR)/$$s || exit 1; \
+	done
+	install -d $(DESTDIR)$(EXAMPLEDIR)
+	cp -R examples/. $(DESTDIR)$(EXAMPLEDIR)/
+	for f in examples/*; do [ -f "$$f" ] || continue; \
+	  sed -e '1s|^#!.*|#!$(EXECLINEB)|' \
+	      -e '/^[^#]/s#\(^\|[ {]\)\(s6i-[a-z-]*\|s6-instance-[a-z]*\)\( \|$$\)#\1$(BINDIR)/\2\3#g' \
+	      "$$f" > $(DESTDIR)$(EXAMPLEDIR)/$${f#examples/} || exit 1; \
 	done
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
