@@ -348,7 +348,8 @@ mod cleanup {
 }
 
 /// Wait on several listeners until `event(index, byte)` says the wait is
-/// over (returns true), or until `deadline`.
+/// over (returns true), or until `deadline`. Every byte read is passed to
+/// `event`, those after the one that ended the wait included.
 pub fn wait(
     listeners: &[&Listener],
     deadline: Option<Instant>,
@@ -394,13 +395,17 @@ pub fn wait_or(
         let ready: Vec<usize> = (0..fds.len())
             .filter(|&i| fds[i].revents().is_some_and(|r| !r.is_empty()))
             .collect();
+        // Every event read is handed to `event`, even after one has ended
+        // the wait: read from the FIFO, it would be lost otherwise.
+        let mut over = false;
         for i in ready {
             let n = listeners[i].drain(&mut buf).map_err(WaitError::Sys)?;
             for &b in &buf[..n] {
-                if event(i, b) {
-                    return Ok(());
-                }
+                over |= event(i, b);
             }
+        }
+        if over {
+            return Ok(());
         }
     }
 }

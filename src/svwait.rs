@@ -52,24 +52,28 @@ impl Watch {
         if self.reached(target) {
             return Ok(true);
         }
-        let mut failed = false;
+        let (mut failed, mut done) = (false, false);
         let listener = &self.listener;
         let (up, ready) = (&mut self.up, &mut self.ready);
+        // Events read after the one that ends the wait still move the
+        // state on, for the next wait on this service.
         let r = fifodir::wait(&[listener], deadline, |_, ev| {
             match ev {
-                b'x' | b'O' if ev == b'x' || target.up => {
-                    // Nothing more will happen: stop waiting, as a failure
-                    // unless the service already is where it was wanted.
-                    failed |= ev == b'O' || *up != target.up || *ready != target.ready;
-                    (*up, *ready) = (target.up, target.ready);
-                }
                 b'd' | b'D' | b'u' | b'U' => {
                     *up = ev.eq_ignore_ascii_case(&b'u');
                     *ready = ev.is_ascii_uppercase();
                 }
-                _ => return false,
+                b'x' | b'O' if !done && (ev == b'x' || target.up) => {
+                    // Nothing more will happen: stop waiting, as a failure
+                    // unless the service already is where it was wanted.
+                    failed |= ev == b'O' || *up != target.up || *ready != target.ready;
+                    (*up, *ready) = (target.up, target.ready);
+                    done = true;
+                }
+                _ => {}
             }
-            *up == target.up && (!target.ready || *ready)
+            done |= *up == target.up && (!target.ready || *ready);
+            done
         });
         match r {
             Ok(()) => Ok(!failed),
