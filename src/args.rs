@@ -102,12 +102,20 @@ pub fn parse_names(list: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// A script variable: its name and its words.
 pub type Var = (Vec<u8>, Vec<OsString>);
 
+/// The variable that takes the operands after the named ones, and how
+/// many it needs at least (`-r`: one, `-R`: none).
+#[derive(Clone, Copy, Debug)]
+pub struct Rest<'a> {
+    pub var: &'a [u8],
+    pub at_least: usize,
+}
+
 /// Parse `args` against `groups`, naming the first operands after
 /// `names` (there must be at least that many). The operands after them
-/// are the words of `rest` when it is given (there must be one at least),
-/// and are ignored otherwise, as s6's programs do. Returns each variable
-/// with its words.
-pub fn parse(groups: &[Group], names: &[Vec<u8>], rest: Option<&[u8]>, args: &[OsString]) -> Result<Vec<Var>, Error> {
+/// are the words of `rest` when it is given (there must be as many as it
+/// needs), and are ignored otherwise, as s6's programs do. Returns each
+/// variable with its words.
+pub fn parse(groups: &[Group], names: &[Vec<u8>], rest: Option<Rest>, args: &[OsString]) -> Result<Vec<Var>, Error> {
     let mut optstring = String::new();
     for &(c, arg) in groups.iter().flat_map(|g| &g.letters) {
         optstring.push(c as char);
@@ -138,7 +146,7 @@ pub fn parse(groups: &[Group], names: &[Vec<u8>], rest: Option<&[u8]>, args: &[O
         words[i].extend(given);
     }
     let operands = opts.rest();
-    if operands.len() < names.len() + usize::from(rest.is_some()) {
+    if operands.len() < names.len() + rest.map_or(0, |r| r.at_least) {
         return Err(Error::Usage);
     }
     let mut vars: Vec<Var> = names
@@ -147,7 +155,7 @@ pub fn parse(groups: &[Group], names: &[Vec<u8>], rest: Option<&[u8]>, args: &[O
         .zip(operands.iter().map(|o| vec![o.clone()]))
         .collect();
     if let Some(r) = rest {
-        vars.push((r.to_vec(), operands[names.len()..].to_vec()));
+        vars.push((r.var.to_vec(), operands[names.len()..].to_vec()));
     }
     vars.extend(groups.iter().map(|g| g.var.clone()).zip(words));
     Ok(vars)
@@ -285,7 +293,7 @@ mod tests {
             vars[1],
             (b"fields".to_vec(), v(&["-u", "-o", "pid,up", "-w", "-o", "ready"]))
         );
-        let vars = parse(&g, &names(&["svc"]), Some(b"more"), &v(&["svc", "a", "b"])).unwrap();
+        let vars = parse(&g, &names(&["svc"]), Some(Rest { var: b"more", at_least: 1 }), &v(&["svc", "a", "b"])).unwrap();
         assert_eq!(vars[1], (b"more".to_vec(), v(&["a", "b"])));
     }
 

@@ -37,6 +37,22 @@ impl Service {
         self.root.join("instance")
     }
 
+    /// The names of the instances: the links in the nested scan
+    /// directory, in its order, dotted names (the scanner's own
+    /// `.s6-svscan`) left out.
+    pub fn instance_names(&self) -> Result<Vec<OsString>, Error> {
+        let scandir = self.scandir();
+        let readdir = |e: std::io::Error| Error::sys("readdir", &scandir, crate::diag::errno_of(&e));
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&scandir).map_err(readdir)? {
+            let name = entry.map_err(readdir)?.file_name();
+            if name.as_bytes().first() != Some(&b'.') {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
     /// Where the instances' real directories live.
     pub fn instances(&self) -> PathBuf {
         self.root.join("instances")

@@ -461,7 +461,7 @@ fn current_umask() -> u32 {
 /// s6-rc makes executable itself) with one that is not executable. Its
 /// instances would loop on "unable to exec run", visible only in a log.
 /// A template that is not there at all is left to the copy to report.
-fn check_template(template: &Path, executable: bool) -> Result<(), Error> {
+pub fn check_template(template: &Path, executable: bool) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     if !template.is_dir() {
         return Ok(());

@@ -11,24 +11,23 @@ use crate::diag::{self, Error, EXIT_USAGE};
 use crate::getopt::Getopt;
 use crate::name;
 
-pub const USAGE: &str = "s6i-args -u usage [ -o optspec ] [ -n names ] [ -r rest ] [ -N name ] prog...";
+pub const USAGE: &str = "s6i-args -u usage [ -o optspec ] [ -n names ] [ -r rest | -R rest ] [ -N name ] prog...";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (mut groups, mut names): (Vec<Group>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
     let (mut usage, mut instance, mut rest) = (None, None, None);
-    let mut opts = Getopt::new(&argv, "u:o:n:r:N:");
+    let mut opts = Getopt::new(&argv, "u:o:n:r:R:N:");
     for opt in opts.by_ref() {
         match opt? {
             (b'u', Some(v)) => usage = Some(v.to_owned()),
             (b'o', Some(v)) => groups = args::parse_spec(v.as_encoded_bytes()).ok_or(Error::Usage)?,
             (b'n', Some(v)) => names = args::parse_names(v.as_encoded_bytes()).ok_or(Error::Usage)?,
-            (b'r', Some(v)) => {
-                rest = Some(
-                    args::parse_names(v.as_encoded_bytes())
-                        .filter(|r| r.len() == 1)
-                        .ok_or(Error::Usage)?
-                        .remove(0),
-                )
+            (c @ (b'r' | b'R'), Some(v)) => {
+                let var = args::parse_names(v.as_encoded_bytes())
+                    .filter(|r| r.len() == 1)
+                    .ok_or(Error::Usage)?
+                    .remove(0);
+                rest = Some((var, usize::from(c == b'r')));
             }
             (b'N', Some(v)) => instance = Some(v.as_encoded_bytes().to_vec()),
             _ => return Err(Error::Usage),
@@ -50,7 +49,11 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     diag::set_prog(prog);
     std::env::set_var(diag::SCRIPT_PROG_VAR, std::ffi::OsStr::from_bytes(prog));
     std::env::set_var(diag::SCRIPT_USAGE_VAR, &usage);
-    let vars = args::parse(&groups, &names, rest.as_deref(), &script_args).map_err(|e| match e {
+    let rest = rest.as_ref().map(|(var, at_least)| args::Rest {
+        var,
+        at_least: *at_least,
+    });
+    let vars = args::parse(&groups, &names, rest, &script_args).map_err(|e| match e {
         Error::Usage => Error::UsageLine(usage.as_encoded_bytes().to_vec()),
         e => e,
     })?;

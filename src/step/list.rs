@@ -4,7 +4,7 @@ use std::ffi::OsString;
 
 use std::os::unix::ffi::OsStrExt;
 
-use crate::diag::{self, errno_of, Error};
+use crate::diag::{self, Error};
 use crate::getopt::{operands, Getopt};
 use crate::layout::Service;
 
@@ -19,15 +19,10 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (ops, _) = operands(opts.rest(), 1)?;
     let service = Service::new(&ops[0])?;
     service.check_live()?;
-    let scandir = service.scandir();
-    let readdir = |e: std::io::Error| Error::sys("readdir", &scandir, errno_of(&e));
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(&scandir).map_err(readdir)? {
-        let name = entry.map_err(readdir)?.file_name();
-        if name.as_bytes().first() != Some(&b'.') {
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'\n');
-        }
+    for name in service.instance_names()? {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
     }
     diag::write_stdout(&out)?;
     Ok(Vec::new())

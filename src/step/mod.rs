@@ -17,6 +17,9 @@ pub mod make;
 pub mod remove;
 pub mod signal;
 pub mod status;
+pub mod summary;
+pub mod sync;
+pub mod template;
 pub mod unlink;
 pub mod wait_supervise;
 
@@ -72,6 +75,21 @@ pub const STATUS: Step = Step {
     usage: status::USAGE,
     run: status::run,
 };
+pub const SUMMARY: Step = Step {
+    name: "s6i-summary",
+    usage: summary::USAGE,
+    run: summary::run,
+};
+pub const SYNC: Step = Step {
+    name: "s6i-sync",
+    usage: sync::USAGE,
+    run: sync::run,
+};
+pub const TEMPLATE: Step = Step {
+    name: "s6i-template",
+    usage: template::USAGE,
+    run: template::run,
+};
 pub const UNLINK: Step = Step {
     name: "s6i-unlink",
     usage: unlink::USAGE,
@@ -83,7 +101,7 @@ pub const WAIT_SUPERVISE: Step = Step {
     run: wait_supervise::run,
 };
 
-const ALL: [&Step; 11] = [
+const ALL: [&Step; 14] = [
     &ARGS,
     &CLONE,
     &ENSURE,
@@ -93,6 +111,9 @@ const ALL: [&Step; 11] = [
     &REMOVE,
     &SIGNAL,
     &STATUS,
+    &SUMMARY,
+    &SYNC,
+    &TEMPLATE,
     &UNLINK,
     &WAIT_SUPERVISE,
 ];

@@ -19,33 +19,9 @@ pub const USAGE: &str = if BUILT_FOR.svstat_pgid() {
 };
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let (mut fields, mut numeric) = (Vec::new(), false);
-    let mut opts = Getopt::new(&argv, "no:uwNrpgest");
-    for opt in opts.by_ref() {
-        match opt? {
-            (b'n', _) => numeric = true,
-            (b'o', Some(list)) => add_fields(&mut fields, list.as_encoded_bytes())?,
-            (c, None) => {
-                let field = match c {
-                    b'u' => Field::Up,
-                    b'w' => Field::WantedUp,
-                    b'N' => Field::NormallyUp,
-                    b'r' => Field::Ready,
-                    b'p' => Field::Pid,
-                    b'g' if BUILT_FOR.svstat_pgid() => Field::Pgid,
-                    b'g' => return Err(crate::release::too_new(c, "2.13.0.0")),
-                    b'e' => Field::ExitCode,
-                    b's' => Field::Signal,
-                    b't' => Field::UpDownFor,
-                    _ => return Err(Error::Usage),
-                };
-                push(&mut fields, field)?;
-            }
-            _ => return Err(Error::Usage),
-        }
-    }
+    let (format, rest) = Format::from_options(&argv)?;
     // Words after the name, or the block of names, are ignored.
-    let (service, names, _) = layout::service_and_instances(opts.rest())?;
+    let (service, names, _) = layout::service_and_instances(rest)?;
     // One name: its line, or its error. Several: a line each, led by the
     // name; one that cannot be read gets a warning instead, and the exit
     // code of the last such.
@@ -67,18 +43,70 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
         }
-        let line = if fields.is_empty() {
-            view.summary(numeric)
-        } else {
-            fields.iter().map(|&f| view.field(f)).collect::<Vec<_>>().join(" ")
-        };
-        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(format.line(&view).as_bytes());
         out.push(b'\n');
     }
     diag::write_stdout(&out)?;
     match failed {
         Some(code) => Err(Error::new(code, "unable to read the status of every instance")),
         None => Ok(Vec::new()),
+    }
+}
+
+/// What a status reader prints, from s6-svstat's options: the summary
+/// line (`-n`: signals by number), or the fields asked for, in order.
+pub struct Format {
+    fields: Vec<Field>,
+    numeric: bool,
+}
+
+impl Format {
+    /// Parse s6-svstat's options; the words after them are returned.
+    pub fn from_options(argv: &[OsString]) -> Result<(Format, &[OsString]), Error> {
+        let mut format = Format {
+            fields: Vec::new(),
+            numeric: false,
+        };
+        let fields = &mut format.fields;
+        let mut opts = Getopt::new(argv, "no:uwNrpgest");
+        for opt in opts.by_ref() {
+            match opt? {
+                (b'n', _) => format.numeric = true,
+                (b'o', Some(list)) => add_fields(fields, list.as_encoded_bytes())?,
+                (c, None) => {
+                    let field = match c {
+                        b'u' => Field::Up,
+                        b'w' => Field::WantedUp,
+                        b'N' => Field::NormallyUp,
+                        b'r' => Field::Ready,
+                        b'p' => Field::Pid,
+                        b'g' if BUILT_FOR.svstat_pgid() => Field::Pgid,
+                        b'g' => return Err(crate::release::too_new(c, "2.13.0.0")),
+                        b'e' => Field::ExitCode,
+                        b's' => Field::Signal,
+                        b't' => Field::UpDownFor,
+                        _ => return Err(Error::Usage),
+                    };
+                    push(fields, field)?;
+                }
+                _ => return Err(Error::Usage),
+            }
+        }
+        Ok((format, opts.rest()))
+    }
+
+    /// Whether fields were asked for, rather than the summary line.
+    pub fn has_fields(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
+    /// The line for one service, without its newline.
+    pub fn line(&self, view: &View) -> String {
+        if self.fields.is_empty() {
+            view.summary(self.numeric)
+        } else {
+            self.fields.iter().map(|&f| view.field(f)).collect::<Vec<_>>().join(" ")
+        }
     }
 }
 
@@ -110,7 +138,7 @@ fn add_fields(fields: &mut Vec<Field>, list: &[u8]) -> Result<(), Error> {
 
 /// The status of a running supervisor, and whether the service is
 /// normally up: s6-svstat's checks, in its order.
-fn read(dir: &std::path::Path) -> Result<View, Error> {
+pub fn read(dir: &std::path::Path) -> Result<View, Error> {
     let not_running = || {
         let mut msg = b"unable to read status for ".to_vec();
         msg.extend_from_slice(bytes(dir));

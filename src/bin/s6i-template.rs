@@ -1,0 +1,9 @@
+//! s6i-template: replace the template of an instanced service, at once.
+
+#![no_main]
+
+#[no_mangle]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: the C runtime's own argc and argv.
+    unsafe { s6i::diag::main(&s6i::step::TEMPLATE, argc, argv) }
+}

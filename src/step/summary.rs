@@ -1,0 +1,70 @@
+//! s6i-summary: the status of every instance of an instanced service, or
+//! of the named ones, in one call, one line each, sorted by name.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
+use crate::layout::Service;
+use crate::release::BUILT_FOR;
+use crate::step::status::{read, Format};
+
+pub const USAGE: &str = if BUILT_FOR.svstat_pgid() {
+    "s6i-summary [ -uwNrpgest | -o up,wantedup,normallyup,ready,paused,pid,pgid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service [ name... ]"
+} else {
+    "s6i-summary [ -uwNrpest | -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service [ name... ]"
+};
+
+pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    let (format, rest) = Format::from_options(&argv)?;
+    let (service, named) = rest.split_first().ok_or(Error::Usage)?;
+    if service.is_empty() {
+        return Err(Error::new(EXIT_USAGE, "invalid service name"));
+    }
+    for name in named {
+        crate::name::check(name.as_bytes())?;
+    }
+    let service = Service::new(service)?;
+    service.check_live()?;
+    let mut names = if named.is_empty() {
+        service.instance_names()?
+    } else {
+        named.to_vec()
+    };
+    names.sort();
+    names.dedup();
+    let (mut out, mut missing) = (Vec::new(), 0);
+    for name in &names {
+        let link = service.link(name);
+        let line = match read(&link) {
+            Ok(view) => format.line(&view),
+            // Gone since it was listed: left out. Named and not there: said.
+            Err(_) if std::fs::symlink_metadata(&link).is_err() => {
+                if !named.is_empty() {
+                    let mut msg = b"no instance named ".to_vec();
+                    msg.extend_from_slice(name.as_bytes());
+                    diag::warn(msg);
+                    missing += 1;
+                }
+                continue;
+            }
+            Err(Error::Fatal {
+                code: EXIT_NOT_RUNNING, ..
+            }) if format.has_fields() => "unsupervised".to_string(),
+            Err(Error::Fatal {
+                code: EXIT_NOT_RUNNING, ..
+            }) => "s6-supervise not running".to_string(),
+            Err(e) => return Err(e),
+        };
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(if format.has_fields() { b" " } else { b": " });
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    diag::write_stdout(&out)?;
+    if missing > 0 {
+        let msg = format!("{missing} of {} instances named not found", names.len());
+        return Err(Error::new(EXIT_NOT_RUNNING, msg));
+    }
+    Ok(Vec::new())
+}

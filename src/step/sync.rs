@@ -1,0 +1,88 @@
+//! s6i-sync: make the set of instances of an instanced service exactly
+//! the names given: create the missing ones in bulk, then delete the
+//! extra ones in bulk, and leave the others alone, whatever their state.
+
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use crate::diag::{self, Error, EXIT_SYS};
+use crate::getopt::{deadline, number, Getopt};
+use crate::instance::{self, EventDir, Start};
+use crate::layout;
+
+pub const USAGE: &str = "s6i-sync [ -d | -D ] [ -t timeout ] [ -n ] service name|{ name... } [ prog... ]";
+
+pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    let (mut start, mut timeout, mut dry_run) = (Start::Up, 0, false);
+    let mut opts = Getopt::new(&argv, "dDt:n");
+    for opt in opts.by_ref() {
+        match opt? {
+            (c @ (b'd' | b'D'), _) => start.set(c),
+            (b't', Some(v)) => timeout = number(v)?,
+            (b'n', _) => dry_run = true,
+            _ => return Err(Error::Usage),
+        }
+    }
+    let (service, mut names, prog) = layout::service_and_names(opts.rest())?;
+    // `-` alone: the names are the lines of standard input, each checked
+    // before anything is done.
+    if names.len() == 1 && names[0] == "-" {
+        names = names_from_stdin()?;
+        for name in &names {
+            crate::name::check(name.as_bytes())?;
+        }
+    }
+    service.check_live()?;
+    let wanted: BTreeSet<OsString> = names.into_iter().collect();
+    let there: BTreeSet<OsString> = service.instance_names()?.into_iter().collect();
+    let missing: Vec<&OsStr> = wanted.difference(&there).map(|n| n.as_os_str()).collect();
+    let extra: Vec<&OsStr> = there.difference(&wanted).map(|n| n.as_os_str()).collect();
+    if dry_run {
+        diag::write_stdout(&plan(b'+', &missing))?;
+        diag::write_stdout(&plan(b'-', &extra))?;
+        return Ok(prog.to_vec());
+    }
+    // As create and delete do, in bulk: one copy each, one scanner poke,
+    // one wait; a create that fails leaves none of the new instances.
+    if !missing.is_empty() {
+        service.make_instances_dir()?;
+        instance::clone(&service, &missing)?;
+        instance::link(&service, &missing, start, EventDir::default())?;
+        instance::await_supervisors(&service, &missing, start, deadline(timeout))?;
+        diag::write_stdout(&plan(b'+', &missing))?;
+    }
+    if !extra.is_empty() {
+        instance::unlink(&service, &extra, true, deadline(timeout))?;
+        instance::remove(&service, &extra)?;
+        diag::write_stdout(&plan(b'-', &extra))?;
+    }
+    Ok(prog.to_vec())
+}
+
+/// `+name` or `-name`, a line each.
+fn plan(sign: u8, names: &[&OsStr]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for name in names {
+        out.push(sign);
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// One name per line of standard input (a last line without a newline
+/// counts too).
+fn names_from_stdin() -> Result<Vec<OsString>, Error> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut input)
+        .map_err(|e| Error::new(EXIT_SYS, format!("unable to read stdin: {}", diag::reason(diag::errno_of(&e)))))?;
+    let input = input.strip_suffix(b"\n").unwrap_or(&input);
+    if input.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(input.split(|&b| b == b'\n').map(|l| OsString::from_vec(l.to_vec())).collect())
+}

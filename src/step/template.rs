@@ -1,0 +1,54 @@
+//! s6i-template: replace an instanced service's template with a copy of
+//! a new one, at once: every create after it copies the new one, and none
+//! ever sees a template half copied.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use nix::errno::Errno;
+
+use crate::copy;
+use crate::diag::{bytes, Error, EXIT_SYS};
+use crate::getopt::{operands, Getopt};
+use crate::layout::Service;
+
+pub const USAGE: &str = "s6i-template service newtemplate [ prog... ]";
+
+pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    let mut opts = Getopt::new(&argv, "");
+    if let Some(opt) = opts.next() {
+        opt?;
+        return Err(Error::Usage);
+    }
+    let (ops, prog) = operands(opts.rest(), 2)?;
+    let service = Service::new(&ops[0])?;
+    let new = Path::new(&ops[1]);
+    crate::maker::check_template(new, true)?;
+    replace(&service, new)?;
+    Ok(prog.to_vec())
+}
+
+/// Copy `new` beside the template in use (`template/`, or the old
+/// `instances/.template`), swap the two, then remove the old one.
+pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
+    let current = service.template().unwrap_or_else(|_| service.root().join("template"));
+    let copy = copy::hidden_sibling(&current, "template");
+    let failed = |e: Errno| {
+        copy::discard(&copy);
+        let mut msg = b"unable to copy ".to_vec();
+        msg.extend_from_slice(bytes(new));
+        msg.extend_from_slice(b" to ");
+        msg.extend_from_slice(bytes(&current));
+        msg.extend_from_slice(b": ");
+        msg.extend_from_slice(crate::diag::reason(e).as_bytes());
+        Error::new(EXIT_SYS, msg)
+    };
+    copy::copy_tree(new, &copy).map_err(failed)?;
+    let swapped = match copy::exchange(&copy, &current) {
+        Err(Errno::ENOENT) => copy::rename_noreplace(&copy, &current),
+        r => r,
+    };
+    swapped.map_err(failed)?;
+    // The old template is now at the hidden name.
+    copy::remove_tree(&copy).map_err(|e| Error::sys("remove", &copy, e))
+}
