@@ -4,8 +4,12 @@
 //! 1000 by default; `S6I_BENCH_NS=200,5000` changes them): p50 and p95
 //! per operation and the ratio ours/C, how create latency grows from the
 //! first to the last tenth of N, and bulk create and delete of N
-//! instances in one call against N calls of the C programs. Then the
-//! peak RSS of one command of each kind, ours against C.
+//! instances in one call against N calls of the C programs; then whole
+//! sets: s6-instance-sync from none to N instances and back, each in one
+//! call, against N calls of the C create and delete (beside create-many
+//! and delete-many), and one s6-instance-summary call for the status of
+//! all N against N calls of the C s6-instance-status. Then the peak RSS
+//! of one command of each kind, ours against C.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -134,15 +138,17 @@ fn per_operation(n: usize) {
         ol / of,
         cl / cf
     );
-    bulk(&a.svc, &b.svc, n);
+    let many = bulk(&a.svc, &b.svc, n);
+    sets(&a.svc, &b.svc, n, many);
 }
 
 /// One create-many (and delete-many) call for all n names, beside n calls
-/// of s6's C programs.
-fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) {
+/// of s6's C programs. Returns our two times, create then delete.
+fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) -> (Duration, Duration) {
     let names: Vec<String> = (0..n).map(|i| format!("b{i}")).collect();
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let path = format!("{}:/usr/bin:/bin", bindir().display());
+    let mut ours_many = Vec::new();
     for (label, example, prog) in [
         ("bulk create", "create-many", "s6-instance-create"),
         ("bulk delete", "delete-many", "s6-instance-delete"),
@@ -161,7 +167,112 @@ fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) {
             ms(c_t),
             c_t.as_secs_f64() / ours_t.as_secs_f64()
         );
+        ours_many.push(ours_t);
     }
+    (ours_many[0], ours_many[1])
+}
+
+/// The CPU time, user and system, of every child reaped so far, with
+/// the children they reaped in turn (s6-svscan's supervisors are not
+/// ours: their work is in neither side's figure).
+fn children_cpu() -> Duration {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it in.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_CHILDREN of this process, into a valid rusage.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    assert_eq!(r, 0, "getrusage");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Wall and CPU time of f; the CPU is that of the processes reaped
+/// meanwhile.
+fn measure(f: impl FnOnce()) -> (Duration, Duration) {
+    let cpu = children_cpu();
+    let start = Instant::now();
+    f();
+    (start.elapsed(), children_cpu() - cpu)
+}
+
+/// The lines a command prints (it must succeed).
+fn lines(cmd: &mut Command) -> usize {
+    let out = run(cmd);
+    assert_eq!(code(&out), 0, "{cmd:?}: {}", stderr(&out));
+    out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count()
+}
+
+/// Whole sets of instances: s6-instance-sync from none to N and back to
+/// none, one call each, beside N calls of s6's C create and delete; in
+/// between, with N instances up on each side, one s6-instance-summary
+/// call beside N calls of the C s6-instance-status. `many` is our
+/// create-many and delete-many time, for reference.
+fn sets(svc_ours: &Path, svc_c: &Path, n: usize, many: (Duration, Duration)) {
+    let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    let count = |svc: &Path| lines(ours("s6-instance-list").arg(svc));
+    let row = |label: &str, (ot, oc): (Duration, Duration), (ct, cc): (Duration, Duration)| {
+        println!(
+            "{label:<12} ours {:>8.1} ms (one call)   C {:>8.1} ms ({n} calls)   C/ours {:>5.1}x   CPU ours {:.1} ms, C {:.1} ms",
+            ms(ot),
+            ms(ct),
+            ct.as_secs_f64() / ot.as_secs_f64(),
+            ms(oc),
+            ms(cc)
+        );
+    };
+    let c_calls = |prog: &str| {
+        measure(|| {
+            for name in &names {
+                time(reference(prog).arg(svc_c).arg(name));
+            }
+        })
+    };
+
+    // None to N: every name is missing.
+    assert_eq!((count(svc_ours), count(svc_c)), (0, 0), "instances left before sync");
+    let up = measure(|| {
+        time(ours("s6-instance-sync").arg("--").arg(svc_ours).args(&names));
+    });
+    let c_up = c_calls("s6-instance-create");
+    assert_eq!((count(svc_ours), count(svc_c)), (n, n), "sync 0->N");
+    row("sync 0->N", up, c_up);
+
+    // The status of all N: the median of a few summary calls, each of
+    // which must print a line per instance.
+    let summary = || {
+        let mut c = ours("s6-instance-summary");
+        c.arg("--").arg(svc_ours);
+        c
+    };
+    assert_eq!(lines(&mut summary()), n, "s6-instance-summary");
+    let mut runs: Vec<(Duration, Duration)> = (0..5)
+        .map(|_| {
+            measure(|| {
+                time(&mut summary());
+            })
+        })
+        .collect();
+    runs.sort();
+    let c_status = c_calls("s6-instance-status");
+    row("summary", runs[runs.len() / 2], c_status);
+
+    // N to none: `-` with an empty standard input is the empty set.
+    let down = measure(|| {
+        time(ours("s6-instance-sync").arg("--").arg(svc_ours).arg("-"));
+    });
+    let c_down = c_calls("s6-instance-delete");
+    assert_eq!((count(svc_ours), count(svc_c)), (0, 0), "sync N->0");
+    row("sync N->0", down, c_down);
+
+    let vs = |label: &str, sync: Duration, bulk: Duration, example: &str| {
+        println!(
+            "{label:<12} sync {:>8.1} ms   {example} {:>8.1} ms   sync/{example} {:.2}",
+            ms(sync),
+            ms(bulk),
+            sync.as_secs_f64() / bulk.as_secs_f64()
+        );
+    };
+    vs("sync 0->N", up.0, many.0, "create-many");
+    vs("sync N->0", down.0, many.1, "delete-many");
 }
 
 /// The peak resident set of a command, in KiB: what wait4 reports for

@@ -152,7 +152,20 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
         msg.extend_from_slice(crate::diag::reason(e).as_bytes());
         Error::new(crate::diag::EXIT_SYS, msg)
     };
-    copy::copy_tree(template, &tmp).map_err(failed)?;
+    // A template replaced while it is copied (s6i-template swaps it whole)
+    // would give a mix of both: copy again, from the new one.
+    let which = |t: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
+    };
+    for attempt in 0.. {
+        let before = which(template);
+        copy::copy_tree(template, &tmp).map_err(failed)?;
+        if which(template) == before || attempt == 4 {
+            break;
+        }
+        copy::discard(&tmp);
+    }
     mark_pending(&tmp).map_err(failed)?;
     match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),
@@ -264,28 +277,47 @@ pub fn await_supervisors(
     start: Start,
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
-    let r = subscribe_and_wait(service, names, deadline);
-    match &r {
+    match subscribe_and_wait(service, names, deadline) {
         Ok(()) if start == Start::Down => {
             for name in names {
                 for d in supervised_dirs(&service.instance_dir(name))? {
                     let _ = std::fs::remove_file(d.join("down"));
                 }
             }
+            Ok(())
         }
-        Ok(()) => {}
-        Err(_) => undo_create(service, names),
+        Ok(()) => Ok(()),
+        // An instance deleted meanwhile is not ours to undo any more: the
+        // name may already be another create's.
+        Err((e, deleted)) => {
+            let ours: Vec<&OsStr> = names.iter().copied().filter(|n| Some(*n) != deleted).collect();
+            undo_create(service, &ours);
+            Err(e)
+        }
     }
-    r
 }
 
-fn subscribe_and_wait(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> Result<(), Error> {
+/// Wait for the supervisors; on failure, the error, and the instance
+/// that was deleted under us, if that is the failure.
+fn subscribe_and_wait<'a>(
+    service: &Service,
+    names: &[&'a OsStr],
+    deadline: Option<Instant>,
+) -> Result<(), (Error, Option<&'a OsStr>)> {
+    // Which directory each name is, before listening to it: see below.
+    let here = |name: &OsStr| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(service.link(name)).ok()?;
+        let md = std::fs::symlink_metadata(service.instance_dir(name)).ok()?;
+        Some((md.dev(), md.ino()))
+    };
+    let subscribed: Vec<_> = names.iter().map(|name| here(name)).collect();
     let mut pending: Vec<(PathBuf, Listener)> = Vec::new();
     for name in names {
-        for d in supervised_dirs(&service.instance_dir(name))? {
+        for d in supervised_dirs(&service.instance_dir(name)).map_err(|e| (e, None))? {
             let ev = supervise::eventdir(&d);
-            let l = Listener::subscribe(&ev).map_err(sys("subscribe to", &ev))?;
-            if !supervise::has_started(&d).map_err(sys("read lock of", &d))? {
+            let l = Listener::subscribe(&ev).map_err(|e| (Error::sys("subscribe to", &ev, e), None))?;
+            if !supervise::has_started(&d).map_err(|e| (Error::sys("read lock of", &d, e), None))? {
                 pending.push((d, l));
             }
         }
@@ -293,19 +325,21 @@ fn subscribe_and_wait(service: &Service, names: &[&OsStr], deadline: Option<Inst
     if pending.is_empty() {
         return Ok(());
     }
-    scandir::control(&service.scandir(), b"a")?;
+    scandir::control(&service.scandir(), b"a").map_err(|e| (e, None))?;
     let listeners: Vec<&Listener> = pending.iter().map(|(_, l)| l).collect();
     let mut started = vec![false; pending.len()];
     let mut left = pending.len();
     // A delete of the same name may take the link or the directory away
-    // before the scanner gets to it: no supervisor will ever come, and
-    // the wait ends there instead of never.
+    // before the scanner gets to it (and another create may even have
+    // made the name anew, a directory that is not the one listened to):
+    // no supervisor will ever come, and the wait ends there, not never.
     let mut deleted = None;
     let mut taken_away = || {
-        deleted = names.iter().find(|name| {
-            std::fs::symlink_metadata(service.link(name)).is_err()
-                || std::fs::symlink_metadata(service.instance_dir(name)).is_err()
-        });
+        deleted = names
+            .iter()
+            .zip(&subscribed)
+            .find(|(name, was)| was.is_none() || here(name) != **was)
+            .map(|(name, _)| name);
         deleted.is_some()
     };
     let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), &mut taken_away, |i, ev| {
@@ -315,15 +349,15 @@ fn subscribe_and_wait(service: &Service, names: &[&OsStr], deadline: Option<Inst
         }
         left == 0
     });
-    if let Some(name) = deleted {
+    if let Some(&name) = deleted {
         let mut msg = b"unable to wait for s6-supervise to start on ".to_vec();
         msg.extend_from_slice(bytes(&service.instance_dir(name)));
         msg.extend_from_slice(b": instance deleted meanwhile");
-        return Err(Error::new(crate::diag::EXIT_SYS, msg));
+        return Err((Error::new(crate::diag::EXIT_SYS, msg), Some(name)));
     }
     r.map_err(|e| {
         let late = started.iter().position(|s| !s).unwrap_or(0);
-        wait_error(e, "s6-supervise to start on", &pending[late].0)
+        (wait_error(e, "s6-supervise to start on", &pending[late].0), None)
     })
 }
 
@@ -434,17 +468,20 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
 /// Remove the directory of each named instance. One that is linked into
 /// the scan directory again is left alone, with a warning: a create of
 /// the same name got in after our unlink, and the instance is its now.
-pub fn remove(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
-    for name in names {
+/// Returns the names left alone.
+pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsStr>, Error> {
+    let mut kept = Vec::new();
+    for &name in names {
         let dir = service.instance_dir(name);
         if std::fs::symlink_metadata(service.link(name)).is_ok() {
             let mut msg = b"leaving ".to_vec();
             msg.extend_from_slice(bytes(&dir));
             msg.extend_from_slice(b": it is linked again, made anew since it was unlinked");
             warn(msg);
+            kept.push(name);
             continue;
         }
         copy::remove_tree(&dir).map_err(sys("remove", &dir))?;
     }
-    Ok(())
+    Ok(kept)
 }

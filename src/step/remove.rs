@@ -8,5 +8,5 @@ use crate::instance;
 pub const USAGE: &str = "s6i-remove service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    super::on_names(&argv, instance::remove)
+    super::on_names(&argv, |service, names| instance::remove(service, names).map(drop))
 }

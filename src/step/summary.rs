@@ -33,7 +33,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     };
     names.sort();
     names.dedup();
-    let (mut out, mut missing) = (Vec::new(), 0);
+    let (mut out, mut missing, mut failed) = (Vec::new(), 0, None);
     for name in &names {
         let link = service.link(name);
         let line = match read(&link) {
@@ -54,6 +54,13 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             Err(Error::Fatal {
                 code: EXIT_NOT_RUNNING, ..
             }) => "s6-supervise not running".to_string(),
+            // Unreadable (a broken record, no permission): said, and the
+            // others are printed, as s6i-status does with several names.
+            Err(Error::Fatal { code, msg }) => {
+                diag::warn(msg);
+                failed = Some(code);
+                continue;
+            }
             Err(e) => return Err(e),
         };
         out.extend_from_slice(name.as_bytes());
@@ -62,6 +69,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         out.push(b'\n');
     }
     diag::write_stdout(&out)?;
+    if let Some(code) = failed {
+        return Err(Error::new(code, "unable to read the status of every instance"));
+    }
     if missing > 0 {
         let msg = format!("{missing} of {} instances named not found", names.len());
         return Err(Error::new(EXIT_NOT_RUNNING, msg));

@@ -55,8 +55,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     }
     if !extra.is_empty() {
         instance::unlink(&service, &extra, true, deadline(timeout))?;
-        instance::remove(&service, &extra)?;
-        diag::write_stdout(&plan(b'-', &extra))?;
+        let kept = instance::remove(&service, &extra)?;
+        let removed: Vec<&OsStr> = extra.iter().copied().filter(|n| !kept.contains(n)).collect();
+        diag::write_stdout(&plan(b'-', &removed))?;
     }
     Ok(prog.to_vec())
 }
@@ -80,9 +81,10 @@ fn names_from_stdin() -> Result<Vec<OsString>, Error> {
         .lock()
         .read_to_end(&mut input)
         .map_err(|e| Error::new(EXIT_SYS, format!("unable to read stdin: {}", diag::reason(diag::errno_of(&e)))))?;
-    let input = input.strip_suffix(b"\n").unwrap_or(&input);
+    // No input is no name; a lone newline is one empty name (refused).
     if input.is_empty() {
         return Ok(Vec::new());
     }
+    let input = input.strip_suffix(b"\n").unwrap_or(&input);
     Ok(input.split(|&b| b == b'\n').map(|l| OsString::from_vec(l.to_vec())).collect())
 }

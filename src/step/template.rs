@@ -23,7 +23,14 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (ops, prog) = operands(opts.rest(), 2)?;
     let service = Service::new(&ops[0])?;
     let new = Path::new(&ops[1]);
-    crate::maker::check_template(new, true)?;
+    match std::fs::metadata(new) {
+        Ok(md) if md.is_dir() => crate::maker::check_template(new, true)?,
+        Ok(_) => {
+            let msg = [&b"invalid template: "[..], bytes(new), b" is not a directory"].concat();
+            return Err(Error::new(crate::diag::EXIT_USAGE, msg));
+        }
+        Err(e) => return Err(Error::sys("stat", new, crate::diag::errno_of(&e))),
+    }
     replace(&service, new)?;
     Ok(prog.to_vec())
 }
@@ -31,7 +38,13 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
 /// Copy `new` beside the template in use (`template/`, or the old
 /// `instances/.template`), swap the two, then remove the old one.
 pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
-    let current = service.template().unwrap_or_else(|_| service.root().join("template"));
+    // Only an instanced service has a template to replace.
+    let current = service.template().map_err(|_| {
+        let msg = [&b"not an instanced service: "[..], bytes(service.root())].concat();
+        Error::new(EXIT_SYS, msg)
+    })?;
+    // Copies and old templates that a killed replace left behind go now.
+    copy::sweep_leftovers(service.root());
     let copy = copy::hidden_sibling(&current, "template");
     let failed = |e: Errno| {
         copy::discard(&copy);
@@ -44,11 +57,7 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
         Error::new(EXIT_SYS, msg)
     };
     copy::copy_tree(new, &copy).map_err(failed)?;
-    let swapped = match copy::exchange(&copy, &current) {
-        Err(Errno::ENOENT) => copy::rename_noreplace(&copy, &current),
-        r => r,
-    };
-    swapped.map_err(failed)?;
+    copy::exchange(&copy, &current).map_err(failed)?;
     // The old template is now at the hidden name.
     copy::remove_tree(&copy).map_err(|e| Error::sys("remove", &copy, e))
 }

@@ -1,0 +1,249 @@
+//! Whole sets of instances: s6-instance-summary, s6-instance-sync and
+//! s6-instance-template against real s6 trees.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn create(svc: &Path, args: &[&str], name: &str) {
+    let out = run(ours("s6-instance-create").args(args).arg(svc).arg(name));
+    assert_eq!(code(&out), 0, "create {name}: {}", stderr(&out));
+}
+
+fn up(dir: &Path) -> bool {
+    s6i::svstatus::Status::read(dir).is_ok_and(|st| st.is_up())
+}
+
+/// The seconds counts, which tick between two readers, as N.
+fn normalise(s: &str) -> String {
+    let words: Vec<&str> = s.split(' ').collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let seconds = words.get(i + 1).is_some_and(|n| n.starts_with("seconds"));
+        out.push(if seconds && w.chars().all(|c| c.is_ascii_digit()) { "N" } else { w });
+    }
+    out.join(" ")
+}
+
+/// `s6-instance-sync OPTS SVC NAMES` (options are the words that start
+/// with a dash, at the front).
+fn sync(svc: &Path, words: &[&str]) -> std::process::Output {
+    let opts = words.iter().take_while(|w| w.len() > 1 && w.starts_with('-')).count();
+    run(ours("s6-instance-sync").args(&words[..opts]).arg(svc).args(&words[opts..]))
+}
+
+fn instances(svc: &Path) -> Vec<String> {
+    entries(&svc.join("instances")).iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect()
+}
+
+#[test]
+fn summary_prints_each_instance_as_svstat_does_sorted() {
+    let (_t, svc) = Tree::with_service();
+    for name in ["c", "a", "b"] {
+        create(&svc, &[], name);
+    }
+    create(&svc, &["-d"], "down");
+    for n in ["a", "b", "c"] {
+        assert!(wait_until(Duration::from_secs(10), || up(&svc.join("instances").join(n))));
+    }
+    // A linked directory that no supervisor runs on.
+    std::fs::create_dir(svc.join("instances/idle")).unwrap();
+    std::os::unix::fs::symlink("../instances/idle", svc.join("instance/idle")).unwrap();
+    let out = run(ours("s6-instance-summary").arg(&svc));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = text.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(names, ["a", "b", "c", "down", "idle"]);
+    for line in text.lines() {
+        let (name, said) = line.split_once(": ").unwrap();
+        if name == "idle" {
+            assert_eq!(said, "s6-supervise not running");
+            continue;
+        }
+        let c = run(reference("s6-svstat").arg(svc.join("instance").join(name)));
+        let want = String::from_utf8(c.stdout).unwrap();
+        assert_eq!(normalise(said), normalise(want.trim_end()), "{name}");
+    }
+    // Fields: the name, then the fields, spaces between.
+    let out = run(ours("s6-instance-summary").args(["-o", "up,wantedup"]).arg(&svc).args(["down", "a", "idle", "a"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a true true\ndown false false\nidle unsupervised\n"
+    );
+    // A named instance that is not there: said, and exit 1.
+    let out = run(ours("s6-instance-summary").arg("-u").arg(&svc).args(["a", "nope"]));
+    assert_eq!(code(&out), 1);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a true\n");
+    assert!(stderr(&out).contains("no instance named nope"), "{}", stderr(&out));
+}
+
+#[test]
+fn summary_refuses_bad_input_as_status_does() {
+    let t = Tree::new();
+    let svc = t.service("svc", sleeper_template);
+    let stopped = t.offline_service("stopped", sleeper_template);
+    let nowhere = t.path().join("nowhere");
+    for (args, want) in [
+        (vec!["".as_ref()], 100),
+        (vec![svc.as_os_str(), "a b".as_ref()], 100),
+        (vec![svc.as_os_str(), "-o".as_ref(), "nope".as_ref()], 100),
+        (vec![], 100),
+        (vec![nowhere.as_os_str()], 111),
+        (vec![stopped.as_os_str()], 111),
+    ] {
+        let out = run(ours("s6-instance-summary").args(&args));
+        assert_eq!(code(&out), want, "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn sync_makes_the_set_and_a_second_run_does_nothing() {
+    let (_t, svc) = Tree::with_service();
+    let out = sync(&svc, &["a", "b", "c"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "+a\n+b\n+c\n");
+    for n in ["a", "b", "c"] {
+        assert!(supervised(&svc.join("instances").join(n)), "{n}");
+    }
+    let out = sync(&svc, &["c", "b", "a"]);
+    assert_eq!((code(&out), out.stdout.len()), (0, 0), "{}", stderr(&out));
+    // A plan, and nothing done.
+    let out = sync(&svc, &["-n", "b", "d"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "+d\n-a\n-c\n");
+    assert_eq!(instances(&svc), ["a", "b", "c"]);
+    // The names on standard input, one a line; -D as create's.
+    let mut child = ours("s6-instance-sync")
+        .args(["-D", "--"])
+        .arg(&svc)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"b\nd\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "+d\n-a\n-c\n");
+    assert_eq!(instances(&svc), ["b", "d"]);
+    assert!(svc.join("instances/d/down").exists());
+    assert!(!up(&svc.join("instances/d")));
+    // An empty standard input is the empty set.
+    let out = run(ours("s6-instance-sync").arg(&svc).arg("-"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "-b\n-d\n");
+    assert!(instances(&svc).is_empty());
+}
+
+#[test]
+fn sync_checks_every_name_first_and_creates_all_or_nothing() {
+    let (_t, svc) = Tree::with_service();
+    create(&svc, &[], "keep");
+    for bad in [&["a", "b c"][..], &["a", ".hidden"], &["a", ""], &["a/b"]] {
+        let out = sync(&svc, bad);
+        assert_eq!(code(&out), 100, "{bad:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        assert_eq!(instances(&svc), ["keep"], "{bad:?}");
+    }
+    // One of the new names cannot be made: none of them is left, and the
+    // extra instance is not deleted either.
+    std::fs::write(svc.join("instances/zz"), "in the way").unwrap();
+    let out = sync(&svc, &["a", "b", "zz"]);
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(instances(&svc), ["keep", "zz"]);
+    assert_eq!(entries(&svc.join("instance")), [b".s6-svscan".to_vec(), b"keep".to_vec()]);
+}
+
+#[test]
+fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing() {
+    let (_t, svc) = Tree::with_service();
+    let names = ["a", "b", "c", "d"];
+    let stop = Instant::now() + Duration::from_secs(5);
+    let mut codes = Vec::new();
+    while Instant::now() < stop {
+        let mut children: Vec<(String, Child)> = Vec::new();
+        let mut spawn = |prog: &str, args: &[&str]| {
+            let mut c = ours(prog);
+            c.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            children.push((format!("{prog} {args:?}"), c.spawn().unwrap()));
+        };
+        let s = svc.to_str().unwrap();
+        spawn("s6-instance-sync", &[s, "a", "b", "c"]);
+        spawn("s6-instance-create", &[s, "b"]);
+        spawn("s6-instance-delete", &[s, "a"]);
+        spawn("s6-instance-sync", &[s, "c", "d"]);
+        for (what, mut child) in children {
+            let ended = wait_until(Duration::from_secs(30), || child.try_wait().ok().flatten().is_some());
+            if !ended {
+                let _ = child.kill();
+            }
+            assert!(ended, "{what} hangs");
+            codes.push(child.wait().unwrap().code().unwrap_or(-1));
+        }
+    }
+    assert!(codes.iter().all(|c| [0, 99, 100, 111].contains(c)), "{codes:?}");
+    // Every instance left is whole, linked and supervised once; nothing
+    // half made is left behind.
+    for name in instances(&svc) {
+        assert!(names.contains(&name.as_str()), "{name}");
+        let dir = svc.join("instances").join(&name);
+        assert!(dir.join("run").is_file(), "{name} is not whole");
+        if svc.join("instance").join(&name).exists() {
+            assert!(wait_until(Duration::from_secs(10), || pids_in(&dir)
+                .into_iter()
+                .filter(|&p| comm(p) == "s6-supervise")
+                .count()
+                == 1));
+        } else {
+            assert!(dir.join(".s6i-pending").is_file(), "{name}: no link, no mark");
+        }
+    }
+    // And a last sync puts everything right.
+    let out = sync(&svc, &["a", "b"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(instances(&svc), ["a", "b"]);
+}
+
+#[test]
+fn template_is_replaced_at_once_and_only_with_one_that_runs() {
+    let t = Tree::new();
+    let svc = t.service("svc", sleeper_template);
+    create(&svc, &[], "old");
+    let new = t.path().join("v2");
+    sleeper_template(&new);
+    std::fs::write(new.join("version"), "2\n").unwrap();
+    // Refused: no run, then a run that cannot be executed. Nothing moves.
+    let bad = t.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    let out = run(ours("s6-instance-template").arg(&svc).arg(&bad));
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    std::fs::write(bad.join("run"), "x").unwrap();
+    let out = run(ours("s6-instance-template").arg(&svc).arg(&bad));
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    let out = run(ours("s6-instance-template").arg(&svc).arg(t.path().join("nowhere")));
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert!(!svc.join("template/version").exists());
+    assert!(entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")), "{:?}", entries(&svc));
+    let out = run(ours("s6-instance-template").arg(&svc).arg(&new));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(svc.join("template/version")).unwrap(), b"2\n");
+    assert!(entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")), "{:?}", entries(&svc));
+    // New instances get it; the running one keeps its copy.
+    create(&svc, &[], "new");
+    assert!(svc.join("instances/new/version").exists());
+    assert!(!svc.join("instances/old/version").exists());
+    // s6's create copies the new one too.
+    let out = run(reference("s6-instance-create").arg(&svc).arg("theirs"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(svc.join("instances/theirs/version").exists());
+}
