@@ -30,6 +30,13 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), Errno> {
     copy_node(src, &md, dst).map_err(|e| errno_of(&e))
 }
 
+/// Copy one entry of a tree to `dst`, which must not exist: a symlink as
+/// a link, a directory with all it holds.
+pub fn copy_entry(src: &Path, dst: &Path) -> Result<(), Errno> {
+    let md = fs::symlink_metadata(src).map_err(|e| errno_of(&e))?;
+    copy_node(src, &md, dst).map_err(|e| errno_of(&e))
+}
+
 fn copy_node(src: &Path, md: &fs::Metadata, dst: &Path) -> io::Result<()> {
     let ft = md.file_type();
     let private = Mode::S_IRUSR | Mode::S_IWUSR;
@@ -83,13 +90,26 @@ pub fn sweep_leftovers(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = leftover_pid(name.as_encoded_bytes()) else {
+        if leftover_pid(name.as_encoded_bytes()).is_none() || leftover_alive(name.as_encoded_bytes()) {
             continue;
-        };
-        if process_gone(pid) {
-            let _ = fs::remove_dir_all(entry.path());
+        }
+        // Never under a supervisor that still runs there (an old copy a
+        // killed upgrade left: it is stopped first).
+        let path = entry.path();
+        let supervised = crate::supervise::with_logger(&path)
+            .unwrap_or_default()
+            .iter()
+            .any(|d| crate::supervise::is_running(d).unwrap_or(false));
+        if !supervised {
+            let _ = fs::remove_dir_all(path);
         }
     }
+}
+
+/// Whether the process that made the hidden tree of this name (a
+/// `.s6i-TAG:PID:RANDOM` name) is still there.
+pub fn leftover_alive(name: &[u8]) -> bool {
+    leftover_pid(name).is_some_and(|pid| !process_gone(pid))
 }
 
 /// Whether no process has this pid any more (a recycled pid counts as

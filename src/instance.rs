@@ -127,8 +127,9 @@ pub fn clone(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
             copy::remove_tree(&dir).map_err(sys("remove", &dir))?;
         }
     }
-    // Copies that a killed create left behind go now.
-    copy::sweep_leftovers(&service.instances());
+    // Copies that a killed create left behind go now, and what a killed
+    // upgrade left is finished.
+    crate::upgrade::finish_leftovers(service);
     for (i, name) in names.iter().enumerate() {
         if let Err(e) = clone_one(&template, &service.instance_dir(name)) {
             for made in &names[..i] {
@@ -136,6 +137,25 @@ pub fn clone(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
             }
             return Err(e);
         }
+    }
+    Ok(())
+}
+
+/// Copy the template to `dst`. A template replaced while it is copied
+/// (s6i-template swaps it whole) would give a mix of both: then the copy
+/// is made again, from the new one.
+pub fn copy_template(template: &Path, dst: &Path) -> Result<(), Errno> {
+    let which = |t: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
+    };
+    for attempt in 0.. {
+        let before = which(template);
+        copy::copy_tree(template, dst)?;
+        if which(template) == before || attempt == 4 {
+            break;
+        }
+        copy::discard(dst);
     }
     Ok(())
 }
@@ -152,20 +172,7 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
         msg.extend_from_slice(crate::diag::reason(e).as_bytes());
         Error::new(crate::diag::EXIT_SYS, msg)
     };
-    // A template replaced while it is copied (s6i-template swaps it whole)
-    // would give a mix of both: copy again, from the new one.
-    let which = |t: &Path| {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
-    };
-    for attempt in 0.. {
-        let before = which(template);
-        copy::copy_tree(template, &tmp).map_err(failed)?;
-        if which(template) == before || attempt == 4 {
-            break;
-        }
-        copy::discard(&tmp);
-    }
+    copy_template(template, &tmp).map_err(failed)?;
     mark_pending(&tmp).map_err(failed)?;
     match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),

@@ -21,3 +21,4 @@ pub mod step;
 pub mod supervise;
 pub mod svstatus;
 pub mod svwait;
+pub mod upgrade;

@@ -92,7 +92,7 @@ fn summary_refuses_bad_input_as_status_does() {
     for (args, want) in [
         (vec!["".as_ref()], 100),
         (vec![svc.as_os_str(), "a b".as_ref()], 100),
-        (vec![svc.as_os_str(), "-o".as_ref(), "nope".as_ref()], 100),
+        (vec!["-o".as_ref(), "nope".as_ref(), svc.as_os_str()], 100),
         (vec![], 100),
         (vec![nowhere.as_os_str()], 111),
         (vec![stopped.as_os_str()], 111),

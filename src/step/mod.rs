@@ -21,6 +21,7 @@ pub mod summary;
 pub mod sync;
 pub mod template;
 pub mod unlink;
+pub mod upgrade;
 pub mod wait_supervise;
 
 /// One step: its program name, its usage line, what it does.
@@ -95,13 +96,18 @@ pub const UNLINK: Step = Step {
     usage: unlink::USAGE,
     run: unlink::run,
 };
+pub const UPGRADE: Step = Step {
+    name: "s6i-upgrade",
+    usage: upgrade::USAGE,
+    run: upgrade::run,
+};
 pub const WAIT_SUPERVISE: Step = Step {
     name: "s6i-wait-supervise",
     usage: wait_supervise::USAGE,
     run: wait_supervise::run,
 };
 
-const ALL: [&Step; 14] = [
+const ALL: [&Step; 15] = [
     &ARGS,
     &CLONE,
     &ENSURE,
@@ -115,6 +121,7 @@ const ALL: [&Step; 14] = [
     &SYNC,
     &TEMPLATE,
     &UNLINK,
+    &UPGRADE,
     &WAIT_SUPERVISE,
 ];
 

@@ -1,0 +1,9 @@
+//! s6i-upgrade: move running instances onto the current template.
+
+#![no_main]
+
+#[no_mangle]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: the C runtime's own argc and argv.
+    unsafe { s6i::diag::main(&s6i::step::UPGRADE, argc, argv) }
+}

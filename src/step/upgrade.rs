@@ -1,0 +1,50 @@
+//! s6i-upgrade: move running instances onto the current template, a few
+//! at a time, and put back the first that does not come up on it.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+use crate::diag::{self, Error};
+use crate::getopt::{number, Getopt};
+use crate::layout::Service;
+use crate::upgrade::{self, Outcome, Wait};
+
+pub const USAGE: &str = "s6i-upgrade [ -p max ] [ -w u|U ] [ -t timeout ] service [ name... ]";
+
+pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    let (mut parallel, mut wait, mut timeout) = (1, None, 0);
+    let mut opts = Getopt::new(&argv, "p:w:t:");
+    for opt in opts.by_ref() {
+        match opt? {
+            (b'p', Some(v)) => parallel = number(v)?.max(1) as usize,
+            (b'w', Some(v)) => {
+                wait = match v.as_bytes() {
+                    b"u" => Some(Wait::Up),
+                    b"U" => Some(Wait::Ready),
+                    _ => return Err(Error::Usage),
+                }
+            }
+            (b't', Some(v)) => timeout = number(v)?,
+            _ => return Err(Error::Usage),
+        }
+    }
+    let (service, names) = opts.rest().split_first().ok_or(Error::Usage)?;
+    for name in names {
+        crate::name::check(name.as_bytes())?;
+    }
+    let service = Service::new(service)?;
+    service.check_live()?;
+    let names: Vec<&OsStr> = names.iter().map(|n| n.as_os_str()).collect();
+    let timeout = (timeout > 0).then(|| Duration::from_millis(u64::from(timeout)));
+    let report = upgrade::upgrade(&service, &names, parallel, wait, timeout)?;
+    let mut out = Vec::new();
+    for (name, outcome) in report {
+        if outcome == Outcome::Upgraded {
+            out.extend_from_slice(name.as_os_str().as_bytes());
+            out.extend_from_slice(b": upgraded\n");
+        }
+    }
+    diag::write_stdout(&out)?;
+    Ok(Vec::new())
+}

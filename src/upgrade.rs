@@ -1,0 +1,328 @@
+//! Moving running instances onto the current template, a few at a time,
+//! watching each come back up, and putting back the first that does not.
+//!
+//! For each instance: a fresh copy of the template, under a hidden name
+//! beside it, is given the instance's own state (its `down` files, and
+//! every file the template does not have, such as an environment written
+//! after cloning). The two trees are then swapped whole (RENAME_EXCHANGE):
+//! `instances/NAME` is at every moment one whole copy, the old or the new.
+//! The old supervisor, still in the old tree, brings the service down (its
+//! finish script's output intact) and exits; the scanner starts a new
+//! supervisor on the new tree; the service must be up (or up and ready)
+//! in time. If not, the same dance in reverse puts the old tree back.
+//!
+//! A killed upgrade leaves, at worst, an instance on the new tree with its
+//! old supervisor still running in the old one, under a hidden name: the
+//! next upgrade or create stops that supervisor (the scanner starts the
+//! instance's own) and removes the old tree once its creator is gone.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::copy;
+use crate::diag::{bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
+use crate::layout::Service;
+use crate::supervise;
+use crate::svwait::{Target, Watch};
+
+/// What to wait for once an instance runs on its new copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    Up,
+    Ready,
+}
+
+/// How an instance came out of the upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Upgraded,
+    RolledBack,
+    Untouched,
+}
+
+/// One instance on its way: where its trees are.
+struct Move {
+    /// `instances/NAME`.
+    dir: PathBuf,
+    /// The hidden name: the new copy before the swap, the old one after.
+    aside: PathBuf,
+    /// Whether the instance was wanted up: only then must it come up.
+    wanted_up: bool,
+    /// A `down` file put in the new copy so that an instance wanted down
+    /// starts down there too, as create's `-d` does: removed once its
+    /// supervisor runs.
+    held_down: bool,
+}
+
+/// Upgrade `names` (all instances when empty), `parallel` at a time.
+/// Prints, as it goes, `NAME: upgraded`, and, when one fails, which run
+/// which copy. Exits 1 (failed) or 99 (timed out) after a rollback.
+pub fn upgrade(
+    service: &Service,
+    names: &[&OsStr],
+    parallel: usize,
+    wait: Option<Wait>,
+    timeout: Option<Duration>,
+) -> Result<Vec<(PathBuf, Outcome)>, Error> {
+    let template = service.template()?;
+    let wait = wait.unwrap_or(if template.join("notification-fd").exists() {
+        Wait::Ready
+    } else {
+        Wait::Up
+    });
+    finish_leftovers(service);
+    let all = service.instance_names()?;
+    let mut todo: Vec<PathBuf> = if names.is_empty() {
+        all.iter().map(PathBuf::from).collect()
+    } else {
+        names.iter().map(PathBuf::from).collect()
+    };
+    todo.sort();
+    todo.dedup();
+    // Every name is checked before anything moves.
+    for name in &todo {
+        if !service.instance_dir(name.as_os_str()).is_dir() {
+            let msg = [&b"no instance named "[..], name.as_os_str().as_bytes()].concat();
+            return Err(Error::new(crate::diag::EXIT_USAGE, msg));
+        }
+    }
+    let mut report: Vec<(PathBuf, Outcome)> = todo.iter().map(|n| (n.clone(), Outcome::Untouched)).collect();
+    for (b, batch) in todo.chunks(parallel.max(1)).enumerate() {
+        let first = b * parallel.max(1);
+        let mut moves = Vec::new();
+        for name in batch {
+            moves.push(prepare(service, &template, name)?);
+        }
+        let failed = swap_and_restart(service, &moves, wait, timeout)?;
+        for i in 0..moves.len() {
+            report[first + i].1 = if failed.iter().any(|(j, _)| *j == i) {
+                Outcome::RolledBack
+            } else {
+                Outcome::Upgraded
+            };
+        }
+        if let Some(&(_, code)) = failed.first() {
+            return Err(rolled_back(report, code));
+        }
+    }
+    Ok(report)
+}
+
+/// The error of an upgrade that stopped: every instance's copy, and why.
+fn rolled_back(report: Vec<(PathBuf, Outcome)>, code: i32) -> Error {
+    let mut msg = b"upgrade stopped:".to_vec();
+    for (name, outcome) in &report {
+        msg.push(b' ');
+        msg.extend_from_slice(name.as_os_str().as_bytes());
+        msg.extend_from_slice(match outcome {
+            Outcome::Upgraded => b"=new",
+            Outcome::RolledBack => b"=old(rolled back)",
+            Outcome::Untouched => b"=old",
+        });
+    }
+    Error::new(code, msg)
+}
+
+/// The new copy of one instance, ready beside it.
+fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Error> {
+    let dir = service.instance_dir(name.as_os_str());
+    let aside = copy::hidden_sibling(&dir, "upgrade");
+    let failed = |e: nix::errno::Errno| {
+        copy::discard(&aside);
+        Error::sys("make a new copy for", &dir, e)
+    };
+    crate::instance::copy_template(template, &aside).map_err(failed)?;
+    keep_own_state(&dir, &aside).map_err(failed)?;
+    for d in supervise::with_logger(&aside).map_err(failed)? {
+        crate::fifodir::make(&supervise::eventdir(&d), false, false).map_err(failed)?;
+    }
+    // Wanted up: as its supervisor says, or, with none running (a killed
+    // upgrade left it so), as its down file says.
+    let wanted_up = match supervise::is_running(&dir) {
+        Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
+        _ => !dir.join("down").exists(),
+    };
+    let down = aside.join("down");
+    let held_down = !wanted_up && !down.exists();
+    if held_down {
+        std::fs::write(&down, b"").map_err(|e| failed(crate::diag::errno_of(&e)))?;
+    }
+    Ok(Move {
+        dir,
+        aside,
+        wanted_up,
+        held_down,
+    })
+}
+
+/// Give the new copy what belongs to the instance, not to the template:
+/// its `down` files as they are, and every entry the template does not
+/// have (the supervisor's own `supervise` and `event` excepted).
+fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
+    for sub in [Path::new(""), Path::new("log")] {
+        let (o, n) = (old.join(sub), new.join(sub));
+        if !n.is_dir() {
+            continue;
+        }
+        match (o.join("down").exists(), n.join("down").exists()) {
+            (true, false) => {
+                std::fs::write(n.join("down"), b"").map_err(|e| crate::diag::errno_of(&e))?;
+            }
+            (false, true) => std::fs::remove_file(n.join("down")).map_err(|e| crate::diag::errno_of(&e))?,
+            _ => {}
+        }
+    }
+    add_missing(old, new, true)
+}
+
+fn add_missing(old: &Path, new: &Path, top: bool) -> Result<(), nix::errno::Errno> {
+    let entries = std::fs::read_dir(old).map_err(|e| crate::diag::errno_of(&e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| crate::diag::errno_of(&e))?;
+        let name = entry.file_name();
+        let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending");
+        if runtime && (top || old.ends_with("log")) {
+            continue;
+        }
+        let (from, to) = (old.join(&name), new.join(&name));
+        let is_dir = entry.file_type().map_err(|e| crate::diag::errno_of(&e))?.is_dir();
+        match std::fs::symlink_metadata(&to) {
+            Err(_) => copy::copy_entry(&from, &to)?,
+            Ok(md) if md.is_dir() && is_dir => add_missing(&from, &to, false)?,
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Swap every copy in, stop the old supervisors, have the scanner start
+/// the new ones, and wait. The instances that do not make it are put
+/// back on their old copies; returns their indices and exit codes.
+fn swap_and_restart(
+    service: &Service,
+    moves: &[Move],
+    wait: Wait,
+    timeout: Option<Duration>,
+) -> Result<Vec<(usize, i32)>, Error> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    for m in moves {
+        copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("swap in a new copy for", &m.dir, e))?;
+    }
+    // The old trees are now aside: their supervisors stop there.
+    for m in moves {
+        stop(&m.aside, deadline)?;
+    }
+    crate::scandir::control(&service.scandir(), b"a")?;
+    let mut failed = Vec::new();
+    for (i, m) in moves.iter().enumerate() {
+        let r = came_up(&m.dir, m.wanted_up, wait, deadline);
+        if m.held_down {
+            let _ = std::fs::remove_file(m.dir.join("down"));
+        }
+        if let Err((code, msg)) = r {
+            crate::diag::warn(msg);
+            failed.push((i, code));
+        }
+    }
+    // The first that failed goes back, and so do the others of its batch
+    // that failed; those that made it stay.
+    for &(i, _) in &failed {
+        let m = &moves[i];
+        stop(&m.dir, deadline.map(|d| d.max(Instant::now() + Duration::from_secs(10))))?;
+        copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
+    }
+    if !failed.is_empty() {
+        crate::scandir::control(&service.scandir(), b"a")?;
+        for &(i, _) in &failed {
+            let m = &moves[i];
+            // Back as it was: supervised, and up if it was wanted up.
+            let _ = came_up(&m.dir, m.wanted_up, Wait::Up, Some(Instant::now() + Duration::from_secs(10)));
+        }
+    }
+    for m in moves {
+        copy::remove_tree(&m.aside).map_err(|e| Error::sys("remove", &m.aside, e))?;
+    }
+    Ok(failed)
+}
+
+/// Bring the service of `dir` down and its finish script to its end, its
+/// output intact, then have its supervisors exit (the logger's last, so
+/// that it logs the finish). Nothing to do where no supervisor runs.
+fn stop(dir: &Path, deadline: Option<Instant>) -> Result<(), Error> {
+    let dirs = supervise::with_logger(dir).map_err(|e| Error::sys("read", dir, e))?;
+    for d in &dirs {
+        if !supervise::is_running(d).unwrap_or(false) {
+            continue;
+        }
+        // Best effort: a supervisor just starting or just gone is no error.
+        let watch = Watch::start(d).ok();
+        let _ = supervise::control(d, b"d");
+        if let Some(mut watch) = watch {
+            let _ = watch.until(Target { up: false, ready: true }, deadline);
+        }
+        let _ = supervise::control(d, b"x");
+        let step = Duration::from_millis(10);
+        while supervise::is_running(d).unwrap_or(false) {
+            if deadline.is_some_and(|dl| Instant::now() > dl) {
+                return Err(Error::new(EXIT_TIMEOUT, [&b"timed out waiting for s6-supervise to exit on "[..], bytes(d)].concat()));
+            }
+            std::thread::sleep(step);
+        }
+    }
+    Ok(())
+}
+
+/// Wait until a supervisor runs on `dir` and, if the instance is wanted
+/// up, until it is up (and ready, for `Wait::Ready`). On failure, the
+/// exit code and why.
+fn came_up(dir: &Path, wanted_up: bool, wait: Wait, deadline: Option<Instant>) -> Result<(), (i32, Vec<u8>)> {
+    let late = || deadline.is_some_and(|dl| Instant::now() > dl);
+    while !supervise::has_started(dir).unwrap_or(false) {
+        if late() {
+            return Err((EXIT_TIMEOUT, [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !wanted_up {
+        return Ok(());
+    }
+    let mut watch = Watch::start(dir).map_err(|e| (EXIT_SYS, format!("{e:?}").into_bytes()))?;
+    let target = Target {
+        up: true,
+        ready: wait == Wait::Ready,
+    };
+    match watch.until(target, deadline) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err((EXIT_NOT_RUNNING, [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat())),
+        Err(Error::Fatal { code, msg }) => Err((code, msg)),
+        Err(e) => Err((EXIT_SYS, format!("{e:?}").into_bytes())),
+    }
+}
+
+/// What a killed upgrade left: old trees aside whose supervisors still
+/// run are stopped (the scanner then starts the instances' own), and
+/// trees whose creator is gone are removed.
+pub fn finish_leftovers(service: &Service) {
+    let instances = service.instances();
+    let Ok(entries) = std::fs::read_dir(&instances) else {
+        return;
+    };
+    let mut stopped = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.as_bytes().starts_with(b".s6i-upgrade:") || copy::leftover_alive(name.as_bytes()) {
+            continue;
+        }
+        let dir = entry.path();
+        if supervise::is_running(&dir).unwrap_or(false) {
+            let _ = stop(&dir, Some(Instant::now() + Duration::from_secs(10)));
+            stopped = true;
+        }
+    }
+    if stopped {
+        let _ = crate::scandir::control(&service.scandir(), b"a");
+    }
+    copy::sweep_leftovers(&instances);
+}

@@ -1,0 +1,182 @@
+//! s6-instance-upgrade against real s6 trees: instances moved onto a new
+//! template, their own files kept, the first failure put back, and a
+//! killed upgrade finished by the next command.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const EL: &str = "/usr/lib/execline/bin";
+
+/// A template that notifies readiness, with a `version` file.
+fn template(dir: &Path, version: &str, notifies: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("notification-fd"), "3\n").unwrap();
+    std::fs::write(dir.join("version"), version).unwrap();
+    let body = if notifies {
+        format!("{EL}/if {{ {EL}/fdmove 1 3 /usr/bin/echo }} {EL}/fdclose 3 /usr/bin/sleep 3600")
+    } else {
+        "/usr/bin/sleep 3600".to_string()
+    };
+    write_script(&dir.join("run"), &body);
+}
+
+fn version(svc: &Path, name: &str) -> String {
+    std::fs::read_to_string(svc.join("instances").join(name).join("version")).unwrap_or_default()
+}
+
+fn ready(dir: &Path) -> bool {
+    s6i::svstatus::Status::read(dir).is_ok_and(|st| st.is_up() && st.ready)
+}
+
+fn supervisors(dir: &Path) -> usize {
+    pids_in(dir).into_iter().filter(|&p| comm(p) == "s6-supervise").count()
+}
+
+/// A tree with instances a to e of template v1, all ready; `d` wanted
+/// down, `b` with a file of its own.
+fn setup() -> (Tree, PathBuf) {
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| template(tpl, "1", true));
+    for name in ["a", "b", "c", "e"] {
+        let out = run(ours("s6-instance-create").arg(&svc).arg(name));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let out = run(ours("s6-instance-create").arg("-d").arg(&svc).arg("d"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::fs::create_dir(svc.join("instances/b/env")).unwrap();
+    std::fs::write(svc.join("instances/b/env/PORT"), "8080\n").unwrap();
+    for name in ["a", "b", "c", "e"] {
+        let dir = svc.join("instances").join(name);
+        assert!(wait_until(Duration::from_secs(10), || ready(&dir)), "{name} never ready");
+    }
+    (t, svc)
+}
+
+fn set_template(t: &Tree, svc: &Path, version: &str, notifies: bool) {
+    let new = t.path().join(format!("v{version}"));
+    template(&new, version, notifies);
+    let out = run(ours("s6-instance-template").arg(svc).arg(&new));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn every_instance_moves_keeping_its_own_state() {
+    let (t, svc) = setup();
+    for (round, (v, parallel)) in [("2", "1"), ("3", "3")].into_iter().enumerate() {
+        set_template(&t, &svc, v, true);
+        let pids: Vec<u64> = ["a", "b", "c", "e"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
+        let out = run(ours("s6-instance-upgrade").args(["-p", parallel, "-t", "10000"]).arg(&svc));
+        assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "a: upgraded\nb: upgraded\nc: upgraded\nd: upgraded\ne: upgraded\n"
+        );
+        for (name, old) in ["a", "b", "c", "e"].iter().zip(pids) {
+            let dir = svc.join("instances").join(name);
+            assert_eq!(version(&svc, name), v, "{name}");
+            assert!(ready(&dir), "{name} not ready");
+            assert_ne!(status(&dir).0, old, "{name} not restarted");
+            assert_eq!(supervisors(&dir), 1, "{name}");
+        }
+        // Its own file kept; wanted down, it stays down.
+        assert_eq!(std::fs::read(svc.join("instances/b/env/PORT")).unwrap(), b"8080\n");
+        assert_eq!(version(&svc, "d"), v);
+        assert_eq!(status(&svc.join("instances/d")).0, 0);
+        assert!(!svc.join("instances/d/down").exists());
+        assert!(entries(&svc.join("instances")).iter().all(|e| !e.starts_with(b".")));
+    }
+    // Named ones only.
+    set_template(&t, &svc, "4", true);
+    let out = run(ours("s6-instance-upgrade").arg(&svc).args(["c", "a"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a: upgraded\nc: upgraded\n");
+    assert_eq!((version(&svc, "a"), version(&svc, "b")), ("4".into(), "3".into()));
+}
+
+#[test]
+fn the_first_that_does_not_come_up_goes_back_and_the_rest_is_untouched() {
+    let (t, svc) = setup();
+    // Never ready on the new template: a times out, goes back to v1.
+    set_template(&t, &svc, "2", false);
+    let pids: Vec<u64> = ["b", "c", "e"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
+    let out = run(ours("s6-instance-upgrade").args(["-t", "1000"]).arg(&svc));
+    assert_eq!(code(&out), 99, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(err.contains("timed out waiting for up and ready on"), "{err}");
+    assert!(err.contains("a=old(rolled back) b=old c=old d=old e=old"), "{err}");
+    let a = svc.join("instances/a");
+    assert_eq!(version(&svc, "a"), "1");
+    assert!(wait_until(Duration::from_secs(10), || ready(&a)), "a not back up");
+    assert_eq!(supervisors(&a), 1);
+    for (name, old) in ["b", "c", "e"].iter().zip(pids) {
+        assert_eq!(version(&svc, name), "1");
+        assert_eq!(status(&svc.join("instances").join(name)).0, old, "{name} was touched");
+    }
+    assert!(entries(&svc.join("instances")).iter().all(|e| !e.starts_with(b".")));
+}
+
+#[test]
+fn a_killed_upgrade_is_finished_by_the_next_one() {
+    let (t, svc) = setup();
+    for (i, delay_ms) in (0u64..=120).step_by(4).enumerate() {
+        set_template(&t, &svc, &format!("{}", i + 2), true);
+        let mut child = ours("s6-instance-upgrade")
+            .args(["-p", "2"])
+            .arg(&svc)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        // Whatever the moment: every instance is whole, on one copy.
+        for name in ["a", "b", "c", "d", "e"] {
+            let v = version(&svc, name);
+            assert!(v == format!("{}", i + 1) || v == format!("{}", i + 2), "{name}: {v:?}");
+            assert!(svc.join("instances").join(name).join("run").is_file());
+        }
+        let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc));
+        assert_eq!(code(&out), 0, "after a kill at {delay_ms} ms: {}", stderr(&out));
+        for name in ["a", "b", "c", "e"] {
+            let dir = svc.join("instances").join(name);
+            assert_eq!(version(&svc, name), format!("{}", i + 2));
+            assert!(ready(&dir), "{name} not ready");
+            assert!(wait_until(Duration::from_secs(10), || supervisors(&dir) == 1), "{name}");
+        }
+        assert_eq!(std::fs::read(svc.join("instances/b/env/PORT")).unwrap(), b"8080\n");
+        let left: Vec<_> = entries(&svc.join("instances")).into_iter().filter(|e| e.starts_with(b".")).collect();
+        assert!(
+            wait_until(Duration::from_secs(5), || entries(&svc.join("instances")).iter().all(|e| !e.starts_with(b"."))),
+            "left behind: {left:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let (_t, svc) = setup();
+    let before: Vec<u64> = ["a", "b"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
+    for (args, want) in [
+        (vec!["-w", "x"], 100),
+        (vec!["-p", "x"], 100),
+        (vec!["-t", "-1"], 100),
+        (vec!["--", "a b"], 100),
+        (vec!["--", "a", "nope"], 100),
+    ] {
+        let (opts, names) = args.split_at(args.iter().position(|a| *a == "--").unwrap_or(args.len()));
+        let out = run(ours("s6-instance-upgrade").args(opts).arg(&svc).args(names.iter().skip(1)));
+        assert_eq!(code(&out), want, "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    }
+    let after: Vec<u64> = ["a", "b"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
+    assert_eq!(before, after);
+}
