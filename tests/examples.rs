@@ -252,6 +252,7 @@ fn the_demo_shows_every_command_and_leaves_nothing() {
          + s6-instance-status svc three\nup (pid PID) N seconds\n\
          + s6-instance-delete svc two\n\
          + s6-instance-list svc\none\nthree\n\
+         + s6-instance-summary -o up,wantedup svc\none true true\nthree true true\n\
          + tear down"
     );
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));

@@ -247,3 +247,36 @@ fn template_is_replaced_at_once_and_only_with_one_that_runs() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(svc.join("instances/theirs/version").exists());
 }
+
+#[test]
+fn the_boot_example_brings_back_the_instances_of_a_file() {
+    let t = Tree::new();
+    let svc = t.service("svc", sleeper_template);
+    let names = t.path().join("names");
+    std::fs::write(&names, "web\nworker\n").unwrap();
+    let example = || {
+        let mut c = std::process::Command::new(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/sync-at-boot"),
+        );
+        c.env_clear()
+            .env("PATH", format!("{}:/usr/lib/execline/bin:/usr/bin:/bin", bindir().display()))
+            .arg(&svc)
+            .arg(&names);
+        run(&mut c)
+    };
+    let out = example();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "+web\n+worker\n");
+    // As after a reboot on tmpfs: the instances are gone, the file stays.
+    for name in ["web", "worker"] {
+        let out = run(ours("s6-instance-delete").arg(&svc).arg(name));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    std::fs::write(&names, "web\nmail\n").unwrap();
+    let out = example();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "+mail\n+web\n");
+    assert_eq!(instances(&svc), ["mail", "web"]);
+    let out = example();
+    assert_eq!((code(&out), out.stdout.len()), (0, 0));
+}
