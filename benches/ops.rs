@@ -8,14 +8,24 @@
 //! sets: s6-instance-sync from none to N instances and back, each in one
 //! call, against N calls of the C create and delete (beside create-many
 //! and delete-many), and one s6-instance-summary call for the status of
-//! all N against N calls of the C s6-instance-status. Then the peak RSS
-//! of one command of each kind, ours against C.
+//! all N against N calls of the C s6-instance-status. Then, in a tree of
+//! its own, s6-instance-upgrade of 100 instances that notify readiness,
+//! one at a time (-p 1) and ten at a time (-p 10): the wall time and the
+//! longest any one instance was down, sampled every millisecond from the
+//! status records; s6 has no upgrade, so beside it, for reference, what
+//! an operator would do with s6's C programs: a delete then a create of
+//! each instance in turn. Then the peak RSS of one command of each kind,
+//! ours against C. `S6I_BENCH_ONLY=upgrade` (or `ops`, `rss`, or a
+//! comma-separated list of them) runs only those parts: `ops` is the
+//! per-N part, `upgrade` the upgrade, `rss` the peak RSS.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -64,11 +74,25 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![200, 1000]);
-    println!("s6-instance-* ours vs s6's C programs; one fresh tree per N");
-    for n in ns {
-        per_operation(n);
+    let only = std::env::var("S6I_BENCH_ONLY").ok();
+    let parts = ["ops", "upgrade", "rss"];
+    if let Some(o) = &only {
+        let unknown: Vec<&str> = o.split(',').map(str::trim).filter(|p| !parts.contains(p)).collect();
+        assert!(unknown.is_empty(), "S6I_BENCH_ONLY: no part {unknown:?}; the parts are {parts:?}");
     }
-    peak_rss();
+    let part = |p: &str| only.as_deref().map_or(true, |o| o.split(',').any(|x| x.trim() == p));
+    println!("s6-instance-* ours vs s6's C programs; one fresh tree per N");
+    if part("ops") {
+        for n in ns {
+            per_operation(n);
+        }
+    }
+    if part("upgrade") {
+        upgrade();
+    }
+    if part("rss") {
+        peak_rss();
+    }
 }
 
 fn per_operation(n: usize) {
@@ -273,6 +297,255 @@ fn sets(svc_ours: &Path, svc_c: &Path, n: usize, many: (Duration, Duration)) {
     };
     vs("sync 0->N", up.0, many.0, "create-many");
     vs("sync N->0", down.0, many.1, "delete-many");
+}
+
+const EL: &str = "/usr/lib/execline/bin";
+
+/// The instances of the upgrade bench.
+const UPGRADE_N: usize = 100;
+
+/// A template that notifies readiness on fd 3, as tests/upgrade.rs has
+/// it; version k has k more files than version 0 (`extra-1`..`extra-k`).
+fn notifying_template(dir: &Path, k: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("notification-fd"), "3\n").unwrap();
+    for i in 1..=k {
+        std::fs::write(dir.join(format!("extra-{i}")), format!("{i}\n")).unwrap();
+    }
+    write_script(
+        &dir.join("run"),
+        &format!("{EL}/if {{ {EL}/fdmove 1 3 /usr/bin/echo }} {EL}/fdclose 3 /usr/bin/sleep 3600"),
+    );
+}
+
+/// The longest stretch a condition held, seen by sampling.
+#[derive(Clone, Copy, Default)]
+struct Stretch {
+    since: Option<Instant>,
+    longest: Duration,
+    times: usize,
+    /// When the last stretch ended.
+    ended: Option<Instant>,
+}
+
+impl Stretch {
+    fn see(&mut self, out: bool, now: Instant) {
+        match (out, self.since) {
+            (true, None) => {
+                self.since = Some(now);
+                self.times += 1;
+            }
+            (false, Some(s)) => {
+                self.longest = self.longest.max(now - s);
+                self.since = None;
+                self.ended = Some(now);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the sampler saw of each instance during one run.
+struct Outages {
+    /// Not up by the record at instances/NAME, or no record there (an
+    /// upgrade swaps a new copy in before the old service stops, so
+    /// this counts a moment when the old one still runs).
+    down: Vec<Stretch>,
+    /// No process of the instance running: not up by its record, and the
+    /// last pid seen up (in the old copy, wherever it was moved) gone.
+    gone: Vec<Stretch>,
+    /// Not up and ready by its record.
+    unready: Vec<Stretch>,
+    /// From the start until the last instance was seen up and ready
+    /// again; None if some never was.
+    settled: Option<Duration>,
+    /// The mean time between two samples of one instance.
+    period: Duration,
+}
+
+/// Every instance up and ready by its record.
+fn all_ready(dirs: &[PathBuf]) -> bool {
+    dirs.iter()
+        .all(|d| s6i::svstatus::Status::read(d).is_ok_and(|st| st.is_up() && st.ready))
+}
+
+/// Run `f` while a thread samples the status record of every instance in
+/// `dirs` every millisecond, from just before `f` starts until `f` is
+/// done and every instance is up and ready again (or 20 s after).
+fn sampled<T>(dirs: &[PathBuf], f: impl FnOnce() -> T) -> (T, Outages) {
+    let stop = AtomicBool::new(false);
+    let started = Barrier::new(2);
+    // Set on the way out, a panic in f included, so that the sampler ends.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    std::thread::scope(|s| {
+        let sampler = s.spawn(|| sample(dirs, &stop, &started));
+        let out = {
+            let _stop = StopOnDrop(&stop);
+            started.wait();
+            f()
+        };
+        (out, sampler.join().expect("sampler"))
+    })
+}
+
+fn sample(dirs: &[PathBuf], stop: &AtomicBool, started: &Barrier) -> Outages {
+    let n = dirs.len();
+    let (mut down, mut gone, mut unready) = (vec![Stretch::default(); n], vec![Stretch::default(); n], vec![Stretch::default(); n]);
+    let mut last_pid: Vec<Option<i32>> = vec![None; n];
+    let tick = Duration::from_millis(1);
+    let mut pass = |now: Instant| -> bool {
+        let mut settled = true;
+        for (i, dir) in dirs.iter().enumerate() {
+            let st = s6i::svstatus::Status::read(dir).ok();
+            let up = st.is_some_and(|st| st.is_up());
+            let ready = up && st.is_some_and(|st| st.ready);
+            // The same pid across the run's execs (execlineb, if, fdclose,
+            // sleep); a zombie not yet reaped counts as gone.
+            let running = if up {
+                last_pid[i] = st.map(|st| st.pid);
+                true
+            } else {
+                let alive = last_pid[i].is_some_and(alive);
+                if !alive {
+                    last_pid[i] = None;
+                }
+                alive
+            };
+            down[i].see(!up, now);
+            gone[i].see(!running, now);
+            unready[i].see(!ready, now);
+            settled &= ready;
+        }
+        settled
+    };
+    // A first pass before the run starts: every instance up and ready.
+    assert!(pass(Instant::now()), "not every instance up and ready before the run");
+    started.wait();
+    let t0 = Instant::now();
+    let (mut passes, mut next, mut deadline) = (0u32, t0, None);
+    let settled = loop {
+        let now = Instant::now();
+        let all = pass(now);
+        passes += 1;
+        if stop.load(Ordering::SeqCst) {
+            if all {
+                let last = unready.iter().filter_map(|s| s.ended).max().unwrap_or(t0);
+                break Some(last.saturating_duration_since(t0));
+            }
+            let d = *deadline.get_or_insert(now + Duration::from_secs(20));
+            if now > d {
+                break None;
+            }
+        }
+        next += tick;
+        match next.checked_duration_since(Instant::now()) {
+            Some(wait) => std::thread::sleep(wait),
+            None => next = Instant::now(),
+        }
+    };
+    // Close what is still open (only when never settled).
+    let end = Instant::now();
+    for s in down.iter_mut().chain(&mut gone).chain(&mut unready) {
+        s.see(false, end);
+    }
+    Outages {
+        down,
+        gone,
+        unready,
+        settled,
+        period: (end - t0) / passes.max(1),
+    }
+}
+
+/// The upgrade of 100 instances that notify readiness, ours at -p 1 and
+/// -p 10, each after a template change; then, for reference, s6's C
+/// delete and create of each instance in turn, as an operator would
+/// move them onto a new template with s6 alone.
+fn upgrade() {
+    let t = Tree::new();
+    let svc = t.service("upg", |tpl| notifying_template(tpl, 0));
+    let names: Vec<String> = (0..UPGRADE_N).map(|i| format!("n{i}")).collect();
+    let dirs: Vec<PathBuf> = names.iter().map(|n| svc.join("instances").join(n)).collect();
+    time(ours("s6-instance-sync").arg("--").arg(&svc).args(&names));
+    assert!(
+        wait_until(Duration::from_secs(30), || all_ready(&dirs)),
+        "{UPGRADE_N} instances never all up and ready"
+    );
+    let mut version = 0;
+    let mut new_template = || {
+        version += 1;
+        let dir = t.path().join(format!("upg.v{version}"));
+        notifying_template(&dir, version);
+        time(ours("s6-instance-template").arg(&svc).arg(&dir));
+        version
+    };
+    // Every instance on template version k, up and ready.
+    let on = |k: usize| {
+        for d in &dirs {
+            assert!(d.join(format!("extra-{k}")).is_file(), "{d:?} not on template version {k}");
+        }
+        assert!(all_ready(&dirs), "not every instance up and ready after the run");
+    };
+
+    println!(
+        "\nupgrade of {UPGRADE_N} instances that notify readiness (-t 20000 -wU), tree in {}",
+        t.path().display()
+    );
+    println!(
+        "{:<22} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>5}  {}",
+        "run", "total", "all ready", "down max", "down p50", "gone max", "unrdy max", "seen", "vs s6"
+    );
+    let row = |label: &str, total: Duration, o: &Outages, vs: &str| {
+        let longest = |v: &[Stretch]| v.iter().map(|s| s.longest).collect::<Vec<_>>();
+        let (down, gone, unready) = (longest(&o.down), longest(&o.gone), longest(&o.unready));
+        let seen = o.down.iter().filter(|s| s.times > 0).count();
+        let settled = o.settled.expect("instances not all up and ready again within 20 s");
+        println!(
+            "{label:<22} {:>7.1} ms {:>7.1} ms {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>7.1} ms {seen:>5}  {vs}",
+            ms(total),
+            ms(settled),
+            pct(&down, 1.0),
+            pct(&down, 0.5),
+            pct(&gone, 1.0),
+            pct(&unready, 1.0),
+        );
+        o.period
+    };
+    let mut period = Duration::ZERO;
+    for parallel in ["1", "10"] {
+        let k = new_template();
+        let (took, o) = sampled(&dirs, || {
+            time(ours("s6-instance-upgrade").args(["-p", parallel, "-t", "20000"]).arg(&svc))
+        });
+        on(k);
+        period = period.max(row(&format!("ours upgrade -p {parallel}"), took, &o, "no s6 equivalent"));
+    }
+    let k = new_template();
+    let (took, o) = sampled(&dirs, || {
+        let start = Instant::now();
+        for name in &names {
+            time(reference("s6-instance-delete").arg(&svc).arg(name));
+            time(reference("s6-instance-create").arg(&svc).arg(name));
+        }
+        start.elapsed()
+    });
+    assert!(
+        wait_until(Duration::from_secs(30), || all_ready(&dirs)),
+        "instances not all up and ready after C delete+create"
+    );
+    on(k);
+    period = period.max(row("C delete+create each", took, &o, "reference: naive, by hand"));
+    println!(
+        "down: not up by the record at instances/NAME (or none there); gone: no process of it running \\
+         (the old one, moved aside, counts as running); unrdy: not up and ready; seen: instances seen down; \\
+         each instance sampled every {:.2} ms",
+        ms(period)
+    );
 }
 
 /// The peak resident set of a command, in KiB: what wait4 reports for

@@ -450,8 +450,10 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
     let mut left = running.len();
     // A supervisor killed rather than told sends no `x`: its lock going
     // free says it is gone all the same.
-    let dirs_waited: Vec<&PathBuf> = running.iter().map(|(d, _)| d).collect();
-    let all_unlocked = || dirs_waited.iter().all(|d| !supervise::is_running(d).unwrap_or(false));
+    // The lock files are held open: a delete or create of the same name
+    // meanwhile may put another instance, supervised, at their paths.
+    let locks: Vec<_> = running.iter().filter_map(|(d, _)| crate::lock::open(&supervise::lockfile(d)).ok()).collect();
+    let all_unlocked = || locks.iter().all(|fd| !crate::lock::held_on(fd).unwrap_or(false));
     let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), all_unlocked, |i, ev| {
         if ev == b'x' && !gone[i] {
             gone[i] = true;

@@ -3,17 +3,27 @@
 //! read lock over the whole file tells whether someone holds it. This is
 //! not flock(2), which does not see fcntl locks.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 /// Whether a process holds a lock on `lockfile`. Errors (ENOENT included)
 /// are the caller's to interpret.
 pub fn held(lockfile: &Path) -> Result<bool, Errno> {
-    let fd = open(lockfile, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    held_on(&open(lockfile)?)
+}
+
+/// Open a lock file to ask about it later: the answer is then about that
+/// file, whatever is renamed or made anew at its path meanwhile.
+pub fn open(lockfile: &Path) -> Result<OwnedFd, Errno> {
+    nix::fcntl::open(lockfile, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// Whether a process holds a lock on the open lock file `fd`.
+pub fn held_on(fd: &OwnedFd) -> Result<bool, Errno> {
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = libc::F_RDLCK as _;
     fl.l_whence = libc::SEEK_SET as _;
