@@ -78,9 +78,12 @@ fn main() {
     let parts = ["ops", "upgrade", "rss"];
     if let Some(o) = &only {
         let unknown: Vec<&str> = o.split(',').map(str::trim).filter(|p| !parts.contains(p)).collect();
-        assert!(unknown.is_empty(), "S6I_BENCH_ONLY: no part {unknown:?}; the parts are {parts:?}");
+        assert!(
+            unknown.is_empty(),
+            "S6I_BENCH_ONLY: no part {unknown:?}; the parts are {parts:?}"
+        );
     }
-    let part = |p: &str| only.as_deref().map_or(true, |o| o.split(',').any(|x| x.trim() == p));
+    let part = |p: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x.trim() == p));
     println!("s6-instance-* ours vs s6's C programs; one fresh tree per N");
     if part("ops") {
         for n in ns {
@@ -361,6 +364,11 @@ struct Outages {
     settled: Option<Duration>,
     /// The mean time between two samples of one instance.
     period: Duration,
+    /// The longest time between two samples.
+    worst_gap: Duration,
+    /// Outages that fell between two samples (a new pid seen up), each
+    /// counted as the whole time between them.
+    missed: usize,
 }
 
 /// Every instance up and ready by its record.
@@ -395,8 +403,15 @@ fn sampled<T>(dirs: &[PathBuf], f: impl FnOnce() -> T) -> (T, Outages) {
 
 fn sample(dirs: &[PathBuf], stop: &AtomicBool, started: &Barrier) -> Outages {
     let n = dirs.len();
-    let (mut down, mut gone, mut unready) = (vec![Stretch::default(); n], vec![Stretch::default(); n], vec![Stretch::default(); n]);
+    let (mut down, mut gone, mut unready) = (
+        vec![Stretch::default(); n],
+        vec![Stretch::default(); n],
+        vec![Stretch::default(); n],
+    );
     let mut last_pid: Vec<Option<i32>> = vec![None; n];
+    // The pid each instance was up with at the previous pass, if it was.
+    let mut up_pid: Vec<Option<i32>> = vec![None; n];
+    let (mut prev, mut worst_gap, mut missed) = (None::<Instant>, Duration::ZERO, 0);
     let tick = Duration::from_millis(1);
     let mut pass = |now: Instant| -> bool {
         let mut settled = true;
@@ -404,6 +419,18 @@ fn sample(dirs: &[PathBuf], stop: &AtomicBool, started: &Barrier) -> Outages {
             let st = s6i::svstatus::Status::read(dir).ok();
             let up = st.is_some_and(|st| st.is_up());
             let ready = up && st.is_some_and(|st| st.ready);
+            let pid = st.filter(|_| up).map(|st| st.pid);
+            // Up with a new pid since the previous pass, never seen down
+            // (the sampler was not running): down the whole gap, at worst.
+            if let (Some(was), Some(is), Some(t)) = (up_pid[i], pid, prev) {
+                if was != is {
+                    missed += 1;
+                    for s in [&mut down[i], &mut gone[i], &mut unready[i]] {
+                        s.see(true, t);
+                    }
+                }
+            }
+            up_pid[i] = pid;
             // The same pid across the run's execs (execlineb, if, fdclose,
             // sleep); a zombie not yet reaped counts as gone.
             let running = if up {
@@ -421,6 +448,10 @@ fn sample(dirs: &[PathBuf], stop: &AtomicBool, started: &Barrier) -> Outages {
             unready[i].see(!ready, now);
             settled &= ready;
         }
+        if let Some(t) = prev {
+            worst_gap = worst_gap.max(now - t);
+        }
+        prev = Some(now);
         settled
     };
     // A first pass before the run starts: every instance up and ready.
@@ -459,6 +490,8 @@ fn sample(dirs: &[PathBuf], stop: &AtomicBool, started: &Barrier) -> Outages {
         unready,
         settled,
         period: (end - t0) / passes.max(1),
+        worst_gap,
+        missed,
     }
 }
 
@@ -487,18 +520,21 @@ fn upgrade() {
     // Every instance on template version k, up and ready.
     let on = |k: usize| {
         for d in &dirs {
-            assert!(d.join(format!("extra-{k}")).is_file(), "{d:?} not on template version {k}");
+            assert!(
+                d.join(format!("extra-{k}")).is_file(),
+                "{d:?} not on template version {k}"
+            );
         }
         assert!(all_ready(&dirs), "not every instance up and ready after the run");
     };
 
     println!(
-        "\nupgrade of {UPGRADE_N} instances that notify readiness (-t 20000 -wU), tree in {}",
+        "\nupgrade of {UPGRADE_N} instances that notify readiness (-t 20000, waiting for up and ready), tree in {}",
         t.path().display()
     );
     println!(
-        "{:<22} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>5}  {}",
-        "run", "total", "all ready", "down max", "down p50", "gone max", "unrdy max", "seen", "vs s6"
+        "{:<22} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>5}  vs s6",
+        "run", "total", "all ready", "down max", "down p50", "gone max", "unrdy max", "seen"
     );
     let row = |label: &str, total: Duration, o: &Outages, vs: &str| {
         let longest = |v: &[Stretch]| v.iter().map(|s| s.longest).collect::<Vec<_>>();
@@ -514,16 +550,25 @@ fn upgrade() {
             pct(&gone, 1.0),
             pct(&unready, 1.0),
         );
-        o.period
+        (o.period, o.worst_gap, o.missed)
     };
-    let mut period = Duration::ZERO;
+    let mut sampling = Vec::new();
     for parallel in ["1", "10"] {
         let k = new_template();
         let (took, o) = sampled(&dirs, || {
-            time(ours("s6-instance-upgrade").args(["-p", parallel, "-t", "20000"]).arg(&svc))
+            time(
+                ours("s6-instance-upgrade")
+                    .args(["-p", parallel, "-t", "20000"])
+                    .arg(&svc),
+            )
         });
         on(k);
-        period = period.max(row(&format!("ours upgrade -p {parallel}"), took, &o, "no s6 equivalent"));
+        sampling.push(row(
+            &format!("ours upgrade -p {parallel}"),
+            took,
+            &o,
+            "no s6 equivalent",
+        ));
     }
     let k = new_template();
     let (took, o) = sampled(&dirs, || {
@@ -539,12 +584,19 @@ fn upgrade() {
         "instances not all up and ready after C delete+create"
     );
     on(k);
-    period = period.max(row("C delete+create each", took, &o, "reference: naive, by hand"));
+    sampling.push(row("C delete+create each", took, &o, "reference: naive, by hand"));
+    let period = sampling.iter().map(|s| s.0).max().unwrap_or_default();
+    let worst_gap = sampling.iter().map(|s| s.1).max().unwrap_or_default();
+    let missed: usize = sampling.iter().map(|s| s.2).sum();
+    println!("down: not up by the record at instances/NAME (or no record there), longest and median of the");
+    println!("  instances' longest; gone: no process of it running (the old one, moved aside, still counts);");
     println!(
-        "down: not up by the record at instances/NAME (or none there); gone: no process of it running \\
-         (the old one, moved aside, counts as running); unrdy: not up and ready; seen: instances seen down; \\
-         each instance sampled every {:.2} ms",
+        "  unrdy: not up and ready; seen: instances seen down. Each instance sampled every {:.2} ms on",
         ms(period)
+    );
+    println!(
+        "  average, {:.1} ms apart at worst; {missed} outages fell between two samples (a new pid, up), each counted as the whole gap",
+        ms(worst_gap)
     );
 }
 

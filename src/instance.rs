@@ -454,7 +454,7 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
     // meanwhile may put another instance, supervised, at their paths.
     let locks: Vec<_> = running.iter().filter_map(|(d, _)| crate::lock::open(&supervise::lockfile(d)).ok()).collect();
     let all_unlocked = || locks.iter().all(|fd| !crate::lock::held_on(fd).unwrap_or(false));
-    let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), all_unlocked, |i, ev| {
+    let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), &all_unlocked, |i, ev| {
         if ev == b'x' && !gone[i] {
             gone[i] = true;
             left -= 1;
@@ -462,7 +462,15 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
         left == 0
     });
     match r {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            // A supervisor says `x`, then exits: its lock goes free a
+            // moment later. Gone means that too, for whoever looks next.
+            let until = Instant::now() + std::time::Duration::from_secs(2);
+            while !all_unlocked() && Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Ok(())
+        }
         Err(WaitError::Timeout) => {
             let late = gone.iter().position(|g| !g).unwrap_or(0);
             let mut msg = b"timed out waiting for s6-supervise to exit on ".to_vec();

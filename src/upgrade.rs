@@ -57,8 +57,8 @@ struct Move {
 }
 
 /// Upgrade `names` (all instances when empty), `parallel` at a time.
-/// Prints, as it goes, `NAME: upgraded`, and, when one fails, which run
-/// which copy. Exits 1 (failed) or 99 (timed out) after a rollback.
+/// Returns how each came out; when one fails, the error says which copy
+/// each runs, and its code is 1 (failed) or 99 (timed out).
 pub fn upgrade(
     service: &Service,
     names: &[&OsStr],
@@ -73,17 +73,20 @@ pub fn upgrade(
         Wait::Up
     });
     finish_leftovers(service);
-    let all = service.instance_names()?;
+    // An instance is a link and its directory. Every name is checked
+    // before anything moves; listed, a link without its directory (going
+    // away) is left out.
+    let whole = |name: &OsStr| service.link(name).is_dir() && service.instance_dir(name).is_dir();
     let mut todo: Vec<PathBuf> = if names.is_empty() {
-        all.iter().map(PathBuf::from).collect()
+        let all = service.instance_names()?;
+        all.iter().filter(|n| whole(n)).map(PathBuf::from).collect()
     } else {
         names.iter().map(PathBuf::from).collect()
     };
     todo.sort();
     todo.dedup();
-    // Every name is checked before anything moves.
     for name in &todo {
-        if !service.instance_dir(name.as_os_str()).is_dir() {
+        if !whole(name.as_os_str()) {
             let msg = [&b"no instance named "[..], name.as_os_str().as_bytes()].concat();
             return Err(Error::new(crate::diag::EXIT_USAGE, msg));
         }
@@ -135,8 +138,13 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     };
     crate::instance::copy_template(template, &aside).map_err(failed)?;
     keep_own_state(&dir, &aside).map_err(failed)?;
+    // Event fifodirs as the old ones were: public (create's -P) or not.
+    let public = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(supervise::eventdir(&dir)).is_ok_and(|md| md.permissions().mode() & 0o7777 == 0o1733)
+    };
     for d in supervise::with_logger(&aside).map_err(failed)? {
-        crate::fifodir::make(&supervise::eventdir(&d), false, false).map_err(failed)?;
+        crate::fifodir::make(&supervise::eventdir(&d), public, false).map_err(failed)?;
     }
     // Wanted up: as its supervisor says, or, with none running (a killed
     // upgrade left it so), as its down file says.
@@ -210,9 +218,12 @@ fn swap_and_restart(
     for m in moves {
         copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("swap in a new copy for", &m.dir, e))?;
     }
-    // The old trees are now aside: their supervisors stop there.
+    // The old trees are now aside: their supervisors stop there. One that
+    // will not is left to the next upgrade or create (finish_leftovers).
     for m in moves {
-        stop(&m.aside, deadline)?;
+        if let Err(Error::Fatal { msg, .. }) = stop(&m.aside, deadline) {
+            crate::diag::warn(msg);
+        }
     }
     crate::scandir::control(&service.scandir(), b"a")?;
     let mut failed = Vec::new();
@@ -230,7 +241,9 @@ fn swap_and_restart(
     // that failed; those that made it stay.
     for &(i, _) in &failed {
         let m = &moves[i];
-        stop(&m.dir, deadline.map(|d| d.max(Instant::now() + Duration::from_secs(10))))?;
+        if let Err(Error::Fatal { msg, .. }) = stop(&m.dir, Some(Instant::now() + Duration::from_secs(10))) {
+            crate::diag::warn(msg);
+        }
         copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
     }
     if !failed.is_empty() {
@@ -241,8 +254,12 @@ fn swap_and_restart(
             let _ = came_up(&m.dir, m.wanted_up, Wait::Up, Some(Instant::now() + Duration::from_secs(10)));
         }
     }
+    // What is aside now is the copy no longer used; one whose supervisor
+    // has not gone yet is removed by the next upgrade or create.
     for m in moves {
-        copy::remove_tree(&m.aside).map_err(|e| Error::sys("remove", &m.aside, e))?;
+        if !supervise::is_running(&m.aside).unwrap_or(false) {
+            let _ = copy::remove_tree(&m.aside);
+        }
     }
     Ok(failed)
 }
@@ -288,7 +305,14 @@ fn came_up(dir: &Path, wanted_up: bool, wait: Wait, deadline: Option<Instant>) -
     if !wanted_up {
         return Ok(());
     }
-    let mut watch = Watch::start(dir).map_err(|e| (EXIT_SYS, format!("{e:?}").into_bytes()))?;
+    let as_pair = |e: Error| match e {
+        Error::Fatal { code, msg } | Error::Warned { code, msg } => (code, msg),
+        Error::Usage | Error::UsageLine(_) => (EXIT_SYS, b"unable to watch the instance".to_vec()),
+    };
+    let mut watch = Watch::start(dir).map_err(as_pair)?;
+    // Wanted up, it must come up even where its down file (an instance
+    // normally down, brought up by hand) would keep it down.
+    let _ = supervise::control(dir, b"u");
     let target = Target {
         up: true,
         ready: wait == Wait::Ready,
@@ -296,8 +320,7 @@ fn came_up(dir: &Path, wanted_up: bool, wait: Wait, deadline: Option<Instant>) -
     match watch.until(target, deadline) {
         Ok(true) => Ok(()),
         Ok(false) => Err((EXIT_NOT_RUNNING, [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat())),
-        Err(Error::Fatal { code, msg }) => Err((code, msg)),
-        Err(e) => Err((EXIT_SYS, format!("{e:?}").into_bytes())),
+        Err(e) => Err(as_pair(e)),
     }
 }
 
@@ -316,7 +339,8 @@ pub fn finish_leftovers(service: &Service) {
             continue;
         }
         let dir = entry.path();
-        if supervise::is_running(&dir).unwrap_or(false) {
+        let dirs = supervise::with_logger(&dir).unwrap_or_default();
+        if dirs.iter().any(|d| supervise::is_running(d).unwrap_or(false)) {
             let _ = stop(&dir, Some(Instant::now() + Duration::from_secs(10)));
             stopped = true;
         }

@@ -180,3 +180,19 @@ fn bad_input_changes_nothing() {
     let after: Vec<u64> = ["a", "b"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn a_normally_down_instance_brought_up_by_hand_comes_back_up() {
+    let (t, svc) = setup();
+    let out = run(ours("s6-instance-create").arg("-D").arg(&svc).arg("manual"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(ours("s6-instance-control").args(["-u", "-wU", "-T", "10000"]).arg(&svc).arg("manual"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    set_template(&t, &svc, "2", true);
+    let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc).arg("manual"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = svc.join("instances/manual");
+    assert_eq!(version(&svc, "manual"), "2");
+    assert!(ready(&dir), "not back up");
+    assert!(dir.join("down").exists(), "no longer normally down");
+}
