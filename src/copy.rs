@@ -162,48 +162,8 @@ pub fn discard(path: &Path) {
     let _ = fs::remove_dir_all(path);
 }
 
-/// Swap the trees at `a` and `b`, both of which must exist, at once:
-/// renameat2(RENAME_EXCHANGE). Where the system or the filesystem lacks
-/// it, `b` goes aside to `a`'s hidden sibling, then `a` into `b`'s place:
-/// `b` is missing for that moment, but never half there.
-pub fn exchange(a: &Path, b: &Path) -> Result<(), Errno> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let ca = CString::new(a.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let cb = CString::new(b.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: both strings are valid NUL-terminated paths.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    match Errno::last() {
-        Errno::EINVAL | Errno::ENOSYS => {
-            let aside = hidden_sibling(b, "exchange");
-            fs::rename(b, &aside).map_err(|e| errno_of(&e))?;
-            if let Err(e) = fs::rename(a, b) {
-                let _ = fs::rename(&aside, b);
-                return Err(errno_of(&e));
-            }
-            fs::rename(&aside, a).map_err(|e| errno_of(&e))
-        }
-        e => Err(e),
-    }
-}
-
-/// Rename `from` to `to` unless `to` exists (EEXIST then). Uses
-/// renameat2(RENAME_NOREPLACE) through the raw system call, which works
-/// with any libc; filesystems without it get mkdir-then-rename, where the
-/// empty directory made first is what claims the name.
-pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
+/// renameat2(2) through the raw system call, which works with any libc.
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> Result<(), Errno> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let cfrom = CString::new(from.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
@@ -216,21 +176,49 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
             cfrom.as_ptr(),
             libc::AT_FDCWD,
             cto.as_ptr(),
-            libc::RENAME_NOREPLACE,
+            flags,
         )
     };
     if r == 0 {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(Errno::last())
     }
-    match Errno::last() {
-        Errno::EINVAL | Errno::ENOSYS => {
+}
+
+/// Swap the trees at `a` and `b`, both of which must exist, at once:
+/// renameat2(RENAME_EXCHANGE). Where the system or the filesystem lacks
+/// it, `b` goes aside to `a`'s hidden sibling, then `a` into `b`'s place:
+/// `b` is missing for that moment, but never half there.
+pub fn exchange(a: &Path, b: &Path) -> Result<(), Errno> {
+    match renameat2(a, b, libc::RENAME_EXCHANGE) {
+        Err(Errno::EINVAL | Errno::ENOSYS) => {
+            let aside = hidden_sibling(b, "exchange");
+            fs::rename(b, &aside).map_err(|e| errno_of(&e))?;
+            if let Err(e) = fs::rename(a, b) {
+                let _ = fs::rename(&aside, b);
+                return Err(errno_of(&e));
+            }
+            fs::rename(&aside, a).map_err(|e| errno_of(&e))
+        }
+        r => r,
+    }
+}
+
+/// Rename `from` to `to` unless `to` exists (EEXIST then), with
+/// renameat2(RENAME_NOREPLACE); filesystems without it get
+/// mkdir-then-rename, where the empty directory made first is what
+/// claims the name.
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
+    match renameat2(from, to, libc::RENAME_NOREPLACE) {
+        Err(Errno::EINVAL | Errno::ENOSYS) => {
             nix::unistd::mkdir(to, Mode::S_IRWXU)?;
             fs::rename(from, to).map_err(|e| {
                 let _ = fs::remove_dir(to);
                 errno_of(&e)
             })
         }
-        e => Err(e),
+        r => r,
     }
 }
 
