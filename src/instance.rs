@@ -332,7 +332,17 @@ fn subscribe_and_wait<'a>(
     if pending.is_empty() {
         return Ok(());
     }
-    scandir::control(&service.scandir(), b"a").map_err(|e| (e, None))?;
+    // s6i-link has poked the scanner already, and a scan reads the whole
+    // scan directory, which grows with the instances: a second one would
+    // double the cost of a create. A scanner that is not there is said at
+    // once, as the poke would; one that missed the poke (or a chain that
+    // linked by other means) gets it again once the wait has been idle.
+    let scandir = service.scandir();
+    if !crate::lock::held(&scandir::lockfile(&scandir)).unwrap_or(false) {
+        scandir::control(&scandir, b"a").map_err(|e| (e, None))?;
+    }
+    let mut poked = false;
+    let mut scanner_gone = None;
     let listeners: Vec<&Listener> = pending.iter().map(|(_, l)| l).collect();
     let mut started = vec![false; pending.len()];
     let mut left = pending.len();
@@ -341,7 +351,14 @@ fn subscribe_and_wait<'a>(
     // made the name anew, a directory that is not the one listened to):
     // no supervisor will ever come, and the wait ends there, not never.
     let mut deleted = None;
-    let mut taken_away = || {
+    let mut idle = || {
+        if !poked {
+            poked = true;
+            if let Err(e) = scandir::control(&scandir, b"a") {
+                scanner_gone = Some(e);
+                return true;
+            }
+        }
         deleted = names
             .iter()
             .zip(&subscribed)
@@ -349,13 +366,16 @@ fn subscribe_and_wait<'a>(
             .map(|(name, _)| name);
         deleted.is_some()
     };
-    let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), &mut taken_away, |i, ev| {
+    let r = fifodir::wait_or(&listeners, deadline, Some(IDLE_POKE), &mut idle, |i, ev| {
         if ev == b's' && !started[i] {
             started[i] = true;
             left -= 1;
         }
         left == 0
     });
+    if let Some(e) = scanner_gone {
+        return Err((e, None));
+    }
     if let Some(&name) = deleted {
         let mut msg = b"unable to wait for s6-supervise to start on ".to_vec();
         msg.extend_from_slice(bytes(&service.instance_dir(name)));
@@ -399,6 +419,9 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
 
 /// How often a wait for supervisors to exit looks at their locks.
 const LOCK_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long a wait for supervisors to start stays idle before it pokes
+/// the scanner again, and then how often it looks for its instances.
+const IDLE_POKE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Unlink the named instances from the nested scan directory, have the
 /// scanner prune (it stops their supervisors, which bring the services

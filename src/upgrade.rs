@@ -50,9 +50,9 @@ struct Move {
     aside: PathBuf,
     /// Whether the instance was wanted up: only then must it come up.
     wanted_up: bool,
-    /// A `down` file put in the new copy so that an instance wanted down
-    /// starts down there too, as create's `-d` does: removed once its
-    /// supervisor runs.
+    /// Whether the `down` file that holds the new copy down until its
+    /// supervisor runs is ours, to remove then (rather than the
+    /// instance's own).
     held_down: bool,
 }
 
@@ -131,6 +131,12 @@ fn rolled_back(report: Vec<(PathBuf, Outcome)>, code: i32) -> Error {
 /// The new copy of one instance, ready beside it.
 fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Error> {
     let dir = service.instance_dir(name.as_os_str());
+    // A down file of ours that a killed upgrade left: the instance was
+    // held down on its way, not by its own choice.
+    let left_held = std::fs::read(dir.join("down")).is_ok_and(|b| b == HELD);
+    if left_held {
+        let _ = std::fs::remove_file(dir.join("down"));
+    }
     let aside = copy::hidden_sibling(&dir, "upgrade");
     let failed = |e: nix::errno::Errno| {
         copy::discard(&aside);
@@ -148,15 +154,12 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     }
     // Wanted up: as its supervisor says, or, with none running (a killed
     // upgrade left it so), as its down file says.
-    let wanted_up = match supervise::is_running(&dir) {
-        Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
-        _ => !dir.join("down").exists(),
-    };
-    let down = aside.join("down");
-    let held_down = !wanted_up && !down.exists();
-    if held_down {
-        std::fs::write(&down, b"").map_err(|e| failed(crate::diag::errno_of(&e)))?;
-    }
+    let wanted_up = left_held
+        || match supervise::is_running(&dir) {
+            Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
+            _ => !dir.join("down").exists(),
+        };
+    let held_down = hold_down(&aside).map_err(failed)?;
     Ok(Move {
         dir,
         aside,
@@ -205,9 +208,28 @@ fn add_missing(old: &Path, new: &Path, top: bool) -> Result<(), nix::errno::Errn
     Ok(())
 }
 
-/// Swap every copy in, stop the old supervisors, have the scanner start
-/// the new ones, and wait. The instances that do not make it are put
-/// back on their old copies; returns their indices and exit codes.
+/// A copy is swapped in held down (a `down` file, ours unless it has its
+/// own): its new supervisor must not start the service while the old one
+/// still runs. Returns whether the file is ours.
+fn hold_down(dir: &Path) -> Result<bool, nix::errno::Errno> {
+    let down = dir.join("down");
+    if down.exists() {
+        return Ok(false);
+    }
+    std::fs::write(&down, HELD).map_err(|e| crate::diag::errno_of(&e))?;
+    Ok(true)
+}
+
+/// What our own `down` files say, so that one a killed upgrade left is
+/// told from the instance's.
+const HELD: &[u8] = b"held down by s6-instance-upgrade\n";
+
+/// Swap every copy in, held down; have the scanner see the new trees at
+/// once (so that it forgets the old ones, whose supervisors then stop for
+/// good rather than be restarted on the new trees), stop the old
+/// supervisors, then let the new ones start their services and wait. The
+/// instances that do not make it are put back on their old copies the
+/// same way; returns their indices and exit codes.
 fn swap_and_restart(
     service: &Service,
     moves: &[Move],
@@ -218,40 +240,38 @@ fn swap_and_restart(
     for m in moves {
         copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("swap in a new copy for", &m.dir, e))?;
     }
-    // The old trees are now aside: their supervisors stop there. One that
-    // will not is left to the next upgrade or create (finish_leftovers).
-    for m in moves {
-        if let Err(Error::Fatal { msg, .. }) = stop(&m.aside, deadline) {
-            crate::diag::warn(msg);
-        }
-    }
     crate::scandir::control(&service.scandir(), b"a")?;
+    // The old trees are now aside: their supervisors stop there, all at
+    // once. One that will not is left to the next upgrade or create
+    // (finish_leftovers).
+    let asides: Vec<&Path> = moves.iter().map(|m| m.aside.as_path()).collect();
+    if let Err(Error::Fatal { msg, .. }) = stop_all(&asides, deadline) {
+        crate::diag::warn(msg);
+    }
     let mut failed = Vec::new();
     for (i, m) in moves.iter().enumerate() {
-        let r = came_up(&m.dir, m.wanted_up, wait, deadline);
-        if m.held_down {
-            let _ = std::fs::remove_file(m.dir.join("down"));
-        }
-        if let Err((code, msg)) = r {
+        if let Err((code, msg)) = came_up(&m.dir, m.held_down, m.wanted_up, wait, deadline) {
             crate::diag::warn(msg);
             failed.push((i, code));
         }
     }
-    // The first that failed goes back, and so do the others of its batch
-    // that failed; those that made it stay.
+    // Those that failed go back, the same way; those that made it stay.
+    let mut held = Vec::new();
     for &(i, _) in &failed {
         let m = &moves[i];
-        if let Err(Error::Fatal { msg, .. }) = stop(&m.dir, Some(Instant::now() + Duration::from_secs(10))) {
-            crate::diag::warn(msg);
-        }
+        held.push(hold_down(&m.aside).unwrap_or(false));
         copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
     }
     if !failed.is_empty() {
         crate::scandir::control(&service.scandir(), b"a")?;
-        for &(i, _) in &failed {
+        let back: Vec<&Path> = failed.iter().map(|&(i, _)| moves[i].aside.as_path()).collect();
+        if let Err(Error::Fatal { msg, .. }) = stop_all(&back, Some(Instant::now() + Duration::from_secs(10))) {
+            crate::diag::warn(msg);
+        }
+        for (&(i, _), &ours) in failed.iter().zip(&held) {
             let m = &moves[i];
             // Back as it was: supervised, and up if it was wanted up.
-            let _ = came_up(&m.dir, m.wanted_up, Wait::Up, Some(Instant::now() + Duration::from_secs(10)));
+            let _ = came_up(&m.dir, ours, m.wanted_up, Wait::Up, Some(Instant::now() + Duration::from_secs(10)));
         }
     }
     // What is aside now is the copy no longer used; one whose supervisor
@@ -268,41 +288,75 @@ fn swap_and_restart(
 /// output intact, then have its supervisors exit (the logger's last, so
 /// that it logs the finish). Nothing to do where no supervisor runs.
 fn stop(dir: &Path, deadline: Option<Instant>) -> Result<(), Error> {
-    let dirs = supervise::with_logger(dir).map_err(|e| Error::sys("read", dir, e))?;
-    for d in &dirs {
-        if !supervise::is_running(d).unwrap_or(false) {
-            continue;
+    stop_all(&[dir], deadline)
+}
+
+/// `stop` for several instances at once: every service is told to go
+/// down before any is waited for, so that a batch is down for as long as
+/// its slowest, not for the sum.
+fn stop_all(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Error> {
+    let mut services = Vec::new();
+    let mut loggers = Vec::new();
+    for dir in dirs {
+        let both = supervise::with_logger(dir).map_err(|e| Error::sys("read", dir, e))?;
+        for (i, d) in both.into_iter().enumerate() {
+            if supervise::is_running(&d).unwrap_or(false) {
+                if i == 0 { &mut services } else { &mut loggers }.push(d);
+            }
         }
+    }
+    for group in [services, loggers] {
         // Best effort: a supervisor just starting or just gone is no error.
-        let watch = Watch::start(d).ok();
-        let _ = supervise::control(d, b"d");
-        if let Some(mut watch) = watch {
+        let mut watches: Vec<Option<Watch>> = group.iter().map(|d| Watch::start(d).ok()).collect();
+        for d in &group {
+            let _ = supervise::control(d, b"d");
+        }
+        for watch in watches.iter_mut().flatten() {
             let _ = watch.until(Target { up: false, ready: true }, deadline);
         }
-        let _ = supervise::control(d, b"x");
-        let step = Duration::from_millis(10);
-        while supervise::is_running(d).unwrap_or(false) {
-            if deadline.is_some_and(|dl| Instant::now() > dl) {
-                return Err(Error::new(EXIT_TIMEOUT, [&b"timed out waiting for s6-supervise to exit on "[..], bytes(d)].concat()));
+        for d in &group {
+            let _ = supervise::control(d, b"x");
+        }
+        for d in &group {
+            while supervise::is_running(d).unwrap_or(false) {
+                if deadline.is_some_and(|dl| Instant::now() > dl) {
+                    return Err(Error::new(EXIT_TIMEOUT, [&b"timed out waiting for s6-supervise to exit on "[..], bytes(d)].concat()));
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
-            std::thread::sleep(step);
         }
     }
     Ok(())
 }
 
-/// Wait until a supervisor runs on `dir` and, if the instance is wanted
-/// up, until it is up (and ready, for `Wait::Ready`). On failure, the
+/// Wait until a supervisor runs on `dir`, remove the `down` file that
+/// held it if it is ours, and, if the instance is wanted up, start it and
+/// wait until it is up (and ready, for `Wait::Ready`). On failure, the
 /// exit code and why.
-fn came_up(dir: &Path, wanted_up: bool, wait: Wait, deadline: Option<Instant>) -> Result<(), (i32, Vec<u8>)> {
+fn came_up(
+    dir: &Path,
+    held_down: bool,
+    wanted_up: bool,
+    wait: Wait,
+    deadline: Option<Instant>,
+) -> Result<(), (i32, Vec<u8>)> {
     let late = || deadline.is_some_and(|dl| Instant::now() > dl);
     while !supervise::has_started(dir).unwrap_or(false) {
         if late() {
             return Err((EXIT_TIMEOUT, [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat()));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
     }
+    // Running: the down file that held it is ours to remove, once the
+    // supervisor has been told `u` if the instance is wanted up (killed in
+    // between, the file still says it was held).
+    let release = || {
+        if held_down {
+            let _ = std::fs::remove_file(dir.join("down"));
+        }
+    };
     if !wanted_up {
+        release();
         return Ok(());
     }
     let as_pair = |e: Error| match e {
@@ -313,6 +367,7 @@ fn came_up(dir: &Path, wanted_up: bool, wait: Wait, deadline: Option<Instant>) -
     // Wanted up, it must come up even where its down file (an instance
     // normally down, brought up by hand) would keep it down.
     let _ = supervise::control(dir, b"u");
+    release();
     let target = Target {
         up: true,
         ready: wait == Wait::Ready,
