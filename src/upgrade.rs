@@ -4,12 +4,14 @@
 //! For each instance: a fresh copy of the template, under a hidden name
 //! beside it, is given the instance's own state (its `down` files, and
 //! every file the template does not have, such as an environment written
-//! after cloning). The two trees are then swapped whole (RENAME_EXCHANGE):
-//! `instances/NAME` is at every moment one whole copy, the old or the new.
-//! The old supervisor, still in the old tree, brings the service down (its
-//! finish script's output intact) and exits; the scanner starts a new
-//! supervisor on the new tree; the service must be up (or up and ready)
-//! in time. If not, the same dance in reverse puts the old tree back.
+//! after cloning), and a `down` file that holds it down. The two trees
+//! are then swapped whole (RENAME_EXCHANGE): `instances/NAME` is at every
+//! moment one whole copy, the old or the new. The scanner, told at once,
+//! starts a supervisor on the new tree (held down) and forgets the old
+//! one, whose supervisor, still in the old tree, brings the service down
+//! (its finish script's output intact) and exits. Then the new service
+//! is let go, and must be up (or up and ready) in time. If not, the same
+//! dance in reverse puts the old tree back.
 //!
 //! A killed upgrade leaves, at worst, an instance on the new tree with its
 //! old supervisor still running in the old one, under a hidden name: the
