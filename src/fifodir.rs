@@ -16,7 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollTimeout;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{getegid, getuid, mkdir, mkfifo};
 
@@ -368,6 +369,16 @@ pub fn wait_or(
     mut idle: impl FnMut() -> bool,
     mut event: impl FnMut(usize, u8) -> bool,
 ) -> Result<(), WaitError> {
+    // One epoll set for the whole wait: each wake-up costs the events
+    // that came, not a look at every listener (a bulk wait has one per
+    // supervisor, a thousand or more).
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(WaitError::Sys)?;
+    for (i, l) in listeners.iter().enumerate() {
+        epoll
+            .add(l.fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+            .map_err(WaitError::Sys)?;
+    }
+    let mut ready = vec![EpollEvent::empty(); listeners.len().clamp(1, 256)];
     let mut buf = [0u8; 64];
     loop {
         // Past the deadline, events already waiting are still read (a
@@ -381,26 +392,20 @@ pub fn wait_or(
             (Some(t), None) | (None, Some(t)) => millis(t),
             (Some(a), Some(b)) => millis(a.min(b)),
         };
-        let mut fds: Vec<PollFd> = listeners
-            .iter()
-            .map(|l| PollFd::new(l.fd.as_fd(), PollFlags::POLLIN))
-            .collect();
-        match poll(&mut fds, timeout) {
+        let n = match epoll.wait(&mut ready, timeout) {
             Ok(0) if late => return Err(WaitError::Timeout),
             Ok(0) if period.is_some() && idle() => return Ok(()),
             Err(Errno::EINTR) | Ok(0) => continue,
             Err(e) => return Err(WaitError::Sys(e)),
-            Ok(_) => {}
-        }
-        let ready: Vec<usize> = (0..fds.len())
-            .filter(|&i| fds[i].revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+            Ok(n) => n,
+        };
         // Every event read is handed to `event`, even after one has ended
         // the wait: read from the FIFO, it would be lost otherwise.
         let mut over = false;
-        for i in ready {
-            let n = listeners[i].drain(&mut buf).map_err(WaitError::Sys)?;
-            for &b in &buf[..n] {
+        for ev in &ready[..n] {
+            let i = ev.data() as usize;
+            let got = listeners[i].drain(&mut buf).map_err(WaitError::Sys)?;
+            for &b in &buf[..got] {
                 over |= event(i, b);
             }
         }

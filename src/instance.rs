@@ -341,7 +341,8 @@ fn subscribe_and_wait<'a>(
     if !crate::lock::held(&scandir::lockfile(&scandir)).unwrap_or(false) {
         scandir::control(&scandir, b"a").map_err(|e| (e, None))?;
     }
-    let mut poked = false;
+    let mut repoke = IDLE_POKE;
+    let mut next_poke = Instant::now() + repoke;
     let mut scanner_gone = None;
     let listeners: Vec<&Listener> = pending.iter().map(|(_, l)| l).collect();
     let mut started = vec![false; pending.len()];
@@ -352,8 +353,12 @@ fn subscribe_and_wait<'a>(
     // no supervisor will ever come, and the wait ends there, not never.
     let mut deleted = None;
     let mut idle = || {
-        if !poked {
-            poked = true;
+        // A scan can miss an instance (a supervisor of the same name, or a
+        // recycled inode, still in the scanner's tables): poke again, less
+        // and less often.
+        if Instant::now() >= next_poke {
+            repoke = (repoke * 2).min(std::time::Duration::from_secs(1));
+            next_poke = Instant::now() + repoke;
             if let Err(e) = scandir::control(&scandir, b"a") {
                 scanner_gone = Some(e);
                 return true;
@@ -377,6 +382,11 @@ fn subscribe_and_wait<'a>(
         return Err((e, None));
     }
     if let Some(&name) = deleted {
+        // Our link, left pointing at a directory a delete removed, goes.
+        let link = service.link(name);
+        if std::fs::symlink_metadata(&link).is_ok() && std::fs::metadata(&link).is_err() {
+            let _ = std::fs::remove_file(&link);
+        }
         let mut msg = b"unable to wait for s6-supervise to start on ".to_vec();
         msg.extend_from_slice(bytes(&service.instance_dir(name)));
         msg.extend_from_slice(b": instance deleted meanwhile");
@@ -420,7 +430,8 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
 /// How often a wait for supervisors to exit looks at their locks.
 const LOCK_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 /// How long a wait for supervisors to start stays idle before it pokes
-/// the scanner again, and then how often it looks for its instances.
+/// the scanner again (then twice as long each time, up to a second), and
+/// how often it looks for its instances.
 const IDLE_POKE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Unlink the named instances from the nested scan directory, have the
