@@ -214,7 +214,7 @@ fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing()
     }
     // And a last sync puts everything right, unless the scanner will not
     // start a supervisor (see above): then it says so in time.
-    let out = sync(&svc, &["-t", "10000", "a", "b"]);
+    let out = sync(&svc, &["-t10000", "a", "b"]);
     match code(&out) {
         0 => assert_eq!(instances(&svc), ["a", "b"]),
         99 => assert!(stderr(&out).contains("timed out waiting for s6-supervise to start"), "{}", stderr(&out)),
