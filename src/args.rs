@@ -293,7 +293,16 @@ mod tests {
             vars[1],
             (b"fields".to_vec(), v(&["-u", "-o", "pid,up", "-w", "-o", "ready"]))
         );
-        let vars = parse(&g, &names(&["svc"]), Some(Rest { var: b"more", at_least: 1 }), &v(&["svc", "a", "b"])).unwrap();
+        let vars = parse(
+            &g,
+            &names(&["svc"]),
+            Some(Rest {
+                var: b"more",
+                at_least: 1,
+            }),
+            &v(&["svc", "a", "b"]),
+        )
+        .unwrap();
         assert_eq!(vars[1], (b"more".to_vec(), v(&["a", "b"])));
     }
 

@@ -90,7 +90,12 @@ pub fn write_stdout(out: &[u8]) -> Result<(), Error> {
         match nix::unistd::write(&fd1, &out[done..]) {
             Ok(n) => done += n,
             Err(Errno::EINTR) => {}
-            Err(e) => return Err(Error::new(EXIT_SYS, format!("unable to write to stdout: {}", reason(e)))),
+            Err(e) => {
+                return Err(Error::new(
+                    EXIT_SYS,
+                    format!("unable to write to stdout: {}", reason(e)),
+                ))
+            }
         }
     }
     Ok(())

@@ -102,9 +102,8 @@ fn pending_pid(dir: &Path) -> Option<i32> {
 fn abandoned(service: &Service, name: &OsStr) -> bool {
     let dir = service.instance_dir(name);
     let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
-    let supervised = || {
-        supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)))
-    };
+    let supervised =
+        || supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)));
     !linked && pending_pid(&dir).is_some_and(copy::process_gone) && !supervised()
 }
 
@@ -486,7 +485,10 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
     // free says it is gone all the same.
     // The lock files are held open: a delete or create of the same name
     // meanwhile may put another instance, supervised, at their paths.
-    let locks: Vec<_> = running.iter().filter_map(|(d, _)| crate::lock::open(&supervise::lockfile(d)).ok()).collect();
+    let locks: Vec<_> = running
+        .iter()
+        .filter_map(|(d, _)| crate::lock::open(&supervise::lockfile(d)).ok())
+        .collect();
     let all_unlocked = || locks.iter().all(|fd| !crate::lock::held_on(fd).unwrap_or(false));
     let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), &all_unlocked, |i, ev| {
         if ev == b'x' && !gone[i] {
@@ -510,7 +512,10 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
             let mut msg = b"timed out waiting for s6-supervise to exit on ".to_vec();
             msg.extend_from_slice(bytes(&running[late].0));
             msg.extend_from_slice(b": instance left unlinked, for the next delete or create to remove");
-            Err(Error::Warned { code: EXIT_TIMEOUT, msg })
+            Err(Error::Warned {
+                code: EXIT_TIMEOUT,
+                msg,
+            })
         }
         Err(e) => Err(wait_error(e, "", &running[0].0)),
     }

@@ -493,7 +493,9 @@ fn warn_unknown_user(user: &OsStr) {
         return;
     }
     let passwd = fs::read("/etc/passwd").unwrap_or_default();
-    let known = passwd.split(|&b| b == b'\n').any(|line| line.split(|&b| b == b':').next() == Some(name));
+    let known = passwd
+        .split(|&b| b == b'\n')
+        .any(|line| line.split(|&b| b == b':').next() == Some(name));
     if !known {
         let mut msg = b"user ".to_vec();
         msg.extend_from_slice(name);
@@ -507,7 +509,10 @@ impl Maker {
     /// `-r`, the source definitions in `dir`).
     pub fn make(&self, p: &Programs, template: &Path, dir: &Path) -> Result<(), Error> {
         check_template(template, self.rc.is_none())?;
-        for user in [Some(&self.user), self.logger.as_ref().and_then(|l| l.user.as_ref())].into_iter().flatten() {
+        for user in [Some(&self.user), self.logger.as_ref().and_then(|l| l.user.as_ref())]
+            .into_iter()
+            .flatten()
+        {
             warn_unknown_user(user);
         }
         match &self.rc {

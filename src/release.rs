@@ -133,7 +133,10 @@ impl Release {
 /// The refusal of option `-c`, which came with s6 release `since`, by a
 /// build for an older release.
 pub fn too_new(c: u8, since: &str) -> crate::diag::Error {
-    let msg = format!("option -{} needs s6 {since} or later; this build is for s6 {BUILT_FOR}", c as char);
+    let msg = format!(
+        "option -{} needs s6 {since} or later; this build is for s6 {BUILT_FOR}",
+        c as char
+    );
     crate::diag::Error::new(crate::diag::EXIT_USAGE, msg)
 }
 
@@ -152,7 +155,15 @@ mod tests {
     fn parses_releases() {
         assert_eq!(Release::parse(b"2.13.1.0"), Some(Release([2, 13, 1, 0])));
         assert_eq!(Release::parse(b"2.15"), Some(Release([2, 15, 0, 0])));
-        for bad in [&b""[..], b"2..1", b"2.13.", b"x", b"1.2.3.4.5", b"2.13.1.0-1", b"9999999999"] {
+        for bad in [
+            &b""[..],
+            b"2..1",
+            b"2.13.",
+            b"x",
+            b"1.2.3.4.5",
+            b"2.13.1.0-1",
+            b"9999999999",
+        ] {
             assert_eq!(Release::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
         assert_eq!(Release([2, 13, 1, 0]).to_string(), "2.13.1.0");

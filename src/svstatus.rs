@@ -208,11 +208,7 @@ pub fn sig_name(sig: i32, release: Release) -> &'static str {
 /// The number of a signal given to `s6-svc -s`: a name, with or without
 /// `SIG`, in any case, or a decimal number, as skalibs reads them.
 pub fn sig_number(s: &[u8]) -> Option<i32> {
-    const NAMES: &[(&str, i32)] = &[
-        ("IOT", libc::SIGIOT),
-        ("CLD", libc::SIGCHLD),
-        ("IO", libc::SIGIO),
-    ];
+    const NAMES: &[(&str, i32)] = &[("IOT", libc::SIGIOT), ("CLD", libc::SIGCHLD), ("IO", libc::SIGIO)];
     let named = |s: &[u8]| {
         (1..65)
             .map(|n| (sig_name(n, Release([2, 11, 0, 0])), n))
@@ -224,7 +220,11 @@ pub fn sig_number(s: &[u8]) -> Option<i32> {
         if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        std::str::from_utf8(s).ok()?.parse::<u32>().ok().map(|n| n.min(i32::MAX as u32) as i32)
+        std::str::from_utf8(s)
+            .ok()?
+            .parse::<u32>()
+            .ok()
+            .map(|n| n.min(i32::MAX as u32) as i32)
     };
     let plain = |s: &[u8]| named(s).or_else(|| numbered(s));
     plain(s).or_else(|| match s.get(..3) {
@@ -278,10 +278,13 @@ pub const MAX_FIELDS: usize = 16;
 /// one that starts with it (and there is no `pgid`); from 2.13, the one
 /// spelled exactly so.
 pub fn field_named(item: &[u8], release: Release) -> Option<Field> {
-    let known = FIELDS.iter().filter(|(_, f)| release.svstat_pgid() || *f != Field::Pgid);
-    let mut known = known.clone().filter(|(name, _)| name.as_bytes() == item).chain(known.filter(|(name, _)| {
-        !release.svstat_pgid() && name.as_bytes().starts_with(item)
-    }));
+    let known = FIELDS
+        .iter()
+        .filter(|(_, f)| release.svstat_pgid() || *f != Field::Pgid);
+    let mut known = known
+        .clone()
+        .filter(|(name, _)| name.as_bytes() == item)
+        .chain(known.filter(|(name, _)| !release.svstat_pgid() && name.as_bytes().starts_with(item)));
     known.next().map(|(_, f)| *f)
 }
 
@@ -473,8 +476,14 @@ mod tests {
         assert_eq!(Status { pgid: 42, ..long }, short);
         // Whatever release we print as, the flags come from the right byte.
         for r in [R211, R213, R215] {
-            assert_eq!(view_as(&record_with(42, Some(40), 0, 4 | 8), true, r).field(Field::WantedUp), "true");
-            assert_eq!(view_as(&record_with(42, Some(40), 0, 0), true, r).field(Field::WantedUp), "false");
+            assert_eq!(
+                view_as(&record_with(42, Some(40), 0, 4 | 8), true, r).field(Field::WantedUp),
+                "true"
+            );
+            assert_eq!(
+                view_as(&record_with(42, Some(40), 0, 0), true, r).field(Field::WantedUp),
+                "false"
+            );
         }
     }
 
@@ -523,9 +532,15 @@ mod tests {
     #[test]
     fn summaries_of_later_releases() {
         let up = record_with(42, Some(40), 0, 4);
-        assert_eq!(view_as(&up, true, R213).summary(false), "up (pid 42 pgid 40) 59 seconds");
+        assert_eq!(
+            view_as(&up, true, R213).summary(false),
+            "up (pid 42 pgid 40) 59 seconds"
+        );
         // 2.14 on: the pgid printed is the pid.
-        assert_eq!(view_as(&up, true, R215).summary(false), "up (pid 42 pgid 42) 59 seconds");
+        assert_eq!(
+            view_as(&up, true, R215).summary(false),
+            "up (pid 42 pgid 42) 59 seconds"
+        );
         assert_eq!(
             view_as(&record(42, 0, 4), true, R213).summary(false),
             "up (pid 42 pgid 42) 59 seconds"
@@ -537,7 +552,10 @@ mod tests {
             view_as(&fresh, true, R213).summary(false),
             "down (exitcode 0) 59 seconds, normally up, ready 69 seconds"
         );
-        assert_eq!(view_as(&fresh, true, R2132).summary(false), "down (not started yet) , normally up");
+        assert_eq!(
+            view_as(&fresh, true, R2132).summary(false),
+            "down (not started yet) , normally up"
+        );
         assert_eq!(view_as(&fresh, false, R215).summary(false), "down (not started yet) ");
         assert_eq!(
             view_as(&record(0, 6, 0), false, R215).summary(false),
@@ -596,7 +614,10 @@ mod tests {
     fn fields_of_later_releases() {
         let down = record_with(0, Some(0), 15, 1 | 8);
         // 2.13: pgid from the record, -1 when there is none.
-        assert_eq!(view_as(&record_with(42, Some(40), 0, 4), true, R213).field(Field::Pgid), "40");
+        assert_eq!(
+            view_as(&record_with(42, Some(40), 0, 4), true, R213).field(Field::Pgid),
+            "40"
+        );
         assert_eq!(view_as(&down, true, R213).field(Field::Pgid), "-1");
         assert_eq!(view_as(&down, true, R213).field(Field::Paused), "true");
         assert_eq!(view_as(&down, true, R213).field(Field::Signal), "SIGTERM");

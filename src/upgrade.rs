@@ -273,7 +273,13 @@ fn swap_and_restart(
         for (&(i, _), &ours) in failed.iter().zip(&held) {
             let m = &moves[i];
             // Back as it was: supervised, and up if it was wanted up.
-            let _ = came_up(&m.dir, ours, m.wanted_up, Wait::Up, Some(Instant::now() + Duration::from_secs(10)));
+            let _ = came_up(
+                &m.dir,
+                ours,
+                m.wanted_up,
+                Wait::Up,
+                Some(Instant::now() + Duration::from_secs(10)),
+            );
         }
     }
     // What is aside now is the copy no longer used; one whose supervisor
@@ -322,7 +328,10 @@ fn stop_all(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Error> {
         for d in &group {
             while supervise::is_running(d).unwrap_or(false) {
                 if deadline.is_some_and(|dl| Instant::now() > dl) {
-                    return Err(Error::new(EXIT_TIMEOUT, [&b"timed out waiting for s6-supervise to exit on "[..], bytes(d)].concat()));
+                    return Err(Error::new(
+                        EXIT_TIMEOUT,
+                        [&b"timed out waiting for s6-supervise to exit on "[..], bytes(d)].concat(),
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -345,7 +354,10 @@ fn came_up(
     let late = || deadline.is_some_and(|dl| Instant::now() > dl);
     while !supervise::has_started(dir).unwrap_or(false) {
         if late() {
-            return Err((EXIT_TIMEOUT, [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat()));
+            return Err((
+                EXIT_TIMEOUT,
+                [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -376,7 +388,10 @@ fn came_up(
     };
     match watch.until(target, deadline) {
         Ok(true) => Ok(()),
-        Ok(false) => Err((EXIT_NOT_RUNNING, [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat())),
+        Ok(false) => Err((
+            EXIT_NOT_RUNNING,
+            [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat(),
+        )),
         Err(e) => Err(as_pair(e)),
     }
 }

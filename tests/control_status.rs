@@ -588,7 +588,10 @@ fn empty_option_arguments_stay_arguments() {
 fn usage_part(prog: &str, after: &str, before: &str) -> String {
     let err = stderr(&run(&mut reference(prog)));
     let start = err.find(after).unwrap_or_else(|| panic!("{prog} usage: {err}")) + after.len();
-    let end = err[start..].find(before).unwrap_or_else(|| panic!("{prog} usage: {err}")) + start;
+    let end = err[start..]
+        .find(before)
+        .unwrap_or_else(|| panic!("{prog} usage: {err}"))
+        + start;
     err[start..end].to_string()
 }
 
@@ -652,7 +655,10 @@ fn every_command_the_installed_s6_svc_knows_and_no_other() {
     }
     // Every release knows at least 2.11's 21 commands.
     assert!(known >= 21, "{known}");
-    assert!(state(&svc, "a") == (false, false), "a refused command reached the instance");
+    assert!(
+        state(&svc, "a") == (false, false),
+        "a refused command reached the instance"
+    );
 }
 
 #[test]
@@ -705,7 +711,10 @@ fn signals_by_name_and_to_the_process_group() {
         assert_eq!(code(&control(&svc, &["-P"], "a")), 0);
         assert!(wait_until(Duration::from_secs(5), stopped), "-P did not stop the group");
         assert_eq!(code(&control(&svc, &["-C"], "a")), 0);
-        assert!(wait_until(Duration::from_secs(5), || !stopped()), "-C did not continue it");
+        assert!(
+            wait_until(Duration::from_secs(5), || !stopped()),
+            "-C did not continue it"
+        );
         let out = control(&svc, &["-K", "-wr", "-T", "5000"], "a");
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         assert!(!alive(pid), "-K left the service alive");
@@ -728,7 +737,13 @@ fn a_supervisor_that_does_not_listen_as_the_installed_s6_svc_says() {
         std::os::unix::fs::symlink(format!("../instances/{name}"), svc.join("instance").join(name)).unwrap();
         let out = control(&svc, &["-u"], name);
         let cout = run(reference("s6-svc").arg("-u").arg(svc.join("instance").join(name)));
-        assert_eq!(code(&out), code(&cout), "{name}: ours {} / s6-svc {}", stderr(&out), stderr(&cout));
+        assert_eq!(
+            code(&out),
+            code(&cout),
+            "{name}: ours {} / s6-svc {}",
+            stderr(&out),
+            stderr(&cout)
+        );
         let level = |e: &str| e.split(": ").nth(1).unwrap_or("").to_string();
         assert_eq!(level(&stderr(&out)), level(&stderr(&cout)), "{name}: {}", stderr(&cout));
     }
@@ -762,7 +777,13 @@ fn status_records_of_both_sizes() {
         &["-g"],
         &["-n"],
     ];
-    for (pid, wstat, flags) in [(77u64, 0u16, 4u8 | 8), (0, 0x0300, 4), (0, 9, 0), (0, 0, 1), (55, 0, 1 | 4)] {
+    for (pid, wstat, flags) in [
+        (77u64, 0u16, 4u8 | 8),
+        (0, 0x0300, 4),
+        (0, 9, 0),
+        (0, 0, 1),
+        (55, 0, 1 | 4),
+    ] {
         // The size the installed s6 writes: the same as s6-svstat.
         let native = record(pid, with_pgid.then_some(pid), wstat, flags);
         write(&native);

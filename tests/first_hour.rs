@@ -31,7 +31,10 @@ fn create(svc: &Path, name: &str) {
     let out = run(ours("s6-instance-create").arg(svc).arg(name));
     assert_eq!(code(&out), 0, "create {name}: {}", stderr(&out));
     let dir = svc.join("instances").join(name);
-    assert!(wait_until(Duration::from_secs(10), || status(&dir).0 != 0), "{name} never came up");
+    assert!(
+        wait_until(Duration::from_secs(10), || status(&dir).0 != 0),
+        "{name} never came up"
+    );
 }
 
 #[test]
@@ -100,29 +103,50 @@ fn messages_say_what_is_wrong() {
     let s = svc.as_os_str();
     assert_eq!(
         said("s6-instance-create", &[s, "gamma delta".as_ref()]),
-        (100, "s6-instance-create: fatal: invalid instance name: \"gamma delta\"\n".to_string())
+        (
+            100,
+            "s6-instance-create: fatal: invalid instance name: \"gamma delta\"\n".to_string()
+        )
     );
     assert_eq!(
         said("s6-instance-delete", &[s, "".as_ref()]),
-        (100, "s6-instance-delete: fatal: invalid instance name: \"\"\n".to_string())
+        (
+            100,
+            "s6-instance-delete: fatal: invalid instance name: \"\"\n".to_string()
+        )
     );
     // A mistyped path, the scan directory above: no instanced service.
     for wrong in [t.path().join("svcc"), t.path().join("scan")] {
         let (c, e) = said("s6-instance-list", &[wrong.as_os_str()]);
         assert_eq!(
             (c, e),
-            (111, format!("s6-instance-list: fatal: not an instanced service: {}\n", wrong.display()))
+            (
+                111,
+                format!(
+                    "s6-instance-list: fatal: not an instanced service: {}\n",
+                    wrong.display()
+                )
+            )
         );
     }
     // A timeout names the instance and what was waited for.
-    let (c, e) = said("s6-instance-control", &["-wd".as_ref(), "-T".as_ref(), "300".as_ref(), s, "a".as_ref()]);
+    let (c, e) = said(
+        "s6-instance-control",
+        &["-wd".as_ref(), "-T".as_ref(), "300".as_ref(), s, "a".as_ref()],
+    );
     assert_eq!(c, 99);
     assert_eq!(
         e,
-        format!("s6-instance-control: fatal: timed out waiting for down on {}/instance/a\n", svc.display())
+        format!(
+            "s6-instance-control: fatal: timed out waiting for down on {}/instance/a\n",
+            svc.display()
+        )
     );
     // No warning about readiness before the error that matters.
-    let (c, e) = said("s6-instance-control", &["-wU".as_ref(), "-T".as_ref(), "1000".as_ref(), s, "nosuch".as_ref()]);
+    let (c, e) = said(
+        "s6-instance-control",
+        &["-wU".as_ref(), "-T".as_ref(), "1000".as_ref(), s, "nosuch".as_ref()],
+    );
     assert_eq!(c, 111);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.contains("nosuch: No such file or directory"), "{e}");
@@ -167,7 +191,10 @@ fn signal_and_status_take_a_block_of_names() {
     for name in ["a", "b", "c"] {
         create(&svc, name);
     }
-    let pids: Vec<u64> = ["a", "b"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
+    let pids: Vec<u64> = ["a", "b"]
+        .iter()
+        .map(|n| status(&svc.join("instances").join(n)).0)
+        .collect();
     let out = run(Command::new(bindir().join("s6i-signal"))
         .args(["-r", "-wr", "-T", "10000", "--"])
         .arg(&svc)
@@ -182,7 +209,10 @@ fn signal_and_status_take_a_block_of_names() {
         .arg(&svc)
         .args(block(&["a", "b", "c"])));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "a: true true\nb: true true\nc: true true\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a: true true\nb: true true\nc: true true\n"
+    );
     // One that is not there: the others are printed, it is named.
     let out = run(Command::new(bindir().join("s6i-status"))
         .args(["-o", "up", "--"])
@@ -190,7 +220,11 @@ fn signal_and_status_take_a_block_of_names() {
         .args(block(&["a", "nope", "c"])));
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a: true\nc: true\n");
-    assert!(stderr(&out).contains("instance/nope: s6-supervise not running"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("instance/nope: s6-supervise not running"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -217,8 +251,10 @@ fn restart_all_restarts_what_is_up_and_names_what_did_not_come_back() {
     assert_eq!(pid("down"), 0, "a down instance was started");
     // Once slow is back, everything comes back: exit 0.
     let slow = svc.join("instances/slow");
-    assert!(wait_until(Duration::from_secs(10), || s6i::svstatus::Status::read(&slow)
-        .is_ok_and(|st| st.is_up())));
+    assert!(wait_until(Duration::from_secs(10), || s6i::svstatus::Status::read(
+        &slow
+    )
+    .is_ok_and(|st| st.is_up())));
     write_script(&svc.join("instances/slow/finish"), "/usr/bin/true");
     let out = run(installed_example("restart-all").arg(&svc));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -240,7 +276,11 @@ fn a_delete_that_times_out_leaves_the_directory_to_the_next_one() {
     let left = (dir.is_dir(), supervised(&dir), svc.join("instance/a").exists());
     kill(scanner, Signal::SIGCONT).unwrap();
     assert_eq!(code(&out), 99, "{}", stderr(&out));
-    assert!(stderr(&out).starts_with("s6-instance-delete: warning: timed out"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("s6-instance-delete: warning: timed out"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(left, (true, true, false), "(directory, supervised, linked)");
     assert!(dir.join(".s6i-pending").is_file());
     // Not listed; then, once the supervisor is gone, the next delete

@@ -36,7 +36,10 @@ fn create_up(svc: &Path) {
     let out = run(ours("s6-instance-create").arg(svc).arg("a"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let dir = svc.join("instances/a");
-    assert!(wait_until(Duration::from_secs(10), || status(&dir).0 != 0), "a never came up");
+    assert!(
+        wait_until(Duration::from_secs(10), || status(&dir).0 != 0),
+        "a never came up"
+    );
 }
 
 /// The signals a program finds ignored (SigIgn of /proc/self/status),
@@ -94,7 +97,10 @@ fn ignored_signals_are_handed_on_as_given() {
     }
     // HUP, INT and PIPE: bits 1, 2 and 13 (the test runner may hand on
     // others).
-    assert_eq!(ignored_mask(&[], &[libc::SIGHUP, libc::SIGINT, libc::SIGPIPE]) & 0x1fff, 0x1003);
+    assert_eq!(
+        ignored_mask(&[], &[libc::SIGHUP, libc::SIGINT, libc::SIGPIPE]) & 0x1fff,
+        0x1003
+    );
 }
 
 #[test]
@@ -115,7 +121,9 @@ fn a_waiting_control_keeps_ignoring_what_it_was_given_ignored() {
     let mut child = cmd.spawn().unwrap();
     let pid = child.id() as i32;
     assert!(
-        wait_until(Duration::from_secs(10), || entries(&event).iter().any(|e| e.starts_with(b"ftrig1:"))),
+        wait_until(Duration::from_secs(10), || entries(&event)
+            .iter()
+            .any(|e| e.starts_with(b"ftrig1:"))),
         "no listener appeared"
     );
     for sig in [Signal::SIGHUP, Signal::SIGINT] {
@@ -125,7 +133,11 @@ fn a_waiting_control_keeps_ignoring_what_it_was_given_ignored() {
     assert!(alive(pid), "an ignored signal killed the wait");
     // A signal it was not given ignored ends it, and its FIFO goes.
     kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || child.try_wait().ok().flatten().is_some()));
+    assert!(wait_until(Duration::from_secs(10), || child
+        .try_wait()
+        .ok()
+        .flatten()
+        .is_some()));
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
     assert!(entries(&event).is_empty(), "left behind: {:?}", entries(&event));
 }
@@ -135,7 +147,13 @@ fn listener_fifos_go_on_every_fatal_signal() {
     let (_t, svc) = Tree::with_service();
     create_up(&svc);
     let event = svc.join("instances/a/event");
-    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGPIPE, libc::SIGRTMIN() + 2] {
+    for sig in [
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGPIPE,
+        libc::SIGRTMIN() + 2,
+    ] {
         let mut child = ours("s6-instance-control")
             .args(["-wd", "-T", "20000"])
             .arg(&svc)
@@ -146,12 +164,18 @@ fn listener_fifos_go_on_every_fatal_signal() {
             .spawn()
             .unwrap();
         assert!(
-            wait_until(Duration::from_secs(10), || entries(&event).iter().any(|e| e.starts_with(b"ftrig1:"))),
+            wait_until(Duration::from_secs(10), || entries(&event)
+                .iter()
+                .any(|e| e.starts_with(b"ftrig1:"))),
             "no listener appeared"
         );
         // SAFETY: a plain kill(2).
         assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        assert!(wait_until(Duration::from_secs(10), || child.try_wait().ok().flatten().is_some()));
+        assert!(wait_until(Duration::from_secs(10), || child
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some()));
         assert_eq!(child.wait().unwrap().signal(), Some(sig));
         assert!(entries(&event).is_empty(), "signal {sig} left {:?}", entries(&event));
     }
@@ -185,7 +209,10 @@ fn list_and_status_with_stdout_closed_fail_as_s6s() {
             given(&mut cmd, &[], &[1]);
             let out = run_for(&mut cmd, Duration::from_secs(20));
             // s6's status speaks as s6-svstat.
-            let err = stderr(&out).split_once(": ").map(|(_, e)| e.to_string()).unwrap_or_default();
+            let err = stderr(&out)
+                .split_once(": ")
+                .map(|(_, e)| e.to_string())
+                .unwrap_or_default();
             results.push((code(&out), err));
         }
         assert_eq!(results[0], results[1], "{prog}");
@@ -205,7 +232,16 @@ fn the_script_variables_stay_with_the_steps() {
         cmd.env("PATH", format!("{}:/usr/bin:/bin", bindir().display()))
             .env("#", "1")
             .env("1", &svc)
-            .args(["-u", "mine service", "-n", "service", step, "--", "$service", "/usr/bin/env"]);
+            .args([
+                "-u",
+                "mine service",
+                "-n",
+                "service",
+                step,
+                "--",
+                "$service",
+                "/usr/bin/env",
+            ]);
         let out = run(&mut cmd);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let env = String::from_utf8_lossy(&out.stdout);

@@ -286,7 +286,11 @@ fn the_tree_is_what_the_docs_say() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let run_script = std::fs::read(dir.join("run")).unwrap();
     // s6 2.15's scanner takes -C, and counts the loggers in (500 more).
-    let max = if s6i::maker::PROGRAMS.max_option == b'C' { "-C1000" } else { "-c500" };
+    let max = if s6i::maker::PROGRAMS.max_option == b'C' {
+        "-C1000"
+    } else {
+        "-c500"
+    };
     assert_eq!(
         String::from_utf8(normalise_script(&run_script)).unwrap(),
         format!("#!execlineb -P\n\nfdmove -c 2 1\ns6-setuidgid \"daemon\"\ns6-svscan -d3 {max} -- instance\n")

@@ -25,7 +25,11 @@ fn normalise(s: &str) -> String {
     let mut out = Vec::new();
     for (i, w) in words.iter().enumerate() {
         let seconds = words.get(i + 1).is_some_and(|n| n.starts_with("seconds"));
-        out.push(if seconds && w.chars().all(|c| c.is_ascii_digit()) { "N" } else { w });
+        out.push(if seconds && w.chars().all(|c| c.is_ascii_digit()) {
+            "N"
+        } else {
+            w
+        });
     }
     out.join(" ")
 }
@@ -34,11 +38,17 @@ fn normalise(s: &str) -> String {
 /// with a dash, at the front).
 fn sync(svc: &Path, words: &[&str]) -> std::process::Output {
     let opts = words.iter().take_while(|w| w.len() > 1 && w.starts_with('-')).count();
-    run(ours("s6-instance-sync").args(&words[..opts]).arg(svc).args(&words[opts..]))
+    run(ours("s6-instance-sync")
+        .args(&words[..opts])
+        .arg(svc)
+        .args(&words[opts..]))
 }
 
 fn instances(svc: &Path) -> Vec<String> {
-    entries(&svc.join("instances")).iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect()
+    entries(&svc.join("instances"))
+        .iter()
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect()
 }
 
 #[test]
@@ -49,7 +59,9 @@ fn summary_prints_each_instance_as_svstat_does_sorted() {
     }
     create(&svc, &["-d"], "down");
     for n in ["a", "b", "c"] {
-        assert!(wait_until(Duration::from_secs(10), || up(&svc.join("instances").join(n))));
+        assert!(wait_until(Duration::from_secs(10), || up(&svc
+            .join("instances")
+            .join(n))));
     }
     // A linked directory that no supervisor runs on.
     std::fs::create_dir(svc.join("instances/idle")).unwrap();
@@ -70,7 +82,10 @@ fn summary_prints_each_instance_as_svstat_does_sorted() {
         assert_eq!(normalise(said), normalise(want.trim_end()), "{name}");
     }
     // Fields: the name, then the fields, spaces between.
-    let out = run(ours("s6-instance-summary").args(["-o", "up,wantedup"]).arg(&svc).args(["down", "a", "idle", "a"]));
+    let out = run(ours("s6-instance-summary")
+        .args(["-o", "up,wantedup"])
+        .arg(&svc)
+        .args(["down", "a", "idle", "a"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -161,7 +176,10 @@ fn sync_checks_every_name_first_and_creates_all_or_nothing() {
     assert_eq!(code(&out), 100, "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     assert_eq!(instances(&svc), ["keep", "zz"]);
-    assert_eq!(entries(&svc.join("instance")), [b".s6-svscan".to_vec(), b"keep".to_vec()]);
+    assert_eq!(
+        entries(&svc.join("instance")),
+        [b".s6-svscan".to_vec(), b"keep".to_vec()]
+    );
 }
 
 #[test]
@@ -174,7 +192,10 @@ fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing()
         let mut children: Vec<(String, Child)> = Vec::new();
         let mut spawn = |prog: &str, args: &[&str]| {
             let mut c = ours(prog);
-            c.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            c.args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             children.push((format!("{prog} {args:?}"), c.spawn().unwrap()));
         };
         // With timeouts: s6 2.13's scanner has been seen, in such a storm,
@@ -217,7 +238,11 @@ fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing()
     let out = sync(&svc, &["-t10000", "a", "b"]);
     match code(&out) {
         0 => assert_eq!(instances(&svc), ["a", "b"]),
-        99 => assert!(stderr(&out).contains("timed out waiting for s6-supervise to start"), "{}", stderr(&out)),
+        99 => assert!(
+            stderr(&out).contains("timed out waiting for s6-supervise to start"),
+            "{}",
+            stderr(&out)
+        ),
         c => panic!("{c}: {}", stderr(&out)),
     }
 }
@@ -241,11 +266,19 @@ fn template_is_replaced_at_once_and_only_with_one_that_runs() {
     let out = run(ours("s6-instance-template").arg(&svc).arg(t.path().join("nowhere")));
     assert_eq!(code(&out), 111, "{}", stderr(&out));
     assert!(!svc.join("template/version").exists());
-    assert!(entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")), "{:?}", entries(&svc));
+    assert!(
+        entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")),
+        "{:?}",
+        entries(&svc)
+    );
     let out = run(ours("s6-instance-template").arg(&svc).arg(&new));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(std::fs::read(svc.join("template/version")).unwrap(), b"2\n");
-    assert!(entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")), "{:?}", entries(&svc));
+    assert!(
+        entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")),
+        "{:?}",
+        entries(&svc)
+    );
     // New instances get it; the running one keeps its copy.
     create(&svc, &[], "new");
     assert!(svc.join("instances/new/version").exists());
@@ -267,7 +300,10 @@ fn the_boot_example_brings_back_the_instances_of_a_file() {
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/sync-at-boot"),
         );
         c.env_clear()
-            .env("PATH", format!("{}:/usr/lib/execline/bin:/usr/bin:/bin", bindir().display()))
+            .env(
+                "PATH",
+                format!("{}:/usr/lib/execline/bin:/usr/bin:/bin", bindir().display()),
+            )
             .arg(&svc)
             .arg(&names);
         run(&mut c)

@@ -53,7 +53,10 @@ fn setup() -> (Tree, PathBuf) {
     std::fs::write(svc.join("instances/b/env/PORT"), "8080\n").unwrap();
     for name in ["a", "b", "c", "e"] {
         let dir = svc.join("instances").join(name);
-        assert!(wait_until(Duration::from_secs(10), || ready(&dir)), "{name} never ready");
+        assert!(
+            wait_until(Duration::from_secs(10), || ready(&dir)),
+            "{name} never ready"
+        );
     }
     (t, svc)
 }
@@ -70,8 +73,13 @@ fn every_instance_moves_keeping_its_own_state() {
     let (t, svc) = setup();
     for (round, (v, parallel)) in [("2", "1"), ("3", "3")].into_iter().enumerate() {
         set_template(&t, &svc, v, true);
-        let pids: Vec<u64> = ["a", "b", "c", "e"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
-        let out = run(ours("s6-instance-upgrade").args(["-p", parallel, "-t", "10000"]).arg(&svc));
+        let pids: Vec<u64> = ["a", "b", "c", "e"]
+            .iter()
+            .map(|n| status(&svc.join("instances").join(n)).0)
+            .collect();
+        let out = run(ours("s6-instance-upgrade")
+            .args(["-p", parallel, "-t", "10000"])
+            .arg(&svc));
         assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
@@ -104,7 +112,10 @@ fn the_first_that_does_not_come_up_goes_back_and_the_rest_is_untouched() {
     let (t, svc) = setup();
     // Never ready on the new template: a times out, goes back to v1.
     set_template(&t, &svc, "2", false);
-    let pids: Vec<u64> = ["b", "c", "e"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
+    let pids: Vec<u64> = ["b", "c", "e"]
+        .iter()
+        .map(|n| status(&svc.join("instances").join(n)).0)
+        .collect();
     let out = run(ours("s6-instance-upgrade").args(["-t", "1000"]).arg(&svc));
     assert_eq!(code(&out), 99, "{}", stderr(&out));
     assert!(out.stdout.is_empty());
@@ -153,9 +164,14 @@ fn a_killed_upgrade_is_finished_by_the_next_one() {
             assert!(wait_until(Duration::from_secs(10), || supervisors(&dir) == 1), "{name}");
         }
         assert_eq!(std::fs::read(svc.join("instances/b/env/PORT")).unwrap(), b"8080\n");
-        let left: Vec<_> = entries(&svc.join("instances")).into_iter().filter(|e| e.starts_with(b".")).collect();
+        let left: Vec<_> = entries(&svc.join("instances"))
+            .into_iter()
+            .filter(|e| e.starts_with(b"."))
+            .collect();
         assert!(
-            wait_until(Duration::from_secs(5), || entries(&svc.join("instances")).iter().all(|e| !e.starts_with(b"."))),
+            wait_until(Duration::from_secs(5), || entries(&svc.join("instances"))
+                .iter()
+                .all(|e| !e.starts_with(b"."))),
             "left behind: {left:?}"
         );
     }
@@ -164,7 +180,10 @@ fn a_killed_upgrade_is_finished_by_the_next_one() {
 #[test]
 fn bad_input_changes_nothing() {
     let (_t, svc) = setup();
-    let before: Vec<u64> = ["a", "b"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
+    let before: Vec<u64> = ["a", "b"]
+        .iter()
+        .map(|n| status(&svc.join("instances").join(n)).0)
+        .collect();
     for (args, want) in [
         (vec!["-w", "x"], 100),
         (vec!["-p", "x"], 100),
@@ -173,11 +192,17 @@ fn bad_input_changes_nothing() {
         (vec!["--", "a", "nope"], 100),
     ] {
         let (opts, names) = args.split_at(args.iter().position(|a| *a == "--").unwrap_or(args.len()));
-        let out = run(ours("s6-instance-upgrade").args(opts).arg(&svc).args(names.iter().skip(1)));
+        let out = run(ours("s6-instance-upgrade")
+            .args(opts)
+            .arg(&svc)
+            .args(names.iter().skip(1)));
         assert_eq!(code(&out), want, "{args:?}: {}", stderr(&out));
         assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     }
-    let after: Vec<u64> = ["a", "b"].iter().map(|n| status(&svc.join("instances").join(n)).0).collect();
+    let after: Vec<u64> = ["a", "b"]
+        .iter()
+        .map(|n| status(&svc.join("instances").join(n)).0)
+        .collect();
     assert_eq!(before, after);
 }
 
@@ -186,10 +211,16 @@ fn a_normally_down_instance_brought_up_by_hand_comes_back_up() {
     let (t, svc) = setup();
     let out = run(ours("s6-instance-create").arg("-D").arg(&svc).arg("manual"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let out = run(ours("s6-instance-control").args(["-u", "-wU", "-T", "10000"]).arg(&svc).arg("manual"));
+    let out = run(ours("s6-instance-control")
+        .args(["-u", "-wU", "-T", "10000"])
+        .arg(&svc)
+        .arg("manual"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     set_template(&t, &svc, "2", true);
-    let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc).arg("manual"));
+    let out = run(ours("s6-instance-upgrade")
+        .args(["-t", "10000"])
+        .arg(&svc)
+        .arg("manual"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let dir = svc.join("instances/manual");
     assert_eq!(version(&svc, "manual"), "2");

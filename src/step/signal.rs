@@ -94,7 +94,10 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
                 warn(failed_permanently(dir));
                 failed += 1;
             }
-            Err(Error::Fatal { code: EXIT_TIMEOUT, msg }) => {
+            Err(Error::Fatal {
+                code: EXIT_TIMEOUT,
+                msg,
+            }) => {
                 warn(msg);
                 late += 1;
             }
@@ -103,8 +106,14 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     }
     match (failed, late) {
         (0, 0) => Ok(prog.to_vec()),
-        (_, 0) => Err(Error::new(EXIT_NOT_RUNNING, format!("{failed} of {} instances failed", dirs.len()))),
-        _ => Err(Error::new(EXIT_TIMEOUT, format!("{} of {} instances failed or timed out", failed + late, dirs.len()))),
+        (_, 0) => Err(Error::new(
+            EXIT_NOT_RUNNING,
+            format!("{failed} of {} instances failed", dirs.len()),
+        )),
+        _ => Err(Error::new(
+            EXIT_TIMEOUT,
+            format!("{} of {} instances failed or timed out", failed + late, dirs.len()),
+        )),
     }
 }
 
@@ -202,14 +211,27 @@ mod tests {
 
     #[test]
     fn signals_by_name_and_number() {
-        for (s, c) in [("TERM", b't'), ("sigterm", b't'), ("15", b't'), ("SIG1", b'h'), ("iot", b'b'), ("WINCH", b'y')] {
+        for (s, c) in [
+            ("TERM", b't'),
+            ("sigterm", b't'),
+            ("15", b't'),
+            ("SIG1", b'h'),
+            ("iot", b'b'),
+            ("WINCH", b'y'),
+        ] {
             assert_eq!(signal_command(s.as_bytes()), Ok(c), "{s}");
         }
         for s in ["", "FOO", "SIG", "-1", "1x", "SIGSIGTERM"] {
             assert_eq!(signal_command(s.as_bytes()).unwrap_err().code(), EXIT_USAGE, "{s}");
         }
         let e = signal_command(b"100").unwrap_err();
-        assert_eq!(e, Error::new(EXIT_USAGE, "100 is not in the list of user-available signals"));
-        assert_eq!(signal_command(b"FOO").unwrap_err(), Error::new(EXIT_USAGE, "invalid signal: FOO"));
+        assert_eq!(
+            e,
+            Error::new(EXIT_USAGE, "100 is not in the list of user-available signals")
+        );
+        assert_eq!(
+            signal_command(b"FOO").unwrap_err(),
+            Error::new(EXIT_USAGE, "invalid signal: FOO")
+        );
     }
 }

@@ -3,7 +3,6 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
-
 use crate::diag::{self, bytes, errno_of, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
 use crate::getopt::Getopt;
 use crate::release::BUILT_FOR;

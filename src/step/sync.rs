@@ -77,14 +77,19 @@ fn plan(sign: u8, names: &[&OsStr]) -> Vec<u8> {
 /// counts too).
 fn names_from_stdin() -> Result<Vec<OsString>, Error> {
     let mut input = Vec::new();
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut input)
-        .map_err(|e| Error::new(EXIT_SYS, format!("unable to read stdin: {}", diag::reason(diag::errno_of(&e)))))?;
+    std::io::stdin().lock().read_to_end(&mut input).map_err(|e| {
+        Error::new(
+            EXIT_SYS,
+            format!("unable to read stdin: {}", diag::reason(diag::errno_of(&e))),
+        )
+    })?;
     // No input is no name; a lone newline is one empty name (refused).
     if input.is_empty() {
         return Ok(Vec::new());
     }
     let input = input.strip_suffix(b"\n").unwrap_or(&input);
-    Ok(input.split(|&b| b == b'\n').map(|l| OsString::from_vec(l.to_vec())).collect())
+    Ok(input
+        .split(|&b| b == b'\n')
+        .map(|l| OsString::from_vec(l.to_vec()))
+        .collect())
 }

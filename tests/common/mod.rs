@@ -110,7 +110,11 @@ pub fn supervised(dir: &Path) -> bool {
 /// a process group (s6 2.13 and 2.14).
 pub fn status(dir: &Path) -> (u64, u8) {
     let b = std::fs::read(dir.join("supervise/status")).expect("read status");
-    assert!(b.len() == 35 || b.len() == 43, "status record of {dir:?}: {} bytes", b.len());
+    assert!(
+        b.len() == 35 || b.len() == 43,
+        "status record of {dir:?}: {} bytes",
+        b.len()
+    );
     (u64::from_be_bytes(b[24..32].try_into().unwrap()), b[b.len() - 1])
 }
 
