@@ -96,9 +96,18 @@ pub fn upgrade(
     let mut report: Vec<(PathBuf, Outcome)> = todo.iter().map(|n| (n.clone(), Outcome::Untouched)).collect();
     for (b, batch) in todo.chunks(parallel.max(1)).enumerate() {
         let first = b * parallel.max(1);
-        let mut moves = Vec::new();
+        let mut moves: Vec<Move> = Vec::new();
         for name in batch {
-            moves.push(prepare(service, &template, name)?);
+            match prepare(service, &template, name) {
+                Ok(m) => moves.push(m),
+                Err(e) => {
+                    // Nothing of this batch has moved: its copies go.
+                    for m in &moves {
+                        copy::discard(&m.aside);
+                    }
+                    return Err(e);
+                }
+            }
         }
         let failed = swap_and_restart(service, &moves, wait, timeout)?;
         for i in 0..moves.len() {
@@ -135,10 +144,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     let dir = service.instance_dir(name.as_os_str());
     // A down file of ours that a killed upgrade left: the instance was
     // held down on its way, not by its own choice.
-    let left_held = std::fs::read(dir.join("down")).is_ok_and(|b| b == HELD);
-    if left_held {
-        let _ = std::fs::remove_file(dir.join("down"));
-    }
+    let left_held = held_by_us(&dir);
     let aside = copy::hidden_sibling(&dir, "upgrade");
     let failed = |e: nix::errno::Errno| {
         copy::discard(&aside);
@@ -179,7 +185,8 @@ fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
         if !n.is_dir() {
             continue;
         }
-        match (o.join("down").exists(), n.join("down").exists()) {
+        let own_down = o.join("down").exists() && !held_by_us(&o);
+        match (own_down, n.join("down").exists()) {
             (true, false) => {
                 std::fs::write(n.join("down"), b"").map_err(|e| crate::diag::errno_of(&e))?;
             }
@@ -220,6 +227,12 @@ fn hold_down(dir: &Path) -> Result<bool, nix::errno::Errno> {
     }
     std::fs::write(&down, HELD).map_err(|e| crate::diag::errno_of(&e))?;
     Ok(true)
+}
+
+/// Whether the `down` file of `dir` is one of ours, left by a killed
+/// upgrade: not the instance's own, so not carried to its new copy.
+fn held_by_us(dir: &Path) -> bool {
+    std::fs::read(dir.join("down")).is_ok_and(|b| b == HELD)
 }
 
 /// What our own `down` files say, so that one a killed upgrade left is
