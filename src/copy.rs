@@ -85,31 +85,25 @@ pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
 
 /// Remove the hidden work-in-progress trees left in `dir` by steps that
 /// were killed: those whose process no longer exists. A live process's
-/// work (or a recycled pid's) is left alone, and so is a tree where a
-/// supervisor still runs (an old copy a killed upgrade left), whose path
-/// is returned instead, for the caller to stop it first.
-pub fn sweep_leftovers(dir: &Path) -> Vec<PathBuf> {
-    let mut supervised = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return supervised;
-    };
+/// work (or a recycled pid's) is left alone.
+pub fn sweep_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         if leftover_pid(name.as_encoded_bytes()).is_none() || leftover_alive(name.as_encoded_bytes()) {
             continue;
         }
+        // Never under a supervisor that still runs there (an old copy a
+        // killed upgrade left: it is stopped first).
         let path = entry.path();
-        let running = crate::supervise::with_logger(&path)
+        let supervised = crate::supervise::with_logger(&path)
             .unwrap_or_default()
             .iter()
             .any(|d| crate::supervise::is_running(d).unwrap_or(false));
-        if running {
-            supervised.push(path);
-        } else {
+        if !supervised {
             let _ = fs::remove_dir_all(path);
         }
     }
-    supervised
 }
 
 /// Whether the process that made the hidden tree of this name (a

@@ -413,13 +413,25 @@ fn came_up(
 /// run are stopped (the scanner then starts the instances' own), and
 /// trees whose creator is gone are removed.
 pub fn finish_leftovers(service: &Service) {
-    let supervised = copy::sweep_leftovers(&service.instances());
-    if supervised.is_empty() {
+    let instances = service.instances();
+    let Ok(entries) = std::fs::read_dir(&instances) else {
         return;
+    };
+    let mut stopped = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.as_bytes().starts_with(b".s6i-upgrade:") || copy::leftover_alive(name.as_bytes()) {
+            continue;
+        }
+        let dir = entry.path();
+        let dirs = supervise::with_logger(&dir).unwrap_or_default();
+        if dirs.iter().any(|d| supervise::is_running(d).unwrap_or(false)) {
+            let _ = stop(&dir, Some(Instant::now() + Duration::from_secs(10)));
+            stopped = true;
+        }
     }
-    for dir in &supervised {
-        let _ = stop(dir, Some(Instant::now() + Duration::from_secs(10)));
-        let _ = copy::remove_tree(dir);
+    if stopped {
+        let _ = crate::scandir::control(&service.scandir(), b"a");
     }
-    let _ = crate::scandir::control(&service.scandir(), b"a");
+    copy::sweep_leftovers(&instances);
 }
