@@ -240,11 +240,17 @@ fn held_by_us(dir: &Path) -> bool {
 const HELD: &[u8] = b"held down by s6-instance-upgrade\n";
 
 /// Swap every copy in, held down; have the scanner see the new trees at
-/// once (so that it forgets the old ones, whose supervisors then stop for
-/// good rather than be restarted on the new trees), stop the old
-/// supervisors, then let the new ones start their services and wait. The
-/// instances that do not make it are put back on their old copies the
-/// same way; returns their indices and exit codes.
+/// once, and wait until it has started a supervisor on each; only then
+/// stop the old supervisors, then let the new ones start their services
+/// and wait. The instances that do not make it are put back on their old
+/// copies the same way; returns their indices and exit codes.
+///
+/// The order matters: a supervisor that exits before the scanner has
+/// seen its tree go is, to the scanner, a service that died. s6 2.11
+/// restarts it on whatever tree then has the name; s6 2.13 keeps its
+/// record for good, and a later tree that reuses the inode number is
+/// never started. A supervisor on the new tree shows that the scan has
+/// happened.
 fn swap_and_restart(
     service: &Service,
     moves: &[Move],
@@ -256,20 +262,34 @@ fn swap_and_restart(
         copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("swap in a new copy for", &m.dir, e))?;
     }
     crate::scandir::control(&service.scandir(), b"a")?;
-    // The old trees are now aside: their supervisors stop there, all at
-    // once. One that will not is left to the next upgrade or create
-    // (finish_leftovers).
-    let asides: Vec<&Path> = moves.iter().map(|m| m.aside.as_path()).collect();
-    if let Err(Error::Fatal { msg, .. }) = stop_all(&asides, deadline) {
-        crate::diag::warn(msg);
-    }
     let mut failed = Vec::new();
     for (i, m) in moves.iter().enumerate() {
-        if let Err((code, msg)) = came_up(&m.dir, m.held_down, m.wanted_up, wait, deadline) {
+        if let Err((code, msg)) = supervised(&m.dir, deadline) {
             crate::diag::warn(msg);
             failed.push((i, code));
         }
     }
+    // The old trees are now aside: their supervisors stop there, all at
+    // once. One that will not is left to the next upgrade or create
+    // (finish_leftovers). Where no new supervisor came, the old one goes
+    // on running, and its tree goes back.
+    let asides: Vec<&Path> = (0..moves.len())
+        .filter(|i| !failed.iter().any(|(j, _)| j == i))
+        .map(|i| moves[i].aside.as_path())
+        .collect();
+    if let Err(Error::Fatal { msg, .. }) = stop_all(&asides, deadline) {
+        crate::diag::warn(msg);
+    }
+    for (i, m) in moves.iter().enumerate() {
+        if failed.iter().any(|(j, _)| *j == i) {
+            continue;
+        }
+        if let Err((code, msg)) = let_go(&m.dir, m.held_down, m.wanted_up, wait, deadline) {
+            crate::diag::warn(msg);
+            failed.push((i, code));
+        }
+    }
+    failed.sort();
     // Those that failed go back, the same way; those that made it stay.
     let mut held = Vec::new();
     for &(i, _) in &failed {
@@ -279,14 +299,19 @@ fn swap_and_restart(
     }
     if !failed.is_empty() {
         crate::scandir::control(&service.scandir(), b"a")?;
+        let back_in = Some(Instant::now() + Duration::from_secs(10));
+        for &(i, _) in &failed {
+            // Late or never: the new copy's supervisor is stopped all the same.
+            let _ = supervised(&moves[i].dir, back_in);
+        }
         let back: Vec<&Path> = failed.iter().map(|&(i, _)| moves[i].aside.as_path()).collect();
-        if let Err(Error::Fatal { msg, .. }) = stop_all(&back, Some(Instant::now() + Duration::from_secs(10))) {
+        if let Err(Error::Fatal { msg, .. }) = stop_all(&back, back_in) {
             crate::diag::warn(msg);
         }
         for (&(i, _), &ours) in failed.iter().zip(&held) {
             let m = &moves[i];
             // Back as it was: supervised, and up if it was wanted up.
-            let _ = came_up(
+            let _ = let_go(
                 &m.dir,
                 ours,
                 m.wanted_up,
@@ -305,16 +330,11 @@ fn swap_and_restart(
     Ok(failed)
 }
 
-/// Bring the service of `dir` down and its finish script to its end, its
-/// output intact, then have its supervisors exit (the logger's last, so
-/// that it logs the finish). Nothing to do where no supervisor runs.
-fn stop(dir: &Path, deadline: Option<Instant>) -> Result<(), Error> {
-    stop_all(&[dir], deadline)
-}
-
-/// `stop` for several instances at once: every service is told to go
-/// down before any is waited for, so that a batch is down for as long as
-/// its slowest, not for the sum.
+/// Bring the services of `dirs` down and their finish scripts to their
+/// end, output intact, then have their supervisors exit (the loggers'
+/// last, so that they log the finish). Every service is told to go down
+/// before any is waited for, so that a batch is down for as long as its
+/// slowest, not for the sum. Nothing to do where no supervisor runs.
 fn stop_all(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Error> {
     let mut services = Vec::new();
     let mut loggers = Vec::new();
@@ -353,20 +373,11 @@ fn stop_all(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Wait until a supervisor runs on `dir`, remove the `down` file that
-/// held it if it is ours, and, if the instance is wanted up, start it and
-/// wait until it is up (and ready, for `Wait::Ready`). On failure, the
-/// exit code and why.
-fn came_up(
-    dir: &Path,
-    held_down: bool,
-    wanted_up: bool,
-    wait: Wait,
-    deadline: Option<Instant>,
-) -> Result<(), (i32, Vec<u8>)> {
-    let late = || deadline.is_some_and(|dl| Instant::now() > dl);
+/// Wait until a supervisor runs on `dir`; on failure, the exit code and
+/// why.
+fn supervised(dir: &Path, deadline: Option<Instant>) -> Result<(), (i32, Vec<u8>)> {
     while !supervise::has_started(dir).unwrap_or(false) {
-        if late() {
+        if deadline.is_some_and(|dl| Instant::now() > dl) {
             return Err((
                 EXIT_TIMEOUT,
                 [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat(),
@@ -374,6 +385,20 @@ fn came_up(
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    Ok(())
+}
+
+/// On a supervised `dir`: remove the `down` file that held it if it is
+/// ours, and, if the instance is wanted up, start it and wait until it is
+/// up (and ready, for `Wait::Ready`). On failure, the exit code and why.
+fn let_go(
+    dir: &Path,
+    held_down: bool,
+    wanted_up: bool,
+    wait: Wait,
+    deadline: Option<Instant>,
+) -> Result<(), (i32, Vec<u8>)> {
+    supervised(dir, deadline)?;
     // Running: the down file that held it is ours to remove, once the
     // supervisor has been told `u` if the instance is wanted up (killed in
     // between, the file still says it was held).
@@ -417,21 +442,25 @@ pub fn finish_leftovers(service: &Service) {
     let Ok(entries) = std::fs::read_dir(&instances) else {
         return;
     };
-    let mut stopped = false;
+    let mut running = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         if !name.as_bytes().starts_with(b".s6i-upgrade:") || copy::leftover_alive(name.as_bytes()) {
             continue;
         }
-        let dir = entry.path();
-        let dirs = supervise::with_logger(&dir).unwrap_or_default();
-        if dirs.iter().any(|d| supervise::is_running(d).unwrap_or(false)) {
-            let _ = stop(&dir, Some(Instant::now() + Duration::from_secs(10)));
-            stopped = true;
-        }
+        let dirs = supervise::with_logger(&entry.path()).unwrap_or_default();
+        running.extend(dirs.into_iter().filter(|d| supervise::is_running(d).unwrap_or(false)));
     }
-    if stopped {
-        let _ = crate::scandir::control(&service.scandir(), b"a");
+    if !running.is_empty() {
+        // The scanner stops them, as s6-instance-delete has it do: it
+        // scans first, and so knows them gone before they exit (see
+        // swap_and_restart), then signals every supervisor it has no
+        // link for.
+        let _ = crate::scandir::control(&service.scandir(), b"an");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running.iter().any(|d| supervise::is_running(d).unwrap_or(false)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     copy::sweep_leftovers(&instances);
 }
