@@ -79,7 +79,7 @@ fn copy_node(src: &Path, md: &fs::Metadata, dst: &Path) -> io::Result<()> {
 /// must not see: `.s6i-TAG:PID:RANDOM`.
 pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
     let mut name = format!(".s6i-{tag}:{}:", std::process::id()).into_bytes();
-    name.extend_from_slice(&crate::fifodir::random_suffix());
+    name.extend_from_slice(&crate::random::suffix());
     path.parent().unwrap_or(Path::new(".")).join(OsString::from_vec(name))
 }
 
@@ -220,6 +220,25 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
         }
         r => r,
     }
+}
+
+/// Copy the template to `dst`. A template replaced while it is copied
+/// (s6i-template swaps it whole) would give a mix of both: then the copy
+/// is made again, from the new one.
+pub fn copy_template(template: &Path, dst: &Path) -> Result<(), Errno> {
+    let which = |t: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
+    };
+    for attempt in 0.. {
+        let before = which(template);
+        copy_tree(template, dst)?;
+        if which(template) == before || attempt == 4 {
+            break;
+        }
+        discard(dst);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

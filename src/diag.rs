@@ -1,7 +1,6 @@
 //! Diagnostics and exit codes, the skarnet way: `PROG: fatal: unable to
 //! VERB THING: reason` on stderr, and one of a handful of exit codes.
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -33,7 +32,8 @@ pub fn prog() -> String {
     PROG.lock().map(|p| p.clone()).unwrap_or_default()
 }
 
-/// Why a step stops. Carried as a value to `run`, which prints and exits.
+/// Why a step stops. Carried as a value to `chain::run`, which prints and
+/// exits.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Error {
     /// Wrong command line: print the program's usage line, exit 100.
@@ -167,68 +167,5 @@ pub fn set_prog(argv0: &[u8]) {
     let base = argv0.rsplit_str("/").next().unwrap_or(argv0);
     if let Ok(mut p) = PROG.lock() {
         *p = String::from_utf8_lossy(base).into_owned();
-    }
-}
-
-/// The C `main` of every step (`src/bin` declares `#![no_main]`): the
-/// Rust runtime's start-up is skipped, because it changes what the step
-/// would hand on: it ignores SIGPIPE, and opens /dev/null on a closed
-/// standard descriptor. A step must pass on what it was given, as an
-/// exec would.
-///
-/// # Safety
-///
-/// `argv` must hold `argc` valid NUL-terminated strings, as the C
-/// runtime gives `main`.
-pub unsafe fn main(first: &'static crate::step::Step, argc: libc::c_int, argv: *const *const libc::c_char) -> ! {
-    let args = (0..usize::try_from(argc).unwrap_or(0))
-        .map(|i| {
-            // SAFETY: the caller vouches for argv[0..argc].
-            let word = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
-            OsString::from(std::ffi::OsStr::from_bytes(word.to_bytes()))
-        })
-        .collect();
-    run(first, args)
-}
-
-/// Run a step's command line (argv[0] included), then either go on with
-/// what it returns or print its error and exit. What it returns is
-/// executed, unless it is another step installed beside this program:
-/// that one runs here, in the state an exec would have given it, which
-/// saves an exec per step of a chain (see `exec::step_beside_me`).
-pub fn run(first: &'static crate::step::Step, mut argv: Vec<OsString>) -> ! {
-    let mut argv0 = if argv.is_empty() {
-        OsString::new()
-    } else {
-        argv.remove(0)
-    };
-    let mut step = first;
-    loop {
-        // In a script, speak as the script (s6i-args names it), as s6's
-        // own programs would.
-        match std::env::var_os(SCRIPT_PROG_VAR) {
-            Some(p) if !p.is_empty() => set_prog(p.as_bytes()),
-            _ => set_prog(argv0.as_bytes()),
-        }
-        let e = match (step.run)(argv) {
-            Ok(mut next) => match crate::exec::step_beside_me(&next) {
-                Some(s) => {
-                    crate::exec::as_if_executed();
-                    argv0 = next.remove(0);
-                    argv = next;
-                    step = s;
-                    continue;
-                }
-                None => match crate::exec::chain(&next) {
-                    Ok(()) => std::process::exit(0),
-                    Err(e) => e,
-                },
-            },
-            Err(e) => e,
-        };
-        match std::env::var_os(SCRIPT_USAGE_VAR) {
-            Some(line) if !line.is_empty() => die(line.as_bytes(), e),
-            _ => die(step.usage.as_bytes(), e),
-        }
     }
 }

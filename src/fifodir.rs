@@ -78,23 +78,6 @@ pub enum WaitError {
     Sys(Errno),
 }
 
-/// Six random characters from a file-name-safe alphabet.
-pub fn random_suffix() -> [u8; 6] {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut raw = [0u8; 6];
-    // SAFETY: raw is a valid 6-byte buffer.
-    let n = unsafe { libc::getrandom(raw.as_mut_ptr().cast(), raw.len(), 0) };
-    if n != raw.len() as isize {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        let mix = t as u64 ^ ((std::process::id() as u64) << 32);
-        raw = mix.to_le_bytes()[..6].try_into().unwrap_or_default();
-    }
-    raw.map(|b| ALPHABET[(b & 63) as usize])
-}
-
 /// A TAI64N label: `@` and 24 hex digits.
 fn tai64n_label() -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -110,7 +93,7 @@ impl Listener {
     pub fn subscribe(eventdir: &Path) -> Result<Listener, Errno> {
         loop {
             let mut name = format!("ftrig1:{}:", tai64n_label()).into_bytes();
-            name.extend_from_slice(&random_suffix());
+            name.extend_from_slice(&crate::random::suffix());
             let path = eventdir.join(OsStr::from_bytes(&name));
             let tmp = eventdir.join(OsStr::from_bytes(&[b".", &name[..]].concat()));
             // Both names are known to the signal handler before the FIFO

@@ -140,25 +140,6 @@ pub fn clone(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Copy the template to `dst`. A template replaced while it is copied
-/// (s6i-template swaps it whole) would give a mix of both: then the copy
-/// is made again, from the new one.
-pub fn copy_template(template: &Path, dst: &Path) -> Result<(), Errno> {
-    let which = |t: &Path| {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
-    };
-    for attempt in 0.. {
-        let before = which(template);
-        copy::copy_tree(template, dst)?;
-        if which(template) == before || attempt == 4 {
-            break;
-        }
-        copy::discard(dst);
-    }
-    Ok(())
-}
-
 fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
     let tmp = copy::hidden_sibling(dst, "clone");
     let failed = |e: Errno| {
@@ -171,7 +152,7 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
         msg.extend_from_slice(crate::diag::reason(e).as_bytes());
         Error::new(crate::diag::EXIT_SYS, msg)
     };
-    copy_template(template, &tmp).map_err(failed)?;
+    copy::copy_template(template, &tmp).map_err(failed)?;
     mark_pending(&tmp).map_err(failed)?;
     match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),

@@ -4,9 +4,9 @@
 //! call into these modules, one per object that s6 keeps on disk.
 
 pub mod args;
+pub mod chain;
 pub mod copy;
 pub mod diag;
-pub mod exec;
 pub mod fifo;
 pub mod fifodir;
 pub mod getopt;
@@ -15,6 +15,7 @@ pub mod layout;
 pub mod lock;
 pub mod maker;
 pub mod name;
+pub mod random;
 pub mod release;
 pub mod scandir;
 pub mod step;

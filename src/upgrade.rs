@@ -150,7 +150,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
         copy::discard(&aside);
         Error::sys("make a new copy for", &dir, e)
     };
-    crate::instance::copy_template(template, &aside).map_err(failed)?;
+    copy::copy_template(template, &aside).map_err(failed)?;
     keep_own_state(&dir, &aside).map_err(failed)?;
     // Event fifodirs as the old ones were: public (create's -P) or not.
     let public = {

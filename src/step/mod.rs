@@ -1,6 +1,6 @@
 //! The steps, each a function from its command line (without argv[0])
 //! to the command line it executes next. Each binary in `src/bin` starts
-//! one; `diag::run` goes on with the next step in the same process when
+//! one; `chain::run` goes on with the next step in the same process when
 //! that step is one of these, installed beside the running program,
 //! since executing it would only cost time and change nothing else.
 

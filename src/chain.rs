@@ -1,5 +1,7 @@
-//! Chainloading: the one place where a step replaces itself with the rest
-//! of its command line.
+//! Running a chain of steps: a step's command line in, then the next
+//! step in this same process when it is one of ours installed beside
+//! this program, or an exec of whatever else comes next. Above the steps
+//! and `diag`, which know nothing of it.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -7,7 +9,71 @@ use std::path::Path;
 
 use nix::errno::Errno;
 
-use crate::diag::{Error, SCRIPT_PROG_VAR, SCRIPT_USAGE_VAR};
+use crate::diag::{die, set_prog, Error, SCRIPT_PROG_VAR, SCRIPT_USAGE_VAR};
+use crate::step::Step;
+
+/// The C `main` of every step (`src/bin` declares `#![no_main]`): the
+/// Rust runtime's start-up is skipped, because it changes what the step
+/// would hand on: it ignores SIGPIPE, and opens /dev/null on a closed
+/// standard descriptor. A step must pass on what it was given, as an
+/// exec would.
+///
+/// # Safety
+///
+/// `argv` must hold `argc` valid NUL-terminated strings, as the C
+/// runtime gives `main`.
+pub unsafe fn main(first: &'static Step, argc: libc::c_int, argv: *const *const libc::c_char) -> ! {
+    let args = (0..usize::try_from(argc).unwrap_or(0))
+        .map(|i| {
+            // SAFETY: the caller vouches for argv[0..argc].
+            let word = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            OsString::from(std::ffi::OsStr::from_bytes(word.to_bytes()))
+        })
+        .collect();
+    run(first, args)
+}
+
+/// Run a step's command line (argv[0] included), then either go on with
+/// what it returns or print its error and exit. What it returns is
+/// executed, unless it is another step installed beside this program:
+/// that one runs here, in the state an exec would have given it, which
+/// saves an exec per step of a chain (see `step_beside_me`).
+pub fn run(first: &'static Step, mut argv: Vec<OsString>) -> ! {
+    let mut argv0 = if argv.is_empty() {
+        OsString::new()
+    } else {
+        argv.remove(0)
+    };
+    let mut step = first;
+    loop {
+        // In a script, speak as the script (s6i-args names it), as s6's
+        // own programs would.
+        match std::env::var_os(SCRIPT_PROG_VAR) {
+            Some(p) if !p.is_empty() => set_prog(p.as_bytes()),
+            _ => set_prog(argv0.as_bytes()),
+        }
+        let e = match (step.run)(argv) {
+            Ok(mut next) => match step_beside_me(&next) {
+                Some(s) => {
+                    as_if_executed();
+                    argv0 = next.remove(0);
+                    argv = next;
+                    step = s;
+                    continue;
+                }
+                None => match chain(&next) {
+                    Ok(()) => std::process::exit(0),
+                    Err(e) => e,
+                },
+            },
+            Err(e) => e,
+        };
+        match std::env::var_os(SCRIPT_USAGE_VAR) {
+            Some(line) if !line.is_empty() => die(line.as_bytes(), e),
+            _ => die(step.usage.as_bytes(), e),
+        }
+    }
+}
 
 /// Execute `argv` (searching PATH, with the exec crate), or return Ok
 /// when it is empty: a step at the end of a chain simply exits 0, as
@@ -38,7 +104,7 @@ pub fn chain(argv: &[OsString]) -> Result<(), Error> {
 /// the same directory as the running program: named by an absolute path
 /// whose directory is ours and whose name is a step's. Anything else,
 /// a name looked up in PATH included, is really executed.
-pub fn step_beside_me(argv: &[OsString]) -> Option<&'static crate::step::Step> {
+pub fn step_beside_me(argv: &[OsString]) -> Option<&'static Step> {
     let path = Path::new(argv.first()?);
     if !path.is_absolute() {
         return None;

@@ -1,0 +1,21 @@
+//! The random part of the names we make beside others: listener FIFOs
+//! in a fifodir, and work-in-progress trees beside an instance.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Six random characters from a file-name-safe alphabet.
+pub fn suffix() -> [u8; 6] {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut raw = [0u8; 6];
+    // SAFETY: raw is a valid 6-byte buffer.
+    let n = unsafe { libc::getrandom(raw.as_mut_ptr().cast(), raw.len(), 0) };
+    if n != raw.len() as isize {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let mix = t as u64 ^ ((std::process::id() as u64) << 32);
+        raw = mix.to_le_bytes()[..6].try_into().unwrap_or_default();
+    }
+    raw.map(|b| ALPHABET[(b & 63) as usize])
+}
