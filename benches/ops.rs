@@ -2,9 +2,13 @@
 //! run interleaved (A B, then B A) on the same private s6 tree, on tmpfs
 //! when TMPDIR points there, as `make bench` does. For each N (200 and
 //! 1000 by default; `S6I_BENCH_NS=200,5000` changes them): p50 and p95
-//! per operation and the ratio ours/C, how create latency grows from the
-//! first to the last tenth of N, and bulk create and delete of N
-//! instances in one call against N calls of the C programs; then whole
+//! of the wall time per operation, the p50 of its CPU time (steadier
+//! than wall time on a shared machine), the ratios ours/C, the ratio over
+//! the last tenth of N (as instances pile up), and the floor that list
+//! and the maker cannot go below (execlineb and one exec of a step);
+//! bulk create and delete of N instances in one call against N calls of
+//! the C programs, beside the scanner's own time to start N supervisors
+//! (the floor of bulk create); then whole
 //! sets: s6-instance-sync from none to N instances and back, each in one
 //! call, against N calls of the C create and delete (beside create-many
 //! and delete-many), and one s6-instance-summary call for the status of
@@ -31,9 +35,11 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// Run without the tests' watchdog thread, whose start would be timed
-/// too; a bench that hangs is stopped by hand.
-fn time(cmd: &mut Command) -> Duration {
-    let start = Instant::now();
+/// too; a bench that hangs is stopped by hand. The wall time and the CPU
+/// time (user and system, from the rusage of the reaped child: every
+/// program its pid executed in turn, and the children it waited for).
+fn timed(cmd: &mut Command) -> (Duration, Duration) {
+    let (cpu, start) = (children_cpu(), Instant::now());
     let st = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -42,7 +48,12 @@ fn time(cmd: &mut Command) -> Duration {
         .expect("spawn");
     let took = start.elapsed();
     assert!(st.success(), "{cmd:?}: {st:?}");
-    took
+    (took, children_cpu() - cpu)
+}
+
+/// The wall time alone.
+fn time(cmd: &mut Command) -> Duration {
+    timed(cmd).0
 }
 
 fn ms(d: Duration) -> f64 {
@@ -61,11 +72,11 @@ struct Side {
 }
 
 impl Side {
-    /// `prog opts -- svc [name]`, ours or s6's.
-    fn time(&self, prog: &str, opts: &[&str], name: Option<&str>) -> Duration {
+    /// `prog opts -- svc [name]`, ours or s6's: wall and CPU time.
+    fn time(&self, prog: &str, opts: &[&str], name: Option<&str>) -> (Duration, Duration) {
         let mut c = if self.ours { ours(prog) } else { reference(prog) };
         c.args(opts).arg("--").arg(&self.svc).args(name);
-        time(&mut c)
+        timed(&mut c)
     }
 }
 
@@ -119,8 +130,8 @@ fn per_operation(n: usize) {
     );
     println!("\nN = {n}, tree in {}", t.path().display());
     println!(
-        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>6}",
-        "operation", "ours p50", "C p50", "ours p95", "C p95", "ratio"
+        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>6}",
+        "operation", "ours p50", "C p50", "ours p95", "C p95", "ratio", "CPU ours", "CPU C", "ratio", "last10"
     );
     let ops: [(&str, &str, &[&str]); 6] = [
         ("create", "s6-instance-create", &[]),
@@ -130,7 +141,7 @@ fn per_operation(n: usize) {
         ("ctl -u -wu", "s6-instance-control", &["-u", "-wu"]),
         ("delete", "s6-instance-delete", &[]),
     ];
-    let mut creates = (Vec::new(), Vec::new());
+    let mut list_p50 = 0.0;
     for (op, prog, opts) in ops {
         let (mut ours_t, mut c_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for i in 0..n {
@@ -146,27 +157,128 @@ fn per_operation(n: usize) {
                 ours_t.push(timed(&a));
             }
         }
-        let (o50, c50) = (pct(&ours_t, 0.5), pct(&c_t, 0.5));
-        println!(
-            "{op:<12} {o50:>7.2}ms {c50:>7.2}ms {:>7.2}ms {:>7.2}ms {:>6.2}",
-            pct(&ours_t, 0.95),
-            pct(&c_t, 0.95),
-            o50 / c50
-        );
-        if op == "create" {
-            creates = (ours_t, c_t);
+        let row = row(op, &ours_t, &c_t);
+        if op == "list" {
+            list_p50 = row;
         }
     }
-    let tenth = (n / 10).max(1);
-    let growth = |v: &[Duration]| (pct(&v[..tenth], 0.5), pct(&v[n - tenth..], 0.5));
-    let ((of, ol), (cf, cl)) = (growth(&creates.0), growth(&creates.1));
+    let floor = script_floor();
     println!(
-        "create p50, first vs last tenth of N: ours {of:.2} -> {ol:.2} ms (x{:.2}), C {cf:.2} -> {cl:.2} ms (x{:.2})",
-        ol / of,
-        cl / cf
+        "floor: execlineb and one exec of a step {:.2} ms; list is {:+.2} ms above it",
+        floor,
+        list_p50 - floor
     );
+    let maker_p50 = makers(t.path(), 100.min(n));
+    println!("maker is {:+.2} ms above the floor", maker_p50 - floor);
     let many = bulk(&a.svc, &b.svc, n);
     sets(&a.svc, &b.svc, n, many);
+}
+
+/// Print one row of the per-operation table from (wall, CPU) pairs:
+/// p50 and p95 of the wall time, the p50 of the CPU time, the ratios
+/// ours/C, and the wall-time ratio over the last tenth of the run (where
+/// the instances have piled up). Returns our p50.
+fn row(op: &str, ours_t: &[(Duration, Duration)], c_t: &[(Duration, Duration)]) -> f64 {
+    let wall = |v: &[(Duration, Duration)]| v.iter().map(|t| t.0).collect::<Vec<_>>();
+    let cpu = |v: &[(Duration, Duration)]| v.iter().map(|t| t.1).collect::<Vec<_>>();
+    let (ow, cw) = (wall(ours_t), wall(c_t));
+    let (o50, c50) = (pct(&ow, 0.5), pct(&cw, 0.5));
+    let (oc, cc) = (pct(&cpu(ours_t), 0.5), pct(&cpu(c_t), 0.5));
+    let tenth = (ow.len() / 10).max(1);
+    let last = pct(&ow[ow.len() - tenth..], 0.5) / pct(&cw[cw.len() - tenth..], 0.5);
+    println!(
+        "{op:<12} {o50:>7.2}ms {c50:>7.2}ms {:>7.2}ms {:>7.2}ms {:>6.2} {oc:>7.2}ms {cc:>7.2}ms {:>6.2} {last:>6.2}",
+        pct(&ow, 0.95),
+        pct(&cw, 0.95),
+        o50 / c50,
+        oc / cc
+    );
+    o50
+}
+
+/// What list and the maker cannot go below: an execline script started
+/// (execlineb reads and parses it) that executes one of our steps, which
+/// parses its arguments and has nothing more to run. The p50 of 200 runs,
+/// in ms.
+fn script_floor() -> f64 {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("floor");
+    std::fs::write(
+        &script,
+        format!(
+            "#!{EL}/execlineb\n{} -u \"floor service\" -n service\n",
+            bindir().join("s6i-args").display()
+        ),
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&script, perm).unwrap();
+    let runs: Vec<Duration> = (0..200).map(|_| time(Command::new(&script).arg("svc"))).collect();
+    pct(&runs, 0.5)
+}
+
+/// s6-instance-maker, ours and s6's, `k` times each (interleaved), each
+/// making a new instanced service in `dir`; prints the row, returns our
+/// p50.
+fn makers(dir: &Path, k: usize) -> f64 {
+    let template = dir.join("maker.template");
+    sleeper_template(&template);
+    let (mut ours_t, mut c_t) = (Vec::with_capacity(k), Vec::with_capacity(k));
+    for i in 0..k {
+        let make = |ours_side: bool| {
+            let out = dir.join(format!("made-{}-{i}", if ours_side { "ours" } else { "c" }));
+            let mut c = if ours_side {
+                ours("s6-instance-maker")
+            } else {
+                reference("s6-instance-maker")
+            };
+            let t = timed(c.arg("-c").arg("10").arg(&template).arg(&out));
+            std::fs::remove_dir_all(&out).unwrap();
+            t
+        };
+        if i % 2 == 0 {
+            ours_t.push(make(true));
+            c_t.push(make(false));
+        } else {
+            c_t.push(make(false));
+            ours_t.push(make(true));
+        }
+    }
+    row("maker", &ours_t, &c_t)
+}
+
+/// What bulk create cannot go below: the scanner's own time to start a
+/// supervisor on each of `names`, from the one poke until every
+/// supervisor has said it runs. The copies are made beforehand
+/// (s6i-clone); on the clock, s6i-link links them all and pokes the
+/// scanner, and s6i-wait-supervise waits on their event FIFOs, taking
+/// no CPU from the scanner (a loop looking for the supervisors' status
+/// files slows it down measurably). Bulk create is this plus the copies.
+/// The instances are deleted after.
+fn scanner_floor(svc: &Path, names: &[String]) -> Duration {
+    let step = |name: &str| {
+        let mut c = Command::new(bindir().join(name));
+        // A block, as execlineb hands it over: each word quoted with a
+        // space, then an empty word.
+        c.arg("--").arg(svc).args(names.iter().map(|n| format!(" {n}"))).arg("");
+        c
+    };
+    time(&mut step("s6i-clone"));
+    let start = Instant::now();
+    time(&mut step("s6i-link"));
+    time(&mut step("s6i-wait-supervise"));
+    let took = start.elapsed();
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let path = format!("{}:/usr/bin:/bin", bindir().display());
+    time(
+        Command::new(examples.join("delete-many"))
+            .env_clear()
+            .env("PATH", &path)
+            .arg(svc)
+            .args(names),
+    );
+    took
 }
 
 /// One create-many (and delete-many) call for all n names, beside n calls
@@ -175,6 +287,12 @@ fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) -> (Duration, Duration) {
     let names: Vec<String> = (0..n).map(|i| format!("b{i}")).collect();
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let path = format!("{}:/usr/bin:/bin", bindir().display());
+    let floor_names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
+    let floor = scanner_floor(svc_ours, &floor_names);
+    println!(
+        "floor: the scanner starts {n} supervisors in {:.1} ms (copies made beforehand)",
+        ms(floor)
+    );
     let mut ours_many = Vec::new();
     for (label, example, prog) in [
         ("bulk create", "create-many", "s6-instance-create"),
@@ -194,6 +312,12 @@ fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) -> (Duration, Duration) {
             ms(c_t),
             c_t.as_secs_f64() / ours_t.as_secs_f64()
         );
+        if label == "bulk create" {
+            println!(
+                "bulk create is {:.2}x the scanner's floor",
+                ours_t.as_secs_f64() / floor.as_secs_f64()
+            );
+        }
         ours_many.push(ours_t);
     }
     (ours_many[0], ours_many[1])

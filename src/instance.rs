@@ -482,9 +482,12 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
         Ok(()) => {
             // A supervisor says `x`, then exits: its lock goes free a
             // moment later. Gone means that too, for whoever looks next.
+            // Looked at often at first: it is a matter of microseconds.
             let until = Instant::now() + std::time::Duration::from_secs(2);
+            let mut pause = std::time::Duration::from_micros(20);
             while !all_unlocked() && Instant::now() < until {
-                std::thread::sleep(std::time::Duration::from_millis(2));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(2));
             }
             Ok(())
         }
