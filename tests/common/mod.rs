@@ -33,9 +33,19 @@ pub fn ours(prog: &str) -> Command {
     c
 }
 
-/// The reference: s6's C program of that name.
+/// The reference: s6's C program of that name. With our Debian package
+/// installed, /usr/bin's s6-instance-* are ours, and s6's own are where
+/// the package diverted them (dpkg keeps the list in its diversions
+/// file: the path, where it went, and by whom, a line each).
 pub fn reference(prog: &str) -> Command {
-    let mut c = Command::new(Path::new("/usr/bin").join(prog));
+    let path = Path::new("/usr/bin").join(prog);
+    let diversions = std::fs::read_to_string("/var/lib/dpkg/diversions").unwrap_or_default();
+    let lines: Vec<&str> = diversions.lines().collect();
+    let diverted = lines
+        .chunks(3)
+        .find(|d| d.len() == 3 && Path::new(d[0]) == path)
+        .map(|d| PathBuf::from(d[1]));
+    let mut c = Command::new(diverted.unwrap_or(path));
     c.env_clear().env("PATH", "/usr/bin:/bin");
     c
 }
