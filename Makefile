@@ -95,9 +95,12 @@ install: all
 	for m in man/*.7; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/ || true; done
 
 # What install put there, and the directories it made if they are left
-# empty, up to PREFIX (not PREFIX itself). Into the live system (no
-# DESTDIR), BINDIR, MANDIR and PREFIX/share stay even when empty: they
-# are the hierarchy's own (hier(7)), found by install, not made by it.
+# empty: into a DESTDIR, every one up to DESTDIR (not DESTDIR itself);
+# into the live system, those below PREFIX, but for /usr's and
+# /usr/local's bin, share and share/man, which are the hierarchy's own
+# (hier(7)): install finds them, it does not make them. A directory that
+# holds anything stays.
+UNINSTALL_KEEP = $(if $(DESTDIR),,$(PREFIX) $(if $(filter /usr /usr/local,$(PREFIX)),$(BINDIR) $(MANDIR) $(PREFIX)/share))
 uninstall:
 	for s in $(STEPS) $(SCRIPTS); do rm -f $(DESTDIR)$(BINDIR)/$$s || exit 1; done
 	for m in man/*.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$${m#man/} || exit 1; done
@@ -107,8 +110,9 @@ uninstall:
 	  [ ! -d $(DESTDIR)$(EXAMPLEDIR)/$${d#./} ] || find $(DESTDIR)$(EXAMPLEDIR)/$${d#./} -maxdepth 0 -empty -exec rmdir {} + || exit 1; \
 	done
 	for d in $(EXAMPLEDIR) $(MANDIR)/man1 $(MANDIR)/man7 $(BINDIR); do \
-	  while case $$d in ($(PREFIX)/?*) true;; (*) false;; esac; do \
-	    case "$(DESTDIR):$$d" in (:$(BINDIR)|:$(MANDIR)|:$(PREFIX)/share) break;; esac; \
+	  while [ -n "$$d" ]; do \
+	    case " $(UNINSTALL_KEEP) " in (*" $$d "*) break;; esac; \
+	    case "$(DESTDIR):$$d" in (:$(PREFIX)/*) ;; (:*) break;; esac; \
 	    [ ! -d $(DESTDIR)$$d ] || find $(DESTDIR)$$d -maxdepth 0 -empty -exec rmdir {} + || exit 1; \
 	    d=$${d%/*}; \
 	  done; \
