@@ -143,13 +143,15 @@ DEB_ROOT := $(DEB_DIR)/root
 DEB_DOC := $(DEB_ROOT)/usr/share/doc/$(DEB_NAME)
 
 deb: deps
-	@for t in dpkg dpkg-deb dpkg-query strip gzip; do \
+	@for t in dpkg dpkg-deb dpkg-query readelf strip gzip; do \
 	  command -v $$t >/dev/null || { echo "make deb: $$t not found" >&2; exit 1; }; done
 	@v=$$(sed -n '1s/^$(DEB_NAME) (\([^)]*\)).*/\1/p' debian/changelog); [ "$$v" = "$(DEB_VERSION)" ] || \
 	  { echo "make deb: debian/changelog is for $$v, Cargo.toml for $(DEB_VERSION)" >&2; exit 1; }
 	rm -rf $(DEB_ROOT)
 	$(MAKE) install PREFIX=/usr DESTDIR=$(DEB_ROOT) \
 	  EXECLINE_BIN=/usr/lib/execline/bin EXECLINEB=/usr/bin/execlineb S6_BIN=/usr/bin
+	@for s in $(STEPS); do ! readelf -l $(DEB_ROOT)/usr/bin/$$s | grep -q 'program interpreter' || \
+	  { echo "make deb: $$s is linked dynamically (.cargo/config.toml links statically on x86_64 and aarch64 only): its libc is no dependency of the package" >&2; exit 1; }; done
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note $(addprefix $(DEB_ROOT)/usr/bin/,$(STEPS))
 	gzip -9n $(DEB_ROOT)/usr/share/man/man1/* $(DEB_ROOT)/usr/share/man/man7/*
 	install -m 0644 debian/copyright $(DEB_DOC)/copyright
@@ -167,7 +169,8 @@ deb: deps
 	    -e "s/@S6_MIN@/$$(echo $(S6_VERSION) | cut -d. -f1,2)/" \
 	    -e "s/@S6_NEXT@/$$(echo $(S6_VERSION) | awk -F. '{ print $$1 "." $$2 + 1 }')/" \
 	    debian/control.in > $(DEB_ROOT)/DEBIAN/control
-	dpkg-deb --root-owner-group --build $(DEB_ROOT) $(DEB)
+	SOURCE_DATE_EPOCH=$$(date -d "$$(sed -n 's/^ -- .*>  //p' debian/changelog | head -n 1)" +%s) \
+	  dpkg-deb --root-owner-group --build $(DEB_ROOT) $(DEB)
 
 # The package for real (root: it installs it): dpkg -i, upgrade, remove,
 # purge, s6 reinstalled meanwhile, s6's programs back byte for byte, then
