@@ -172,9 +172,9 @@ deb: deps
 	SOURCE_DATE_EPOCH=$$(date -d "$$(sed -n 's/^ -- .*>  //p' debian/changelog | head -n 1)" +%s) \
 	  dpkg-deb --root-owner-group --build $(DEB_ROOT) $(DEB)
 
-# The package for real (root: it installs it): dpkg -i, upgrade, remove,
-# purge, s6 reinstalled meanwhile, s6's programs back byte for byte, then
-# lintian. See .ci/deb-test.
+# The package for real (root: it installs it): lintian, then dpkg -i,
+# upgrade, s6 reinstalled meanwhile, remove, purge, a failed install;
+# s6's programs back byte for byte each time. See .ci/deb-test.
 check-deb: deb
 	.ci/deb-test $(DEB)
 
