@@ -65,7 +65,7 @@ STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6
 SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker s6-instance-summary s6-instance-sync s6-instance-template s6-instance-upgrade
 CHECK_PREFIX := $(CARGO_TARGET_DIR)/check
 
-.PHONY: all install check check-s6-versions lint-man bench fuzz deps demo clean version
+.PHONY: all install uninstall deb check check-deb check-s6-versions lint-man bench fuzz deps demo clean version
 
 all:
 	$(CARGO) build --release --locked
@@ -94,6 +94,30 @@ install: all
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
 	for m in man/*.7; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/ || true; done
 
+# What install put there, and the directories it made if they are left
+# empty: into a DESTDIR, every one up to DESTDIR (not DESTDIR itself);
+# into the live system, those below PREFIX, but for /usr's and
+# /usr/local's bin, share and share/man, which are the hierarchy's own
+# (hier(7)): install finds them, it does not make them. A directory that
+# holds anything stays.
+UNINSTALL_KEEP = $(if $(DESTDIR),,$(PREFIX) $(if $(filter /usr /usr/local,$(PREFIX)),$(BINDIR) $(MANDIR) $(PREFIX)/share))
+uninstall:
+	for s in $(STEPS) $(SCRIPTS); do rm -f $(DESTDIR)$(BINDIR)/$$s || exit 1; done
+	for m in man/*.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$${m#man/} || exit 1; done
+	for m in man/*.7; do rm -f $(DESTDIR)$(MANDIR)/man7/$${m#man/} || exit 1; done
+	cd examples && for f in $$(find . ! -type d); do rm -f $(DESTDIR)$(EXAMPLEDIR)/$${f#./} || exit 1; done
+	cd examples && for d in $$(find . -mindepth 1 -depth -type d); do \
+	  [ ! -d $(DESTDIR)$(EXAMPLEDIR)/$${d#./} ] || find $(DESTDIR)$(EXAMPLEDIR)/$${d#./} -maxdepth 0 -empty -exec rmdir {} + || exit 1; \
+	done
+	for d in $(EXAMPLEDIR) $(MANDIR)/man1 $(MANDIR)/man7 $(BINDIR); do \
+	  while [ -n "$$d" ]; do \
+	    case " $(UNINSTALL_KEEP) " in (*" $$d "*) break;; esac; \
+	    case "$(DESTDIR):$$d" in (:$(PREFIX)/*) ;; (:*) break;; esac; \
+	    [ ! -d $(DESTDIR)$$d ] || find $(DESTDIR)$$d -maxdepth 0 -empty -exec rmdir {} + || exit 1; \
+	    d=$${d%/*}; \
+	  done; \
+	done
+
 # s6 and execline from Debian, when they are missing.
 deps:
 	@if ! command -v s6-svscan >/dev/null 2>&1 || ! command -v mandoc >/dev/null 2>&1 || \
@@ -102,6 +126,57 @@ deps:
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y s6 execline mandoc; \
 	  else echo "please install s6 and execline" >&2; exit 1; fi; \
 	fi
+
+# The Debian package, into target/deb: what install puts below /usr
+# (steps stripped, man pages gzipped), the copyright and changelog from
+# debian/, and debian/preinst and postrm, which divert s6's own six
+# s6-instance-* programs to /usr/bin/s6-instance-*.s6 and give them back.
+# It depends on the s6 release it is built for (S6_VERSION: from that
+# minor release to the next, whose commands behave otherwise) and on the
+# installed execline. Built with Debian's own tools, no network.
+DEB_NAME := s6-instance-steps
+DEB_VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_DIR := $(CARGO_TARGET_DIR)/deb
+DEB = $(DEB_DIR)/$(DEB_NAME)_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_ROOT := $(DEB_DIR)/root
+DEB_DOC := $(DEB_ROOT)/usr/share/doc/$(DEB_NAME)
+
+deb: deps
+	@for t in dpkg dpkg-deb dpkg-query readelf strip gzip; do \
+	  command -v $$t >/dev/null || { echo "make deb: $$t not found" >&2; exit 1; }; done
+	@v=$$(sed -n '1s/^$(DEB_NAME) (\([^)]*\)).*/\1/p' debian/changelog); [ "$$v" = "$(DEB_VERSION)" ] || \
+	  { echo "make deb: debian/changelog is for $$v, Cargo.toml for $(DEB_VERSION)" >&2; exit 1; }
+	rm -rf $(DEB_ROOT)
+	$(MAKE) install PREFIX=/usr DESTDIR=$(DEB_ROOT) \
+	  EXECLINE_BIN=/usr/lib/execline/bin EXECLINEB=/usr/bin/execlineb S6_BIN=/usr/bin
+	@for s in $(STEPS); do ! readelf -l $(DEB_ROOT)/usr/bin/$$s | grep -q 'program interpreter' || \
+	  { echo "make deb: $$s is linked dynamically (.cargo/config.toml links statically on x86_64 and aarch64 only): its libc is no dependency of the package" >&2; exit 1; }; done
+	strip --strip-unneeded --remove-section=.comment --remove-section=.note $(addprefix $(DEB_ROOT)/usr/bin/,$(STEPS))
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/* $(DEB_ROOT)/usr/share/man/man7/*
+	install -m 0644 debian/copyright $(DEB_DOC)/copyright
+	gzip -9n < debian/changelog > $(DEB_DOC)/changelog.gz
+	install -d $(DEB_ROOT)/usr/share/lintian/overrides $(DEB_ROOT)/DEBIAN
+	install -m 0644 debian/lintian-overrides $(DEB_ROOT)/usr/share/lintian/overrides/$(DEB_NAME)
+	install -m 0755 debian/preinst debian/postrm $(DEB_ROOT)/DEBIAN/
+	chmod -R u+rwX,go=rX $(DEB_ROOT)
+	cd $(DEB_ROOT) && find usr -type f -exec md5sum {} + | sort -k 2 > DEBIAN/md5sums
+	execline=$$(dpkg-query -W -f '$${Version}' execline | sed 's/^[0-9]*://; s/-[^-]*$$//') && \
+	libc=$$(dpkg-query -W -f '$${source:Package} (= $${source:Version})' libc6-dev) && \
+	size=$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f 1) && \
+	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' -e "s/@SIZE@/$$size/" \
+	    -e "s/@EXECLINE@/$$execline/" -e "s/@BUILT_USING@/$$libc/" \
+	    -e "s/@S6_MIN@/$$(echo $(S6_VERSION) | cut -d. -f1,2)/" \
+	    -e "s/@S6_NEXT@/$$(echo $(S6_VERSION) | awk -F. '{ print $$1 "." $$2 + 1 }')/" \
+	    debian/control.in > $(DEB_ROOT)/DEBIAN/control
+	SOURCE_DATE_EPOCH=$$(date -d "$$(sed -n 's/^ -- .*>  //p' debian/changelog | head -n 1)" +%s) \
+	  dpkg-deb --root-owner-group --build $(DEB_ROOT) $(DEB)
+
+# The package for real (root: it installs it): lintian, then dpkg -i,
+# upgrade, s6 reinstalled meanwhile, remove, purge, a failed install;
+# s6's programs back byte for byte each time. See .ci/deb-test.
+check-deb: deb
+	.ci/deb-test $(DEB)
 
 # The tests run the release programs installed here; they need no
 # optimised build of their own. The steps have a C main (no test harness):
