@@ -86,7 +86,7 @@ install: all
 	install -d $(DESTDIR)$(EXAMPLEDIR)
 	cp -R examples/. $(DESTDIR)$(EXAMPLEDIR)/
 	for f in examples/*; do [ -f "$$f" ] || continue; \
-	  sed -e '1s|^#!.*|#!$(EXECLINEB)|' \
+	  sed -e '1s|^#![^ ]*|#!$(EXECLINEB)|' \
 	      -e '/^[^#]/s#\(^\|[ {]\)\(s6i-[a-z-]*\|s6-instance-[a-z]*\)\( \|$$\)#\1$(BINDIR)/\2\3#g' \
 	      "$$f" > $(DESTDIR)$(EXAMPLEDIR)/$${f#examples/} || exit 1; \
 	done
