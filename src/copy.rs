@@ -85,25 +85,33 @@ pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
 
 /// Remove the hidden work-in-progress trees left in `dir` by steps that
 /// were killed: those whose process no longer exists. A live process's
-/// work (or a recycled pid's) is left alone.
-pub fn sweep_leftovers(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+/// work (or a recycled pid's) is left alone, and so is a tree where a
+/// supervisor still runs (an old copy a killed upgrade left), whose
+/// supervised directories are returned instead, for the caller to have
+/// them stopped first.
+pub fn sweep_leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut running = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return running;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         if leftover_pid(name.as_encoded_bytes()).is_none() || leftover_alive(name.as_encoded_bytes()) {
             continue;
         }
-        // Never under a supervisor that still runs there (an old copy a
-        // killed upgrade left: it is stopped first).
         let path = entry.path();
-        let supervised = crate::supervise::with_logger(&path)
+        let supervised: Vec<PathBuf> = crate::supervise::with_logger(&path)
             .unwrap_or_default()
-            .iter()
-            .any(|d| crate::supervise::is_running(d).unwrap_or(false));
-        if !supervised {
+            .into_iter()
+            .filter(|d| crate::supervise::is_running(d).unwrap_or(false))
+            .collect();
+        if supervised.is_empty() {
             let _ = fs::remove_dir_all(path);
+        } else {
+            running.extend(supervised);
         }
     }
+    running
 }
 
 /// Whether the process that made the hidden tree of this name (a

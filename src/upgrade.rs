@@ -434,33 +434,24 @@ fn let_go(
     }
 }
 
-/// What a killed upgrade left: old trees aside whose supervisors still
-/// run are stopped (the scanner then starts the instances' own), and
-/// trees whose creator is gone are removed.
+/// What killed steps left in `instances/`: the copies of a killed create
+/// or upgrade are removed, and old trees aside whose supervisors still
+/// run (a killed upgrade's) are stopped first (the scanner then starts
+/// the instances' own), then removed. One look at the directory.
 pub fn finish_leftovers(service: &Service) {
-    let instances = service.instances();
-    let Ok(entries) = std::fs::read_dir(&instances) else {
+    let running = copy::sweep_leftovers(&service.instances());
+    if running.is_empty() {
         return;
-    };
-    let mut running = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !name.as_bytes().starts_with(b".s6i-upgrade:") || copy::leftover_alive(name.as_bytes()) {
-            continue;
-        }
-        let dirs = supervise::with_logger(&entry.path()).unwrap_or_default();
-        running.extend(dirs.into_iter().filter(|d| supervise::is_running(d).unwrap_or(false)));
     }
-    if !running.is_empty() {
-        // The scanner stops them, as s6-instance-delete has it do: it
-        // scans first, and so knows them gone before they exit (see
-        // swap_and_restart), then signals every supervisor it has no
-        // link for.
-        let _ = crate::scandir::control(&service.scandir(), b"an");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while running.iter().any(|d| supervise::is_running(d).unwrap_or(false)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+    // The scanner stops them, as s6-instance-delete has it do: it scans
+    // first, and so knows them gone before they exit (see
+    // swap_and_restart), then signals every supervisor it has no link
+    // for.
+    let _ = crate::scandir::control(&service.scandir(), b"an");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.iter().any(|d| supervise::is_running(d).unwrap_or(false)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
-    copy::sweep_leftovers(&instances);
+    // Gone or not, what is left of them is for the next look.
+    let _ = copy::sweep_leftovers(&service.instances());
 }

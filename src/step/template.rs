@@ -44,7 +44,7 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
         Error::new(EXIT_SYS, msg)
     })?;
     // Copies and old templates that a killed replace left behind go now.
-    copy::sweep_leftovers(service.root());
+    let _ = copy::sweep_leftovers(service.root());
     let copy = copy::hidden_sibling(&current, "template");
     let failed = |e: Errno| {
         copy::discard(&copy);
