@@ -110,8 +110,10 @@ pub fn step_beside_me(argv: &[OsString]) -> Option<&'static Step> {
         return None;
     }
     let step = crate::step::named(path.file_name()?.as_bytes())?;
-    let me = std::env::current_exe().ok()?;
-    (me.parent()? == path.parent()?).then_some(step)
+    // Where this program is does not change along the chain: looked up once.
+    static MY_DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let mine = MY_DIR.get_or_init(|| Some(std::env::current_exe().ok()?.parent()?.to_path_buf()));
+    (mine.as_deref()? == path.parent()?).then_some(step)
 }
 
 /// Put back what an exec would reset before the next step runs in this

@@ -274,17 +274,25 @@ mod cleanup {
             for sig in fatal_signals() {
                 libc::sigaddset(&mut act.sa_mask, sig);
             }
+            // One call per signal sets ours and reads what was there; one
+            // that was not the default (ignored, say) gets it back. Blocked
+            // meanwhile, a signal cannot reach our handler in between: it
+            // waits, and is dropped if it is ignored again.
+            let mut blocked = std::mem::zeroed();
+            libc::sigprocmask(libc::SIG_BLOCK, &act.sa_mask, &mut blocked);
             let mut caught = 0;
             for sig in fatal_signals() {
                 let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                    && old.sa_sigaction == libc::SIG_DFL
-                    && libc::sigaction(sig, &act, std::ptr::null_mut()) == 0
-                {
-                    caught |= bit(sig);
+                if libc::sigaction(sig, &act, &mut old) == 0 {
+                    if old.sa_sigaction == libc::SIG_DFL {
+                        caught |= bit(sig);
+                    } else {
+                        libc::sigaction(sig, &old, std::ptr::null_mut());
+                    }
                 }
             }
             CAUGHT.store(caught, Ordering::SeqCst);
+            libc::sigprocmask(libc::SIG_SETMASK, &blocked, std::ptr::null_mut());
         }
     }
 
