@@ -288,7 +288,8 @@ fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) -> (Duration, Duration) {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let path = format!("{}:/usr/bin:/bin", bindir().display());
     let floor_names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
-    let floor = scanner_floor(svc_ours, &floor_names);
+    // The better of two runs: the floor is what the machine can do.
+    let floor = scanner_floor(svc_ours, &floor_names).min(scanner_floor(svc_ours, &floor_names));
     println!(
         "floor: the scanner starts {n} supervisors in {:.1} ms (copies made beforehand)",
         ms(floor)
