@@ -262,6 +262,10 @@ fn swap_and_restart(
         copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("swap in a new copy for", &m.dir, e))?;
     }
     crate::scandir::control(&service.scandir(), b"a")?;
+    // The old trees are now aside: their services go down, all at once,
+    // while the scanner starts the new supervisors.
+    let asides: Vec<&Path> = moves.iter().map(|m| m.aside.as_path()).collect();
+    services_down(&asides, deadline);
     let mut failed = Vec::new();
     for (i, m) in moves.iter().enumerate() {
         if let Err((code, msg)) = supervised(&m.dir, deadline) {
@@ -269,15 +273,14 @@ fn swap_and_restart(
             failed.push((i, code));
         }
     }
-    // The old trees are now aside: their supervisors stop there, all at
-    // once. One that will not is left to the next upgrade or create
-    // (finish_leftovers). Where no new supervisor came, the old one goes
-    // on running, and its tree goes back.
+    // Then their supervisors exit. One that will not is left to the next
+    // upgrade or create (finish_leftovers). Where no new supervisor came,
+    // the old one stays, and its tree goes back.
     let asides: Vec<&Path> = (0..moves.len())
         .filter(|i| !failed.iter().any(|(j, _)| j == i))
         .map(|i| moves[i].aside.as_path())
         .collect();
-    if let Err(Error::Fatal { msg, .. }) = stop_all(&asides, deadline) {
+    if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&asides, deadline) {
         crate::diag::warn(msg);
     }
     for (i, m) in moves.iter().enumerate() {
@@ -305,7 +308,8 @@ fn swap_and_restart(
             let _ = supervised(&moves[i].dir, back_in);
         }
         let back: Vec<&Path> = failed.iter().map(|&(i, _)| moves[i].aside.as_path()).collect();
-        if let Err(Error::Fatal { msg, .. }) = stop_all(&back, back_in) {
+        services_down(&back, back_in);
+        if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&back, back_in) {
             crate::diag::warn(msg);
         }
         for (&(i, _), &ours) in failed.iter().zip(&held) {
@@ -331,11 +335,33 @@ fn swap_and_restart(
 }
 
 /// Bring the services of `dirs` down and their finish scripts to their
-/// end, output intact, then have their supervisors exit (the loggers'
-/// last, so that they log the finish). Every service is told to go down
-/// before any is waited for, so that a batch is down for as long as its
-/// slowest, not for the sum. Nothing to do where no supervisor runs.
-fn stop_all(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Error> {
+/// end, output intact: every service is told to go down before any is
+/// waited for, so that a batch is down for as long as its slowest, not
+/// for the sum. Best effort: a supervisor just starting or just gone is
+/// no error. Their loggers go on, and the supervisors stay.
+fn services_down(dirs: &[&Path], deadline: Option<Instant>) {
+    let running: Vec<&Path> = dirs
+        .iter()
+        .copied()
+        .filter(|d| supervise::is_running(d).unwrap_or(false))
+        .collect();
+    bring_down(&running, deadline);
+}
+
+fn bring_down(dirs: &[impl AsRef<Path>], deadline: Option<Instant>) {
+    let mut watches: Vec<Option<Watch>> = dirs.iter().map(|d| Watch::start(d.as_ref()).ok()).collect();
+    for d in dirs {
+        let _ = supervise::control(d.as_ref(), b"d");
+    }
+    for watch in watches.iter_mut().flatten() {
+        let _ = watch.until(Target { up: false, ready: true }, deadline);
+    }
+}
+
+/// Then have the supervisors of `dirs` exit, the services' first, then
+/// the loggers' (brought down in turn), so that the loggers log the
+/// services' last words. Nothing to do where no supervisor runs.
+fn supervisors_exit(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Error> {
     let mut services = Vec::new();
     let mut loggers = Vec::new();
     for dir in dirs {
@@ -346,14 +372,9 @@ fn stop_all(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Error> {
             }
         }
     }
-    for group in [services, loggers] {
-        // Best effort: a supervisor just starting or just gone is no error.
-        let mut watches: Vec<Option<Watch>> = group.iter().map(|d| Watch::start(d).ok()).collect();
-        for d in &group {
-            let _ = supervise::control(d, b"d");
-        }
-        for watch in watches.iter_mut().flatten() {
-            let _ = watch.until(Target { up: false, ready: true }, deadline);
+    for (group, is_logger) in [(services, false), (loggers, true)] {
+        if is_logger {
+            bring_down(&group, deadline);
         }
         for d in &group {
             let _ = supervise::control(d, b"x");
