@@ -264,7 +264,11 @@ pub fn await_supervisors(
     start: Start,
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
-    match subscribe_and_wait(service, names, deadline) {
+    // Which directory each name is, before listening to it: an instance
+    // deleted meanwhile (and perhaps made anew by another create) is not
+    // ours to wait for, nor to undo.
+    let subscribed: Vec<_> = names.iter().map(|name| identity(service, name)).collect();
+    match subscribe_and_wait(service, names, &subscribed, deadline) {
         Ok(()) if start == Start::Down => {
             for name in names {
                 for d in supervised_dirs(&service.instance_dir(name))? {
@@ -274,37 +278,43 @@ pub fn await_supervisors(
             Ok(())
         }
         Ok(()) => Ok(()),
-        // An instance deleted meanwhile is not ours to undo any more: the
-        // name may already be another create's.
-        Err((e, deleted)) => {
-            let ours: Vec<&OsStr> = names.iter().copied().filter(|n| Some(*n) != deleted).collect();
+        // Every instance deleted meanwhile is left alone: the name may
+        // already be another create's.
+        Err(e) => {
+            let ours: Vec<&OsStr> = names
+                .iter()
+                .zip(&subscribed)
+                .filter(|(name, was)| was.is_some() && identity(service, name) == **was)
+                .map(|(name, _)| *name)
+                .collect();
             undo_create(service, &ours);
             Err(e)
         }
     }
 }
 
-/// Wait for the supervisors; on failure, the error, and the instance
-/// that was deleted under us, if that is the failure.
-fn subscribe_and_wait<'a>(
+/// The directory NAME is (device and inode), if it is linked.
+fn identity(service: &Service, name: &OsStr) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(service.link(name)).ok()?;
+    let md = std::fs::symlink_metadata(service.instance_dir(name)).ok()?;
+    Some((md.dev(), md.ino()))
+}
+
+/// Wait for the supervisors of `names`, linked to the directories
+/// `subscribed` says.
+fn subscribe_and_wait(
     service: &Service,
-    names: &[&'a OsStr],
+    names: &[&OsStr],
+    subscribed: &[Option<(u64, u64)>],
     deadline: Option<Instant>,
-) -> Result<(), (Error, Option<&'a OsStr>)> {
-    // Which directory each name is, before listening to it: see below.
-    let here = |name: &OsStr| {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::symlink_metadata(service.link(name)).ok()?;
-        let md = std::fs::symlink_metadata(service.instance_dir(name)).ok()?;
-        Some((md.dev(), md.ino()))
-    };
-    let subscribed: Vec<_> = names.iter().map(|name| here(name)).collect();
+) -> Result<(), Error> {
     let mut pending: Vec<(PathBuf, Listener)> = Vec::new();
     for name in names {
-        for d in supervised_dirs(&service.instance_dir(name)).map_err(|e| (e, None))? {
+        for d in supervised_dirs(&service.instance_dir(name))? {
             let ev = supervise::eventdir(&d);
-            let l = Listener::subscribe(&ev).map_err(|e| (Error::sys("subscribe to", &ev, e), None))?;
-            if !supervise::has_started(&d).map_err(|e| (Error::sys("read lock of", &d, e), None))? {
+            let l = Listener::subscribe(&ev).map_err(|e| Error::sys("subscribe to", &ev, e))?;
+            if !supervise::has_started(&d).map_err(|e| Error::sys("read lock of", &d, e))? {
                 pending.push((d, l));
             }
         }
@@ -319,7 +329,7 @@ fn subscribe_and_wait<'a>(
     // linked by other means) gets it again once the wait has been idle.
     let scandir = service.scandir();
     if !crate::lock::held(&scandir::lockfile(&scandir)).unwrap_or(false) {
-        scandir::control(&scandir, b"a").map_err(|e| (e, None))?;
+        scandir::control(&scandir, b"a")?;
     }
     let mut repoke = IDLE_POKE;
     let mut next_poke = Instant::now() + repoke;
@@ -346,8 +356,8 @@ fn subscribe_and_wait<'a>(
         }
         deleted = names
             .iter()
-            .zip(&subscribed)
-            .find(|(name, was)| was.is_none() || here(name) != **was)
+            .zip(subscribed)
+            .find(|(name, was)| was.is_none() || identity(service, name) != **was)
             .map(|(name, _)| name);
         deleted.is_some()
     };
@@ -359,7 +369,7 @@ fn subscribe_and_wait<'a>(
         left == 0
     });
     if let Some(e) = scanner_gone {
-        return Err((e, None));
+        return Err(e);
     }
     if let Some(&name) = deleted {
         // Our link, left pointing at a directory a delete removed, goes.
@@ -370,11 +380,11 @@ fn subscribe_and_wait<'a>(
         let mut msg = b"unable to wait for s6-supervise to start on ".to_vec();
         msg.extend_from_slice(bytes(&service.instance_dir(name)));
         msg.extend_from_slice(b": instance deleted meanwhile");
-        return Err((Error::new(crate::diag::EXIT_SYS, msg), Some(name)));
+        return Err(Error::new(crate::diag::EXIT_SYS, msg));
     }
     r.map_err(|e| {
         let late = started.iter().position(|s| !s).unwrap_or(0);
-        (wait_error(e, "s6-supervise to start on", &pending[late].0), None)
+        wait_error(e, "s6-supervise to start on", &pending[late].0)
     })
 }
 

@@ -233,6 +233,11 @@ fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing()
             assert!(dir.join(".s6i-pending").is_file(), "{name}: no link, no mark");
         }
     }
+    // No link is left without its instance.
+    for link in entries(&svc.join("instance")) {
+        let link = svc.join("instance").join(os(&link));
+        assert!(link.is_dir(), "{link:?} leads nowhere");
+    }
     // And a last sync puts everything right, unless the scanner will not
     // start a supervisor (see above): then it says so in time.
     let out = sync(&svc, &["-t10000", "a", "b"]);
