@@ -279,17 +279,28 @@ pub fn await_supervisors(
         }
         Ok(()) => Ok(()),
         // Every instance deleted meanwhile is left alone: the name may
-        // already be another create's.
+        // already be another create's. Only a link of ours left leading
+        // nowhere (its directory removed by a delete) goes.
         Err(e) => {
-            let ours: Vec<&OsStr> = names
-                .iter()
-                .zip(&subscribed)
-                .filter(|(name, was)| was.is_some() && identity(service, name) == **was)
-                .map(|(name, _)| *name)
-                .collect();
+            let mut ours = Vec::new();
+            for (&name, was) in names.iter().zip(&subscribed) {
+                if was.is_some() && identity(service, name) == *was {
+                    ours.push(name);
+                } else {
+                    remove_dangling_link(service, name);
+                }
+            }
             undo_create(service, &ours);
             Err(e)
         }
+    }
+}
+
+/// Remove the link of NAME if it leads nowhere.
+fn remove_dangling_link(service: &Service, name: &OsStr) {
+    let link = service.link(name);
+    if std::fs::symlink_metadata(&link).is_ok() && std::fs::metadata(&link).is_err() {
+        let _ = std::fs::remove_file(&link);
     }
 }
 
@@ -372,11 +383,6 @@ fn subscribe_and_wait(
         return Err(e);
     }
     if let Some(&name) = deleted {
-        // Our link, left pointing at a directory a delete removed, goes.
-        let link = service.link(name);
-        if std::fs::symlink_metadata(&link).is_ok() && std::fs::metadata(&link).is_err() {
-            let _ = std::fs::remove_file(&link);
-        }
         let mut msg = b"unable to wait for s6-supervise to start on ".to_vec();
         msg.extend_from_slice(bytes(&service.instance_dir(name)));
         msg.extend_from_slice(b": instance deleted meanwhile");
