@@ -269,15 +269,7 @@ fn scanner_floor(svc: &Path, names: &[String]) -> Duration {
     time(&mut step("s6i-link"));
     time(&mut step("s6i-wait-supervise"));
     let took = start.elapsed();
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let path = format!("{}:/usr/bin:/bin", bindir().display());
-    time(
-        Command::new(examples.join("delete-many"))
-            .env_clear()
-            .env("PATH", &path)
-            .arg(svc)
-            .args(names),
-    );
+    time(example("delete-many").arg(svc).args(names));
     took
 }
 
@@ -285,8 +277,6 @@ fn scanner_floor(svc: &Path, names: &[String]) -> Duration {
 /// of s6's C programs. Returns our two times, create then delete.
 fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) -> (Duration, Duration) {
     let names: Vec<String> = (0..n).map(|i| format!("b{i}")).collect();
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let path = format!("{}:/usr/bin:/bin", bindir().display());
     let floor_names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
     // The better of two runs: the floor is what the machine can do.
     let floor = scanner_floor(svc_ours, &floor_names).min(scanner_floor(svc_ours, &floor_names));
@@ -295,13 +285,11 @@ fn bulk(svc_ours: &Path, svc_c: &Path, n: usize) -> (Duration, Duration) {
         ms(floor)
     );
     let mut ours_many = Vec::new();
-    for (label, example, prog) in [
+    for (label, script, prog) in [
         ("bulk create", "create-many", "s6-instance-create"),
         ("bulk delete", "delete-many", "s6-instance-delete"),
     ] {
-        let mut many = Command::new(examples.join(example));
-        many.env_clear().env("PATH", &path).arg(svc_ours).args(&names);
-        let ours_t = time(&mut many);
+        let ours_t = time(example(script).arg(svc_ours).args(&names));
         let start = Instant::now();
         for name in &names {
             time(reference(prog).arg(svc_c).arg(name));

@@ -9,14 +9,16 @@
 //! moment one whole copy, the old or the new. The scanner, told at once,
 //! starts a supervisor on the new tree (held down) and forgets the old
 //! one, whose supervisor, still in the old tree, brings the service down
-//! (its finish script's output intact) and exits. Then the new service
+//! (its finish script's output intact) and, once the new supervisor
+//! runs, exits. Then the new service
 //! is let go, and must be up (or up and ready) in time. If not, the same
 //! dance in reverse puts the old tree back.
 //!
 //! A killed upgrade leaves, at worst, an instance on the new tree with its
 //! old supervisor still running in the old one, under a hidden name: the
-//! next upgrade or create stops that supervisor (the scanner starts the
-//! instance's own) and removes the old tree once its creator is gone.
+//! next upgrade or create has the scanner stop that supervisor (and
+//! start the instance's own) and removes the old tree once its creator
+//! is gone.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -240,10 +242,11 @@ fn held_by_us(dir: &Path) -> bool {
 const HELD: &[u8] = b"held down by s6-instance-upgrade\n";
 
 /// Swap every copy in, held down; have the scanner see the new trees at
-/// once, and wait until it has started a supervisor on each; only then
-/// stop the old supervisors, then let the new ones start their services
-/// and wait. The instances that do not make it are put back on their old
-/// copies the same way; returns their indices and exit codes.
+/// once, bring the old services down while it starts a supervisor on
+/// each new tree, and only once those run have the old supervisors exit;
+/// then let the new ones start their services and wait. The instances
+/// that do not make it are put back on their old copies the same way;
+/// returns their indices and exit codes.
 ///
 /// The order matters: a supervisor that exits before the scanner has
 /// seen its tree go is, to the scanner, a service that died. s6 2.11

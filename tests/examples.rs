@@ -7,14 +7,6 @@ use std::process::Command;
 
 use common::*;
 
-/// An example script, run with our steps in PATH.
-fn example(name: &str) -> Command {
-    let mut c = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name));
-    c.env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bindir().display()));
-    c
-}
-
 fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("n{i}")).collect()
 }

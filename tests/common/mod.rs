@@ -50,6 +50,14 @@ pub fn reference(prog: &str) -> Command {
     c
 }
 
+/// An example script of this tree, run with our steps in PATH.
+pub fn example(name: &str) -> Command {
+    let mut c = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name));
+    c.env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bindir().display()));
+    c
+}
+
 /// Run with a deadline; a hang fails the test instead of stalling CI.
 pub fn run(cmd: &mut Command) -> Output {
     run_for(cmd, Duration::from_secs(20))
