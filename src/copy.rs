@@ -140,10 +140,20 @@ fn leftover_pid(name: &[u8]) -> Option<i32> {
 /// Remove the tree at `path`: first rename it aside under a hidden name,
 /// so that it vanishes at once, then delete it. A missing tree is fine.
 pub fn remove_tree(path: &Path) -> Result<(), Errno> {
+    match move_aside(path)? {
+        Some(aside) => remove_all(&aside),
+        None => Ok(()),
+    }
+}
+
+/// Rename the tree at `path` to a hidden name beside it, for
+/// `remove_all` to delete: the path is free at once. None if there was
+/// nothing there.
+pub fn move_aside(path: &Path) -> Result<Option<PathBuf>, Errno> {
     let aside = hidden_sibling(path, "remove");
     match fs::rename(path, &aside) {
-        Ok(()) => remove_all(&aside),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(Some(aside)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(errno_of(&e)),
     }
 }
@@ -151,7 +161,7 @@ pub fn remove_tree(path: &Path) -> Result<(), Errno> {
 /// remove_dir_all, tried again when a supervisor that has not exited yet
 /// writes a new status file into the tree as we empty it. On a loaded
 /// machine that supervisor can take its time: we give it five seconds.
-fn remove_all(path: &Path) -> Result<(), Errno> {
+pub fn remove_all(path: &Path) -> Result<(), Errno> {
     let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         match fs::remove_dir_all(path) {

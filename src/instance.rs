@@ -120,10 +120,13 @@ pub fn clone(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
     for name in names {
         let dir = service.instance_dir(name);
         if let Err(e) = exists_check(&dir) {
+            // Under the lock: see `remove`.
+            let locked = service.lock_instances()?;
             if !abandoned(service, name) {
                 return Err(e);
             }
-            copy::remove_tree(&dir).map_err(sys("remove", &dir))?;
+            let aside = copy::move_aside(&dir).map_err(sys("remove", &dir))?;
+            unlock_and_remove(locked, aside.map(|path| (dir, path)))?;
         }
     }
     // Copies that a killed create left behind go now, and what a killed
@@ -206,14 +209,27 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
         }
     }
     let mut linked = 0;
-    let r = names.iter().try_for_each(|name| {
-        prepare(&service.instance_dir(name), start, event)?;
-        let link = service.link(name);
-        std::os::unix::fs::symlink(Service::link_target(name), &link)
-            .map_err(|e| Error::sys("make symlink", &link, crate::diag::errno_of(&e)))?;
-        linked += 1;
-        Ok(())
-    });
+    let r = names
+        .iter()
+        .try_for_each(|name| prepare(&service.instance_dir(name), start, event))
+        .and_then(|()| {
+            // A delete of the same name removes the directory only while
+            // no link leads to it (see `remove`), and we link only while
+            // the directory is there: under the lock, one or the other,
+            // never a link left leading nowhere.
+            let _locked = service.lock_instances()?;
+            names.iter().try_for_each(|name| {
+                let dir = service.instance_dir(name);
+                if !std::fs::symlink_metadata(&dir).is_ok_and(|md| md.is_dir()) {
+                    return Err(deleted_meanwhile("link", &dir));
+                }
+                let link = service.link(name);
+                std::os::unix::fs::symlink(Service::link_target(name), &link)
+                    .map_err(|e| Error::sys("make symlink", &link, crate::diag::errno_of(&e)))?;
+                linked += 1;
+                Ok(())
+            })
+        });
     if r.is_err() {
         for name in &names[..linked] {
             let _ = std::fs::remove_file(service.link(name));
@@ -383,15 +399,20 @@ fn subscribe_and_wait(
         return Err(e);
     }
     if let Some(&name) = deleted {
-        let mut msg = b"unable to wait for s6-supervise to start on ".to_vec();
-        msg.extend_from_slice(bytes(&service.instance_dir(name)));
-        msg.extend_from_slice(b": instance deleted meanwhile");
-        return Err(Error::new(crate::diag::EXIT_SYS, msg));
+        return Err(deleted_meanwhile("wait for s6-supervise to start on", &service.instance_dir(name)));
     }
     r.map_err(|e| {
         let late = started.iter().position(|s| !s).unwrap_or(0);
         wait_error(e, "s6-supervise to start on", &pending[late].0)
     })
+}
+
+/// A delete of the same name got in first (exit 111).
+fn deleted_meanwhile(verb: &str, dir: &Path) -> Error {
+    let mut msg = format!("unable to {verb} ").into_bytes();
+    msg.extend_from_slice(bytes(dir));
+    msg.extend_from_slice(b": instance deleted meanwhile");
+    Error::new(crate::diag::EXIT_SYS, msg)
 }
 
 fn wait_error(e: WaitError, what: &str, path: &Path) -> Error {
@@ -524,10 +545,15 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
 /// Remove the directory of each named instance. One that is linked into
 /// the scan directory again is left alone, with a warning: a create of
 /// the same name got in after our unlink, and the instance is its now.
-/// Returns the names left alone.
+/// Returns the names left alone. A create that linked between our look
+/// and the removal would be left with a link leading nowhere, which
+/// s6 2.15's scanner takes for an error that ends every scan: `link`
+/// and we hold `instances/` locked from the look to the move.
 pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsStr>, Error> {
     let mut kept = Vec::new();
-    for &name in names {
+    let mut aside = Vec::new();
+    let locked = service.lock_instances()?;
+    let moved = names.iter().try_for_each(|&name| {
         let dir = service.instance_dir(name);
         if std::fs::symlink_metadata(service.link(name)).is_ok() {
             let mut msg = b"leaving ".to_vec();
@@ -535,9 +561,24 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
             msg.extend_from_slice(b": it is linked again, made anew since it was unlinked");
             warn(msg);
             kept.push(name);
-            continue;
+        } else if let Some(path) = copy::move_aside(&dir).map_err(sys("remove", &dir))? {
+            aside.push((dir, path));
         }
-        copy::remove_tree(&dir).map_err(sys("remove", &dir))?;
-    }
-    Ok(kept)
+        Ok(())
+    });
+    // What was moved aside goes, even when a later name failed.
+    unlock_and_remove(locked, aside)?;
+    moved.map(|()| kept)
+}
+
+/// Release the lock on `instances/`, then delete the trees moved aside
+/// under it (each given with the instance directory it was).
+fn unlock_and_remove(
+    locked: Option<std::os::fd::OwnedFd>,
+    aside: impl IntoIterator<Item = (PathBuf, PathBuf)>,
+) -> Result<(), Error> {
+    drop(locked);
+    aside
+        .into_iter()
+        .try_for_each(|(dir, path)| copy::remove_all(&path).map_err(sys("remove", &dir)))
 }

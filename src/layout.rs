@@ -58,6 +58,19 @@ impl Service {
         self.root.join("instances")
     }
 
+    /// Hold `instances/` locked against our other steps while the caller
+    /// looks at an instance's link and then makes or removes the other
+    /// half (see `instance::link` and `instance::remove`).
+    /// None when there is no `instances/`, hence nothing to guard.
+    pub fn lock_instances(&self) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+        let dir = self.instances();
+        match crate::lock::exclusive(&dir) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(nix::errno::Errno::ENOENT) => Ok(None),
+            Err(e) => Err(Error::sys("lock", &dir, e)),
+        }
+    }
+
     pub fn instance_dir(&self, name: &OsStr) -> PathBuf {
         self.instances().join(name)
     }

@@ -34,3 +34,20 @@ pub fn held_on(fd: &OwnedFd) -> Result<bool, Errno> {
     }
     Ok(fl.l_type != libc::F_UNLCK as _)
 }
+
+/// Take an exclusive flock(2) on the directory `dir`, blocking until it
+/// is free; it is held until the descriptor returned is dropped (or the
+/// process dies), and is not handed on to a program executed next. Our
+/// own steps use it to make a check and a change to the directory one
+/// step as seen by each other; no s6 program looks at it.
+pub fn exclusive(dir: &Path) -> Result<OwnedFd, Errno> {
+    let fd = nix::fcntl::open(dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    loop {
+        // SAFETY: fd is an open descriptor.
+        match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } {
+            0 => return Ok(fd),
+            _ if Errno::last() == Errno::EINTR => continue,
+            _ => return Err(Errno::last()),
+        }
+    }
+}

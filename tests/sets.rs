@@ -184,18 +184,21 @@ fn sync_checks_every_name_first_and_creates_all_or_nothing() {
 
 #[test]
 fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing() {
-    let (_t, svc) = Tree::with_service();
+    let (t, svc) = Tree::with_service();
     let names = ["a", "b", "c", "d"];
     let stop = Instant::now() + Duration::from_secs(5);
     let mut codes = Vec::new();
+    // What each command of the round said, for the report of a failure.
+    let log = |i: usize| t.path().join(format!("round.{i}"));
     while Instant::now() < stop {
         let mut children: Vec<(String, Child)> = Vec::new();
         let mut spawn = |prog: &str, args: &[&str]| {
             let mut c = ours(prog);
+            let out = std::fs::File::create(log(children.len())).unwrap();
             c.args(args)
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+                .stdout(out.try_clone().unwrap())
+                .stderr(out);
             children.push((format!("{prog} {args:?}"), c.spawn().unwrap()));
         };
         // With timeouts: s6 2.13's scanner has been seen, in such a storm,
@@ -215,6 +218,18 @@ fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing()
             assert!(ended, "{what} hangs");
             codes.push(child.wait().unwrap().code().unwrap_or(-1));
         }
+        // After each round, no link is left without its instance (from
+        // s6 2.15, such a link stops every scan of the scanner).
+        let said = || {
+            let what: Vec<String> = (0..4)
+                .map(|i| String::from_utf8_lossy(&std::fs::read(log(i)).unwrap()).into_owned())
+                .collect();
+            format!("{what:#?}")
+        };
+        for link in entries(&svc.join("instance")) {
+            let link = svc.join("instance").join(os(&link));
+            assert!(link.is_dir(), "{link:?} leads nowhere; the round said {}", said());
+        }
     }
     assert!(codes.iter().all(|c| [0, 99, 100, 111].contains(c)), "{codes:?}");
     // Every instance left is whole, linked and supervised once; nothing
@@ -232,11 +247,6 @@ fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing()
         } else {
             assert!(dir.join(".s6i-pending").is_file(), "{name}: no link, no mark");
         }
-    }
-    // No link is left without its instance.
-    for link in entries(&svc.join("instance")) {
-        let link = svc.join("instance").join(os(&link));
-        assert!(link.is_dir(), "{link:?} leads nowhere");
     }
     // And a last sync puts everything right, unless the scanner will not
     // start a supervisor (see above): then it says so in time.
