@@ -510,7 +510,7 @@ fn the_signal_step_chains() {
     create(&svc, &["-D", "a"]);
     let marker = t.path().join("ready-marker");
     // Bring it up, wait until it is ready, then run a command.
-    let out = run(std::process::Command::new(bindir().join("s6i-signal"))
+    let out = run(program(bindir().join("s6i-signal"))
         .args(["-u", "-wU", "-T", "5000", "--"])
         .arg(&svc)
         .arg("a")

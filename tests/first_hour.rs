@@ -22,7 +22,7 @@ fn examples_dir() -> PathBuf {
 /// programs and s6's, and none of ours.
 fn installed_example(name: &str) -> Command {
     let dir = bindir().parent().unwrap().join("share/doc/s6-instance-steps/examples");
-    let mut c = Command::new(dir.join(name));
+    let mut c = program(dir.join(name));
     c.env_clear().env("PATH", format!("{EL}:/usr/bin:/bin"));
     c
 }
@@ -195,7 +195,7 @@ fn signal_and_status_take_a_block_of_names() {
         .iter()
         .map(|n| status(&svc.join("instances").join(n)).0)
         .collect();
-    let out = run(Command::new(bindir().join("s6i-signal"))
+    let out = run(program(bindir().join("s6i-signal"))
         .args(["-r", "-wr", "-T", "10000", "--"])
         .arg(&svc)
         .args(block(&["a", "b"])));
@@ -204,7 +204,7 @@ fn signal_and_status_take_a_block_of_names() {
         let now = status(&svc.join("instances").join(name)).0;
         assert!(now != 0 && now != old, "{name} not restarted");
     }
-    let out = run(Command::new(bindir().join("s6i-status"))
+    let out = run(program(bindir().join("s6i-status"))
         .args(["-o", "up,wantedup", "--"])
         .arg(&svc)
         .args(block(&["a", "b", "c"])));
@@ -214,7 +214,7 @@ fn signal_and_status_take_a_block_of_names() {
         "a: true true\nb: true true\nc: true true\n"
     );
     // One that is not there: the others are printed, it is named.
-    let out = run(Command::new(bindir().join("s6i-status"))
+    let out = run(program(bindir().join("s6i-status"))
         .args(["-o", "up", "--"])
         .arg(&svc)
         .args(block(&["a", "nope", "c"])));

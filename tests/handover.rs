@@ -48,12 +48,12 @@ fn ignored_mask(chain: &[&std::ffi::OsStr], ignored: &'static [libc::c_int]) -> 
     let grep = ["/usr/bin/grep", "^SigIgn:", "/proc/self/status"];
     let mut cmd = match chain.split_first() {
         Some((prog, rest)) => {
-            let mut c = Command::new(prog);
+            let mut c = program(prog);
             c.args(rest).args(grep);
             c
         }
         None => {
-            let mut c = Command::new(grep[0]);
+            let mut c = program(grep[0]);
             c.args(&grep[1..]);
             c
         }
@@ -186,7 +186,7 @@ fn closed_descriptors_stay_closed() {
     let (_t, svc) = Tree::with_service();
     for fd in [0, 1, 2] {
         // test(1) succeeds when the descriptor is not open.
-        let mut cmd = Command::new(bindir().join("s6i-ensure"));
+        let mut cmd = program(bindir().join("s6i-ensure"));
         cmd.arg("--")
             .arg(&svc)
             .args(["/usr/bin/test", "!", "-e", &format!("/proc/self/fd/{fd}")]);

@@ -28,8 +28,31 @@ pub fn bindir() -> PathBuf {
 /// One of our installed commands, by absolute path, with a PATH that
 /// does not hold our bin directory.
 pub fn ours(prog: &str) -> Command {
-    let mut c = Command::new(bindir().join(prog));
+    let mut c = program(bindir().join(prog));
     c.env_clear().env("PATH", "/usr/bin:/bin");
+    c
+}
+
+/// A command that starts with every signal at its default disposition
+/// and none blocked, whatever the test runner was given: `cargo test`
+/// started in the background by a non-interactive shell has SIGINT and
+/// SIGQUIT ignored, and hands that on to all it runs.
+pub fn program(path: impl AsRef<OsStr>) -> Command {
+    let mut c = Command::new(path);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            for sig in 1..libc::SIGRTMIN() {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            Ok(())
+        });
+    }
     c
 }
 
@@ -45,14 +68,14 @@ pub fn reference(prog: &str) -> Command {
         .chunks(3)
         .find(|d| d.len() == 3 && Path::new(d[0]) == path)
         .map(|d| PathBuf::from(d[1]));
-    let mut c = Command::new(diverted.unwrap_or(path));
+    let mut c = program(diverted.unwrap_or(path));
     c.env_clear().env("PATH", "/usr/bin:/bin");
     c
 }
 
 /// An example script of this tree, run with our steps in PATH.
 pub fn example(name: &str) -> Command {
-    let mut c = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name));
+    let mut c = program(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name));
     c.env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", bindir().display()));
     c
@@ -228,7 +251,7 @@ impl Tree {
         let dir = tempfile::Builder::new().prefix("s6i-test.").tempdir().expect("tempdir");
         let scan = dir.path().join("scan");
         std::fs::create_dir(&scan).unwrap();
-        let mut cmd = Command::new("/usr/bin/s6-svscan");
+        let mut cmd = program("/usr/bin/s6-svscan");
         cmd.arg(&scan)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
