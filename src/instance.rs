@@ -547,8 +547,9 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
 /// the same name got in after our unlink, and the instance is its now.
 /// Returns the names left alone. A create that linked between our look
 /// and the removal would be left with a link leading nowhere, which
-/// s6 2.15's scanner takes for an error that ends every scan: `link`
-/// and we hold `instances/` locked from the look to the move.
+/// the scanner of s6 2.13 and later takes for an error that ends every
+/// scan: `link` and we hold `instances/` locked from the look to the
+/// move.
 pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsStr>, Error> {
     let mut kept = Vec::new();
     let mut aside = Vec::new();

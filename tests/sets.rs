@@ -219,7 +219,7 @@ fn sync_beside_creates_and_deletes_of_the_same_names_loses_and_doubles_nothing()
             codes.push(child.wait().unwrap().code().unwrap_or(-1));
         }
         // After each round, no link is left without its instance (from
-        // s6 2.15, such a link stops every scan of the scanner).
+        // s6 2.13, such a link makes the scanner drop every scan).
         let said = || {
             let what: Vec<String> = (0..4)
                 .map(|i| String::from_utf8_lossy(&std::fs::read(log(i)).unwrap()).into_owned())
