@@ -716,6 +716,8 @@ fn upgrade() {
 /// The peak resident set of a command, in KiB: what wait4 reports for
 /// it, which on Linux covers every program its pid executed in turn (the
 /// whole chain of a script) and the children it waited for.
+// Reaped by wait4, which clippy does not know of.
+#[allow(clippy::zombie_processes)]
 fn max_rss(cmd: &mut Command) -> i64 {
     let child = cmd
         .stdin(Stdio::null())

@@ -352,7 +352,7 @@ fn control_usage_and_names() {
         let cout = run(reference(prog).args(["", "a"]));
         assert_eq!((code(&out), stderr(&out)), (code(&cout), stderr(&cout)), "{prog}");
     }
-    let many: String = std::iter::repeat('u').take(70).collect();
+    let many = "u".repeat(70);
     let out = run(ours("s6-instance-control").arg(format!("-{many}")).arg(s).arg("a"));
     assert_eq!(code(&out), 100);
     assert!(stderr(&out).contains("too many commands"));

@@ -225,7 +225,7 @@ fn a_member_of_the_services_group_may_do_what_s6_allows() {
         } else {
             reference("s6-instance-create")
         };
-        assert_eq!(code(&run(&mut { create }.arg(&svc).arg(name))), 0);
+        assert_eq!(code(&run({ create }.arg(&svc).arg(name))), 0);
         // s6-svperms: the group may read the status, control the
         // supervisor and subscribe to its events.
         let dir = svc.join("instances").join(name);
