@@ -1,7 +1,8 @@
-//! "Is it running?" s6-svscan and s6-supervise hold an fcntl record lock
-//! on their `lock` file for as long as they live. Asking F_GETLK for a
-//! read lock over the whole file tells whether someone holds it. This is
-//! not flock(2), which does not see fcntl locks.
+//! Locks. "Is it running?" s6-svscan and s6-supervise hold an fcntl
+//! record lock on their `lock` file for as long as they live. Asking
+//! F_GETLK for a read lock over the whole file tells whether someone
+//! holds it; flock(2) would not see it. Among themselves, our steps use
+//! flock(2) on a directory (see `exclusive`), which no s6 program takes.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
