@@ -162,3 +162,80 @@ fn a_storm_leaves_a_consistent_tree() {
     assert!(all.iter().all(|c| [0, 1, 99, 100, 111].contains(c)), "{all:?}");
     assert_consistent(&svc);
 }
+
+/// Hold `instances/` locked, as the other one of a create and a delete
+/// of the same name does for its look and its change.
+fn hold_instances(svc: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(svc.join("instances")).unwrap();
+    // SAFETY: f is an open descriptor.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    f
+}
+
+/// Whether process `pid` waits for a lock: a `->` line of /proc/locks.
+fn waits_for_lock(pid: u32) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.get(1) == Some(&"->") && w.get(5) == Some(&pid.to_string().as_str())
+    })
+}
+
+/// Run a step that must come to the lock, do `meanwhile` while it waits
+/// there, then let it go; its output.
+fn step_held_at_lock(svc: &Path, step: &mut Command, meanwhile: impl FnOnce()) -> std::process::Output {
+    let held = hold_instances(svc);
+    let mut child = step.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let waiting = wait_until(Duration::from_secs(10), || waits_for_lock(child.id()));
+    if !waiting {
+        let _ = child.kill();
+    }
+    assert!(waiting, "the step never waited for the lock");
+    meanwhile();
+    drop(held);
+    let ended = wait_until(Duration::from_secs(10), || child.try_wait().ok().flatten().is_some());
+    if !ended {
+        let _ = child.kill();
+    }
+    assert!(ended, "the step hangs");
+    child.wait_with_output().unwrap()
+}
+
+/// A delete's removal that lands between a create's preparation and its
+/// link: the create links nothing, rather than a link leading nowhere.
+#[test]
+fn a_link_after_the_directory_went_is_not_made() {
+    let (_t, svc) = Tree::with_service();
+    let out = run(program(bindir().join("s6i-clone")).arg("--").arg(&svc).arg("x"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = svc.join("instances/x");
+    let out = step_held_at_lock(&svc, program(bindir().join("s6i-link")).arg("--").arg(&svc).arg("x"), || {
+        std::fs::remove_dir_all(&dir).unwrap()
+    });
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert!(stderr(&out).contains("instance deleted meanwhile"), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(svc.join("instance/x")).is_err());
+    assert_consistent(&svc);
+}
+
+/// A create's link that lands between a delete's unlink and its removal:
+/// the delete leaves the instance, now the create's, whole.
+#[test]
+fn a_removal_after_a_new_link_leaves_the_instance() {
+    let (_t, svc) = Tree::with_service();
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("x"))), 0);
+    let out = run(program(bindir().join("s6i-unlink")).arg("--").arg(&svc).arg("x"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let link = svc.join("instance/x");
+    let out = step_held_at_lock(&svc, program(bindir().join("s6i-remove")).arg("--").arg(&svc).arg("x"), || {
+        std::os::unix::fs::symlink("../instances/x", &link).unwrap()
+    });
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("it is linked again"), "{}", stderr(&out));
+    assert!(link.is_dir(), "the link leads nowhere");
+    // The scanner gives the instance its supervisor back.
+    assert_eq!(code(&run(reference("s6-svscanctl").arg("-a").arg(svc.join("instance")))), 0);
+    assert!(wait_until(Duration::from_secs(10), || supervisors_in(&svc.join("instances/x")) == 1));
+    assert_consistent(&svc);
+}
