@@ -399,7 +399,10 @@ fn subscribe_and_wait(
         return Err(e);
     }
     if let Some(&name) = deleted {
-        return Err(deleted_meanwhile("wait for s6-supervise to start on", &service.instance_dir(name)));
+        return Err(deleted_meanwhile(
+            "wait for s6-supervise to start on",
+            &service.instance_dir(name),
+        ));
     }
     r.map_err(|e| {
         let late = started.iter().position(|s| !s).unwrap_or(0);

@@ -42,7 +42,11 @@ pub fn held_on(fd: &OwnedFd) -> Result<bool, Errno> {
 /// own steps use it to make a check and a change to the directory one
 /// step as seen by each other; no s6 program looks at it.
 pub fn exclusive(dir: &Path) -> Result<OwnedFd, Errno> {
-    let fd = nix::fcntl::open(dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     loop {
         // SAFETY: fd is an open descriptor.
         match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } {

@@ -186,7 +186,12 @@ fn waits_for_lock(pid: u32) -> bool {
 /// there, then let it go; its output.
 fn step_held_at_lock(svc: &Path, step: &mut Command, meanwhile: impl FnOnce()) -> std::process::Output {
     let held = hold_instances(svc);
-    let mut child = step.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = step
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let waiting = wait_until(Duration::from_secs(10), || waits_for_lock(child.id()));
     if !waiting {
         let _ = child.kill();
@@ -210,9 +215,11 @@ fn a_link_after_the_directory_went_is_not_made() {
     let out = run(program(bindir().join("s6i-clone")).arg("--").arg(&svc).arg("x"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let dir = svc.join("instances/x");
-    let out = step_held_at_lock(&svc, program(bindir().join("s6i-link")).arg("--").arg(&svc).arg("x"), || {
-        std::fs::remove_dir_all(&dir).unwrap()
-    });
+    let out = step_held_at_lock(
+        &svc,
+        program(bindir().join("s6i-link")).arg("--").arg(&svc).arg("x"),
+        || std::fs::remove_dir_all(&dir).unwrap(),
+    );
     assert_eq!(code(&out), 111, "{}", stderr(&out));
     assert!(stderr(&out).contains("instance deleted meanwhile"), "{}", stderr(&out));
     assert!(std::fs::symlink_metadata(svc.join("instance/x")).is_err());
@@ -228,14 +235,21 @@ fn a_removal_after_a_new_link_leaves_the_instance() {
     let out = run(program(bindir().join("s6i-unlink")).arg("--").arg(&svc).arg("x"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let link = svc.join("instance/x");
-    let out = step_held_at_lock(&svc, program(bindir().join("s6i-remove")).arg("--").arg(&svc).arg("x"), || {
-        std::os::unix::fs::symlink("../instances/x", &link).unwrap()
-    });
+    let out = step_held_at_lock(
+        &svc,
+        program(bindir().join("s6i-remove")).arg("--").arg(&svc).arg("x"),
+        || std::os::unix::fs::symlink("../instances/x", &link).unwrap(),
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("it is linked again"), "{}", stderr(&out));
     assert!(link.is_dir(), "the link leads nowhere");
     // The scanner gives the instance its supervisor back.
-    assert_eq!(code(&run(reference("s6-svscanctl").arg("-a").arg(svc.join("instance")))), 0);
-    assert!(wait_until(Duration::from_secs(10), || supervisors_in(&svc.join("instances/x")) == 1));
+    assert_eq!(
+        code(&run(reference("s6-svscanctl").arg("-a").arg(svc.join("instance")))),
+        0
+    );
+    assert!(wait_until(Duration::from_secs(10), || supervisors_in(
+        &svc.join("instances/x")
+    ) == 1));
     assert_consistent(&svc);
 }
