@@ -65,7 +65,7 @@ STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6
 SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker s6-instance-summary s6-instance-sync s6-instance-template s6-instance-upgrade
 CHECK_PREFIX := $(CARGO_TARGET_DIR)/check
 
-.PHONY: all install uninstall deb check check-deb check-s6-versions lint-man bench fuzz deps demo clean version
+.PHONY: all install uninstall deb check check-deb check-s6-versions lint-man lint-fmt bench fuzz deps demo clean version
 
 all:
 	$(CARGO) build --release --locked
@@ -181,7 +181,7 @@ check-deb: deb
 # The tests run the release programs installed here; they need no
 # optimised build of their own. The steps have a C main (no test harness):
 # the library and the integration tests are what runs.
-check: deps lint-man
+check: deps lint-man lint-fmt
 	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
 	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --locked --no-fail-fast --lib --test '*'
 
@@ -205,6 +205,12 @@ lint-man:
 	  out=$$(mandoc -T lint -W warning $$m 2>&1); \
 	  [ -z "$$out" ] || { echo "$$out" >&2; fail=1; }; \
 	done; exit $$fail
+
+# The code as rustfmt lays it out (rustfmt comes with rustup's default
+# profile; a toolchain without it is said, not failed).
+lint-fmt:
+	@if $(CARGO) fmt --version >/dev/null 2>&1; then $(CARGO) fmt --check; \
+	else echo "lint-fmt: rustfmt not installed: formatting not checked" >&2; fi
 
 # Timings beside s6's C programs, on tmpfs.
 bench: deps
