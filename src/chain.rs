@@ -90,6 +90,7 @@ pub fn chain(argv: &[OsString]) -> Result<(), Error> {
         std::env::remove_var(SCRIPT_PROG_VAR);
         std::env::remove_var(SCRIPT_USAGE_VAR);
     }
+    crate::wait::restore_fd_limit();
     let errno = match exec::execvp(prog, argv) {
         // A word holding a NUL byte cannot reach us from an exec: only a
         // bug of ours could build one.
@@ -122,6 +123,7 @@ pub fn step_beside_me(argv: &[OsString]) -> Option<&'static Step> {
 /// dropped.)
 pub fn as_if_executed() {
     crate::fifodir::forget_signal_handlers();
+    crate::wait::restore_fd_limit();
 }
 
 #[cfg(test)]

@@ -16,8 +16,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
-use nix::poll::PollTimeout;
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{getegid, getuid, mkdir, mkfifo};
 
@@ -71,12 +69,7 @@ pub struct Listener {
     slot: Option<usize>,
 }
 
-/// Why a wait ended without what it waited for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum WaitError {
-    Timeout,
-    Sys(Errno),
-}
+pub use crate::wait::WaitError;
 
 /// A TAI64N label: `@` and 24 hex digits.
 fn tai64n_label() -> String {
@@ -111,7 +104,6 @@ impl Listener {
                     cleanup::unregister(slot);
                     match e {
                         Errno::EEXIST => continue,
-                        Errno::EMFILE if raise_fd_limit() => continue,
                         e => return Err(e),
                     }
                 }
@@ -135,17 +127,19 @@ impl Listener {
                     let _ = std::fs::remove_file(&tmp);
                     cleanup::unregister(tmp_slot);
                     cleanup::unregister(slot);
-                    if e == Errno::EMFILE && raise_fd_limit() {
-                        continue;
-                    }
                     Err(e)
                 }
             };
         }
     }
 
+    /// The reading end, for a wait.
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Read the events that arrived, without blocking.
-    fn drain(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub(crate) fn drain(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         match nix::unistd::read(&self.fd, buf) {
             Err(Errno::EAGAIN) => Ok(0),
             r => r,
@@ -163,16 +157,6 @@ fn open_both(fifo: &Path) -> Result<(OwnedFd, OwnedFd), Errno> {
     )?;
     let w = open(fifo, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
     Ok((r, w))
-}
-
-/// A listener takes two descriptors: waiting on a thousand instances at
-/// once needs more than the usual soft limit. Raise it to the hard one.
-fn raise_fd_limit() -> bool {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok(),
-        _ => false,
-    }
 }
 
 impl Drop for Listener {
@@ -351,8 +335,7 @@ pub fn wait(
 }
 
 /// `wait`, and every `period` without events, ask `idle` whether the
-/// wait is over anyway: a process that should have written an event may
-/// have been killed instead.
+/// wait is over anyway.
 pub fn wait_or(
     listeners: &[&Listener],
     deadline: Option<Instant>,
@@ -360,52 +343,14 @@ pub fn wait_or(
     mut idle: impl FnMut() -> bool,
     mut event: impl FnMut(usize, u8) -> bool,
 ) -> Result<(), WaitError> {
-    // One epoll set for the whole wait: each wake-up costs the events
-    // that came, not a look at every listener (a bulk wait has one per
-    // supervisor, a thousand or more).
-    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(WaitError::Sys)?;
-    for (i, l) in listeners.iter().enumerate() {
-        epoll
-            .add(l.fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
-            .map_err(WaitError::Sys)?;
+    let mut waiter = crate::wait::Waiter::new().map_err(WaitError::Sys)?;
+    for l in listeners {
+        waiter.listen(l).map_err(WaitError::Sys)?;
     }
-    let mut ready = vec![EpollEvent::empty(); listeners.len().clamp(1, 256)];
-    let mut buf = [0u8; 64];
-    loop {
-        // Past the deadline, events already waiting are still read (a
-        // wait on several services reaches the later ones late): one
-        // last look that does not block.
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let late = left.is_some_and(|l| l.is_zero());
-        let timeout = match (left, period) {
-            _ if late => PollTimeout::ZERO,
-            (None, None) => PollTimeout::NONE,
-            (Some(t), None) | (None, Some(t)) => millis(t),
-            (Some(a), Some(b)) => millis(a.min(b)),
-        };
-        let n = match epoll.wait(&mut ready, timeout) {
-            Ok(0) if late => return Err(WaitError::Timeout),
-            Ok(0) if period.is_some() && idle() => return Ok(()),
-            Err(Errno::EINTR) | Ok(0) => continue,
-            Err(e) => return Err(WaitError::Sys(e)),
-            Ok(n) => n,
-        };
-        // Every event read is handed to `event`, even after one has ended
-        // the wait: read from the FIFO, it would be lost otherwise.
-        let mut over = false;
-        for ev in &ready[..n] {
-            let i = ev.data() as usize;
-            let got = listeners[i].drain(&mut buf).map_err(WaitError::Sys)?;
-            for &b in &buf[..got] {
-                over |= event(i, b);
-            }
-        }
-        if over {
-            return Ok(());
-        }
-    }
-}
-
-fn millis(d: Duration) -> PollTimeout {
-    PollTimeout::try_from(d.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+    let period = period.map(std::cell::Cell::new);
+    waiter.run(deadline, period.as_ref(), |wake| match wake {
+        crate::wait::Wake::Event(i, b) => event(i, b),
+        crate::wait::Wake::Idle => idle(),
+        _ => false,
+    })
 }

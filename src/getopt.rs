@@ -114,10 +114,8 @@ pub fn number64(value: &OsStr) -> Result<u64, Error> {
         .ok_or(Error::Usage)
 }
 
-/// The deadline for a timeout in milliseconds (None: wait forever).
-pub fn deadline(ms: u32) -> Option<std::time::Instant> {
-    (ms > 0).then(|| std::time::Instant::now() + std::time::Duration::from_millis(ms.into()))
-}
+/// Where a step's `-t` lives: with the waits.
+pub use crate::wait::deadline;
 
 /// Split the operands of a step: exactly `n` of them, then the program to
 /// chainload into.

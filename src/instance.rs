@@ -12,6 +12,7 @@ use nix::errno::Errno;
 use crate::diag::{bytes, warn, Error, EXIT_TIMEOUT};
 use crate::fifodir::{self, Listener, WaitError};
 use crate::layout::Service;
+use crate::wait::Wake;
 use crate::{copy, scandir, supervise};
 
 /// How a new instance starts (`-d` and `-D`, the last one given wins).
@@ -104,7 +105,23 @@ fn abandoned(service: &Service, name: &OsStr) -> bool {
     let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
     let supervised =
         || supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)));
-    !linked && pending_pid(&dir).is_some_and(copy::process_gone) && !supervised()
+    !linked && pending_pid(&dir).is_some_and(gone_or_me) && !supervised()
+}
+
+/// Whether the instance NAME was left unlinked by a killed delete while
+/// its supervisors still run.
+fn left_supervised(service: &Service, name: &OsStr) -> bool {
+    let dir = service.instance_dir(name);
+    let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
+    let supervised =
+        || supervised_dirs(&dir).is_ok_and(|ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(false)));
+    !linked && pending_pid(&dir).is_some_and(copy::process_gone) && supervised()
+}
+
+/// Whether a mark's pid is a chain that is gone, or this one (which has
+/// just finished a killed delete's work on the instance, see `clone`).
+fn gone_or_me(pid: i32) -> bool {
+    pid == std::process::id() as i32 || copy::process_gone(pid)
 }
 
 /// The supervised directories of an instance: itself, and `log/` if any.
@@ -115,11 +132,17 @@ pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// Copy the template into `instances/NAME` for each name. Each copy is
 /// made under a hidden name and renamed into place, so an instance is
 /// whole or absent; if one cannot be made, those made before are removed.
-pub fn clone(service: &Service, names: &[&OsStr]) -> Result<(), Error> {
+pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> Result<(), Error> {
     let template = service.template()?;
     for name in names {
         let dir = service.instance_dir(name);
         if let Err(e) = exists_check(&dir) {
+            // A delete killed between its unlink and its wait left the
+            // instance's supervisors running: finish that delete's wait
+            // (the scanner is told to stop them) before taking it away.
+            if left_supervised(service, name) {
+                unlink(service, &[name], true, deadline)?;
+            }
             // Under the lock: see `remove`.
             let locked = service.lock_instances()?;
             if !abandoned(service, name) {
@@ -284,7 +307,9 @@ pub fn await_supervisors(
     // deleted meanwhile (and perhaps made anew by another create) is not
     // ours to wait for, nor to undo.
     let subscribed: Vec<_> = names.iter().map(|name| identity(service, name)).collect();
-    match subscribe_and_wait(service, names, &subscribed, deadline) {
+    // Interrupted, the creates are undone before we die of the signal.
+    let blocked = crate::wait::block_interrupts().map_err(|e| Error::sys("block signals in", &service.scandir(), e))?;
+    match subscribe_and_wait(service, names, &subscribed, deadline, &blocked) {
         Ok(()) if start == Start::Down => {
             for name in names {
                 for d in supervised_dirs(&service.instance_dir(name))? {
@@ -307,7 +332,16 @@ pub fn await_supervisors(
                 }
             }
             undo_create(service, &ours);
-            Err(e)
+            match e {
+                Interrupted::Failed(e) => Err(e),
+                Interrupted::By(sig) => {
+                    let mut msg = format!("interrupted by {}: ", sig.as_str()).into_bytes();
+                    msg.extend_from_slice(b"undid the creation of what it had made");
+                    warn(msg);
+                    drop(blocked);
+                    crate::wait::die_of(sig)
+                }
+            }
         }
     }
 }
@@ -328,85 +362,126 @@ fn identity(service: &Service, name: &OsStr) -> Option<(u64, u64)> {
     Some((md.dev(), md.ino()))
 }
 
+/// How a wait for supervisors ended badly: an error, or a signal that
+/// asked us to stop.
+enum Interrupted {
+    Failed(Error),
+    By(nix::sys::signal::Signal),
+}
+
+impl From<Error> for Interrupted {
+    fn from(e: Error) -> Interrupted {
+        Interrupted::Failed(e)
+    }
+}
+
 /// Wait for the supervisors of `names`, linked to the directories
-/// `subscribed` says.
+/// `subscribed` says. Ends early, with an error, when the scanner exits
+/// or one of the instances is deleted meanwhile (its link or its
+/// directory removed or replaced), and when SIGINT, SIGTERM or SIGHUP
+/// comes.
 fn subscribe_and_wait(
     service: &Service,
     names: &[&OsStr],
     subscribed: &[Option<(u64, u64)>],
     deadline: Option<Instant>,
-) -> Result<(), Error> {
-    let mut pending: Vec<(PathBuf, Listener)> = Vec::new();
+    blocked: &crate::wait::Blocked,
+) -> Result<(), Interrupted> {
+    let scandir = service.scandir();
+    let mut dirs = Vec::new();
     for name in names {
-        for d in supervised_dirs(&service.instance_dir(name))? {
-            let ev = supervise::eventdir(&d);
-            let l = Listener::subscribe(&ev).map_err(|e| Error::sys("subscribe to", &ev, e))?;
-            if !supervise::has_started(&d).map_err(|e| Error::sys("read lock of", &d, e))? {
-                pending.push((d, l));
-            }
+        dirs.extend(supervised_dirs(&service.instance_dir(name))?);
+    }
+    crate::wait::make_room_for(dirs.len());
+    let mut pending: Vec<(PathBuf, Listener)> = Vec::new();
+    for d in dirs {
+        let ev = supervise::eventdir(&d);
+        let l = Listener::subscribe(&ev).map_err(|e| Error::sys("subscribe to", &ev, e))?;
+        if !supervise::has_started(&d).map_err(|e| Error::sys("read lock of", &d, e))? {
+            pending.push((d, l));
         }
     }
     if pending.is_empty() {
         return Ok(());
     }
+    let fail = |e: Errno| Interrupted::Failed(Error::sys("wait for s6-supervise to start on", &pending[0].0, e));
+    let mut waiter = crate::wait::Waiter::new().map_err(fail)?;
+    for (_, l) in &pending {
+        waiter.listen(l).map_err(fail)?;
+    }
     // s6i-link has poked the scanner already, and a scan reads the whole
     // scan directory, which grows with the instances: a second one would
     // double the cost of a create. A scanner that is not there is said at
-    // once, as the poke would; one that missed the poke (or a chain that
-    // linked by other means) gets it again once the wait has been idle.
-    let scandir = service.scandir();
-    if !crate::lock::held(&scandir::lockfile(&scandir)).unwrap_or(false) {
-        scandir::control(&scandir, b"a")?;
+    // once, as the poke would, and one that exits is seen as it does.
+    let scanner_gone = || {
+        Error::sys_code(
+            crate::diag::EXIT_SYS,
+            "write to",
+            &scandir::control_fifo(&scandir),
+            Errno::ENXIO,
+        )
+    };
+    if !waiter.watch_reader(&scandir::control_fifo(&scandir)).map_err(fail)? {
+        return Err(scanner_gone().into());
     }
-    let mut repoke = IDLE_POKE;
-    let mut next_poke = Instant::now() + repoke;
-    let mut scanner_gone = None;
-    let listeners: Vec<&Listener> = pending.iter().map(|(_, l)| l).collect();
-    let mut started = vec![false; pending.len()];
-    let mut left = pending.len();
+    waiter.watch_entries(&scandir).map_err(fail)?;
+    waiter.watch_entries(&service.instances()).map_err(fail)?;
+    waiter.catch_interrupts(blocked).map_err(fail)?;
     // A delete of the same name may take the link or the directory away
     // before the scanner gets to it (and another create may even have
     // made the name anew, a directory that is not the one listened to):
     // no supervisor will ever come, and the wait ends there, not never.
-    let mut deleted = None;
-    let mut idle = || {
-        // A scan can miss an instance (a supervisor of the same name, or a
-        // recycled inode, still in the scanner's tables): poke again, less
-        // and less often.
-        if Instant::now() >= next_poke {
-            repoke = (repoke * 2).min(std::time::Duration::from_secs(1));
-            next_poke = Instant::now() + repoke;
-            if let Err(e) = scandir::control(&scandir, b"a") {
-                scanner_gone = Some(e);
-                return true;
-            }
-        }
-        deleted = names
+    // Looked at only when inotify names one of ours (or lost count).
+    let ours = |n: &OsStr| n.is_empty() || names.contains(&n);
+    let deleted = || {
+        names
             .iter()
             .zip(subscribed)
             .find(|(name, was)| was.is_none() || identity(service, name) != **was)
-            .map(|(name, _)| name);
-        deleted.is_some()
+            .map(|(name, _)| *name)
     };
-    let r = fifodir::wait_or(&listeners, deadline, Some(IDLE_POKE), &mut idle, |i, ev| {
-        if ev == b's' && !started[i] {
-            started[i] = true;
-            left -= 1;
-        }
-        left == 0
-    });
-    if let Some(e) = scanner_gone {
-        return Err(e);
+    if let Some(name) = deleted() {
+        return Err(deleted_meanwhile("wait for s6-supervise to start on", &service.instance_dir(name)).into());
     }
-    if let Some(&name) = deleted {
-        return Err(deleted_meanwhile(
-            "wait for s6-supervise to start on",
-            &service.instance_dir(name),
-        ));
+    let repoke = std::cell::Cell::new(IDLE_POKE);
+    let mut started = vec![false; pending.len()];
+    let mut left = pending.len();
+    let mut ended: Option<Interrupted> = None;
+    let r = waiter.run(deadline, Some(&repoke), |wake| {
+        match wake {
+            Wake::Event(i, b's') if !started[i] => {
+                started[i] = true;
+                left -= 1;
+            }
+            Wake::Event(..) => {}
+            Wake::Gone(_) => ended = Some(scanner_gone().into()),
+            Wake::Entry(name) if ours(name) => {
+                if let Some(name) = deleted() {
+                    let dir = service.instance_dir(name);
+                    ended = Some(deleted_meanwhile("wait for s6-supervise to start on", &dir).into());
+                }
+            }
+            Wake::Entry(_) => {}
+            Wake::Signal(sig) => ended = Some(Interrupted::By(sig)),
+            // A scan can miss an instance (a supervisor of the same name,
+            // or a recycled inode, still in the scanner's tables): when
+            // nothing has come for a while, poke again, less and less
+            // often. Not a look at anything: only the scanner reads.
+            Wake::Idle => {
+                repoke.set((repoke.get() * 2).min(std::time::Duration::from_secs(1)));
+                if let Err(e) = scandir::control(&scandir, b"a") {
+                    ended = Some(e.into());
+                }
+            }
+        }
+        left == 0 || ended.is_some()
+    });
+    if let Some(e) = ended {
+        return Err(e);
     }
     r.map_err(|e| {
         let late = started.iter().position(|s| !s).unwrap_or(0);
-        wait_error(e, "s6-supervise to start on", &pending[late].0)
+        wait_error(e, "s6-supervise to start on", &pending[late].0).into()
     })
 }
 
@@ -447,8 +522,6 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
     }
 }
 
-/// How often a wait for supervisors to exit looks at their locks.
-const LOCK_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 /// How long a wait for supervisors to start stays idle before it pokes
 /// the scanner again (then twice as long each time, up to a second), and
 /// how often it looks for its instances.
@@ -463,28 +536,40 @@ const IDLE_POKE: std::time::Duration = std::time::Duration::from_millis(50);
 /// are gone: a warning, exit 99, and the chain stops, so that no
 /// directory is removed under a running supervisor.
 pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<Instant>) -> Result<(), Error> {
-    let mut running: Vec<(PathBuf, Listener)> = Vec::new();
-    for name in names {
-        let found = supervised_dirs(&service.instance_dir(name))?;
-        if wait {
-            for d in &found {
-                let ev = supervise::eventdir(d);
-                let l = match Listener::subscribe(&ev) {
-                    Ok(l) => l,
-                    Err(Errno::ENOENT) => continue,
-                    Err(e) => return Err(Error::sys("subscribe to", &ev, e)),
-                };
-                if supervise::is_running(d).map_err(sys("read lock of", d))? {
-                    running.push((d.clone(), l));
-                }
+    // The supervisors to wait for are those running before the links go:
+    // each watched through its control FIFO, whose last reader goes away
+    // only when it exits (killed rather than told, too), and its lock
+    // file, held open: a delete or create of the same name meanwhile may
+    // put another instance, supervised, at their paths.
+    let mut running: Vec<(PathBuf, std::os::fd::OwnedFd)> = Vec::new();
+    let mut waiter = crate::wait::Waiter::new().map_err(sys("wait for", &service.instances()))?;
+    if wait {
+        let mut dirs = Vec::new();
+        for name in names {
+            dirs.extend(supervised_dirs(&service.instance_dir(name))?);
+        }
+        crate::wait::make_room_for(dirs.len());
+        for d in dirs {
+            let lock = match crate::lock::open(&supervise::lockfile(&d)) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => continue,
+                Err(e) => return Err(Error::sys("open", &supervise::lockfile(&d), e)),
+            };
+            if crate::lock::held_on(&lock).map_err(sys("read lock of", &d))?
+                && waiter
+                    .watch_reader(&supervise::control_fifo(&d))
+                    .map_err(sys("watch", &d))?
+            {
+                running.push((d, lock));
             }
         }
     }
     for name in names {
         let dir = service.instance_dir(name);
-        // Nothing to mark where there is no instance, or a symlink.
+        // Nothing to mark where there is no instance, or a symlink; and on
+        // a full filesystem, the delete goes on unmarked, as s6's does.
         match mark_pending(&dir) {
-            Ok(()) | Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => {}
+            Ok(()) | Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR | Errno::ENOSPC | Errno::EDQUOT) => {}
             Err(e) => return Err(Error::sys("write", &dir.join(PENDING), e)),
         }
         let link = service.link(name);
@@ -496,38 +581,25 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
         }
     }
     let _ = scandir::control(&service.scandir(), b"an");
-    if running.is_empty() {
-        return Ok(());
-    }
-    let listeners: Vec<&Listener> = running.iter().map(|(_, l)| l).collect();
     let mut gone = vec![false; running.len()];
     let mut left = running.len();
-    // A supervisor killed rather than told sends no `x`: its lock going
-    // free says it is gone all the same.
-    // The lock files are held open: a delete or create of the same name
-    // meanwhile may put another instance, supervised, at their paths.
-    let locks: Vec<_> = running
-        .iter()
-        .filter_map(|(d, _)| crate::lock::open(&supervise::lockfile(d)).ok())
-        .collect();
-    let all_unlocked = || locks.iter().all(|fd| !crate::lock::held_on(fd).unwrap_or(false));
-    let r = fifodir::wait_or(&listeners, deadline, Some(LOCK_CHECK), &all_unlocked, |i, ev| {
-        if ev == b'x' && !gone[i] {
-            gone[i] = true;
-            left -= 1;
-        }
-        left == 0
-    });
+    let r = if left == 0 {
+        Ok(())
+    } else {
+        waiter.run(deadline, None, |wake| {
+            if let Wake::Gone(i) = wake {
+                gone[i] = true;
+                left -= 1;
+            }
+            left == 0
+        })
+    };
     match r {
         Ok(()) => {
-            // A supervisor says `x`, then exits: its lock goes free a
-            // moment later. Gone means that too, for whoever looks next.
-            // Looked at often at first: it is a matter of microseconds.
-            let until = Instant::now() + std::time::Duration::from_secs(2);
-            let mut pause = std::time::Duration::from_micros(20);
-            while !all_unlocked() && Instant::now() < until {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(2));
+            // Its FIFO closed, a supervisor is exiting: its lock goes free
+            // a moment later. Gone means that too, for whoever looks next.
+            for (d, lock) in &running {
+                crate::wait::lock_released(lock).map_err(sys("wait for the lock of", d))?;
             }
             Ok(())
         }

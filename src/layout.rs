@@ -127,7 +127,80 @@ impl Service {
     }
 }
 
+/// How many services the nested s6-svscan supervises at most, as its
+/// run script (the maker's) says: `-c MAX` counts a service and its
+/// logger as one, `-C MAX` (s6 2.12 on; the only one from 2.15) counts
+/// each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    pub max: usize,
+    /// Services per instance: 2 when loggers count and the template has
+    /// one.
+    pub per_instance: usize,
+}
+
+impl Capacity {
+    /// The services that `instances` instances take.
+    pub fn services(&self, instances: usize) -> usize {
+        instances * self.per_instance
+    }
+
+    /// The error of a command that would need room for `services`.
+    pub fn refuse(&self, verb: &str, services: usize) -> Error {
+        let msg = format!(
+            "unable to {verb}: it needs room for {services} services, and the nested s6-svscan supervises at most {} (s6-instance-maker -c)",
+            self.max
+        );
+        Error::new(crate::diag::EXIT_SYS, msg)
+    }
+}
+
+/// The `-c MAX` or `-C MAX` of the s6-svscan command line in a run
+/// script, with whether it was `-C`.
+fn svscan_max(script: &[u8]) -> Option<(usize, bool)> {
+    let mut words = script.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+    words.find(|w| w.ends_with(b"s6-svscan"))?;
+    let number = |w: &[u8]| std::str::from_utf8(w).ok()?.parse().ok();
+    while let Some(w) = words.next() {
+        let opts = w.strip_prefix(b"-").filter(|o| !o.is_empty() && *o != b"-")?;
+        // Options cluster, and the one with a value takes the rest of the
+        // word, or the next word.
+        for (k, &c) in opts.iter().enumerate() {
+            if matches!(c, b'c' | b'C' | b't' | b'd' | b'L' | b'X') {
+                let value = if k + 1 < opts.len() {
+                    Some(&opts[k + 1..])
+                } else {
+                    words.next()
+                };
+                if matches!(c, b'c' | b'C') {
+                    return Some((number(value?)?, c == b'C'));
+                }
+                break;
+            }
+        }
+    }
+    None
+}
+
 impl Service {
+    /// The room the nested scanner has, if its run script says (a
+    /// service made by hand may not: then there is no known limit).
+    pub fn capacity(&self) -> Result<Option<Capacity>, Error> {
+        let Ok(script) = std::fs::read(self.root.join("run")) else {
+            return Ok(None);
+        };
+        let Some((max, loggers_count)) = svscan_max(&script) else {
+            return Ok(None);
+        };
+        let logged = self
+            .template()
+            .is_ok_and(|t| std::fs::symlink_metadata(t.join("log")).is_ok_and(|md| md.is_dir()));
+        Ok(Some(Capacity {
+            max,
+            per_instance: if loggers_count && logged { 2 } else { 1 },
+        }))
+    }
+
     /// Make `instances/` if it is missing: mode 0755 whatever the umask,
     /// as s6 does, since the supervisors, which may run as another user
     /// (the maker's `-u`), must reach the instances in it.
@@ -196,6 +269,19 @@ mod tests {
 
     fn v(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_scanners_limit_from_its_run_script() {
+        let ours = b"#!/usr/bin/execlineb -P\n/usr/bin/fdmove -c 2 1\n/usr/bin/s6-svscan -d3 -c500 -- instance\n";
+        assert_eq!(svscan_max(ours), Some((500, false)));
+        assert_eq!(
+            svscan_max(b"s6-setuidgid u s6-svscan -d 3 -C 7 instance"),
+            Some((7, true))
+        );
+        assert_eq!(svscan_max(b"fdmove -c 2 1 s6-svscan -d3 -- instance"), None);
+        assert_eq!(svscan_max(b"s6-svscan -d3 -c12 instance"), Some((12, false)));
+        assert_eq!(svscan_max(b"s6-svscan -c x instance"), None);
     }
 
     #[test]

@@ -23,3 +23,4 @@ pub mod supervise;
 pub mod svstatus;
 pub mod svwait;
 pub mod upgrade;
+pub mod wait;

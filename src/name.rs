@@ -29,6 +29,20 @@ pub fn check(name: &[u8]) -> Result<(), Error> {
     Err(Error::new(EXIT_USAGE, msg))
 }
 
+/// The set commands (sync, upgrade) also refuse a name that begins with
+/// `-` (exit 100): most likely an option given after the service
+/// (`s6-instance-sync svc -n a` would otherwise make an instance `-n`
+/// and delete every other one).
+pub fn not_an_option(name: &[u8]) -> Result<(), Error> {
+    if name.first() != Some(&b'-') {
+        return Ok(());
+    }
+    let mut msg = b"invalid instance name: \"".to_vec();
+    msg.extend_from_slice(name);
+    msg.extend_from_slice(b"\": it begins with -, an option must come before the service");
+    Err(Error::new(EXIT_USAGE, msg))
+}
+
 pub fn valid(name: &[u8]) -> bool {
     !name.is_empty() && name[0] != b'.' && !name.iter().any(|b| b" \t\x0c\r\n/".contains(b))
 }

@@ -34,6 +34,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             crate::name::check(name.as_bytes())?;
         }
     }
+    for name in &names {
+        crate::name::not_an_option(name.as_bytes())?;
+    }
     service.check_live()?;
     let wanted: BTreeSet<OsString> = names.into_iter().collect();
     let there: BTreeSet<OsString> = service.instance_names()?.into_iter().collect();
@@ -44,22 +47,45 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         diag::write_stdout(&plan(b'-', &extra))?;
         return Ok(prog.to_vec());
     }
+    // The nested scanner supervises so many services at most: a set that
+    // cannot fit is refused before anything is done, and one that fits
+    // only once the extra instances are gone has them deleted first.
+    let room = service.capacity()?;
+    let delete_first = match room {
+        Some(room) if room.services(wanted.len()) > room.max => {
+            return Err(room.refuse("sync", room.services(wanted.len())))
+        }
+        Some(room) => room.services(there.len() + missing.len()) > room.max,
+        None => false,
+    };
+    let deadline = deadline(timeout);
+    if delete_first {
+        delete(&service, &extra, deadline)?;
+    }
     // As create and delete do, in bulk: one copy each, one scanner poke,
     // one wait; a create that fails leaves none of the new instances.
     if !missing.is_empty() {
         service.make_instances_dir()?;
-        instance::clone(&service, &missing)?;
+        instance::clone(&service, &missing, deadline)?;
         instance::link(&service, &missing, start, EventDir::default())?;
-        instance::await_supervisors(&service, &missing, start, deadline(timeout))?;
+        instance::await_supervisors(&service, &missing, start, deadline)?;
         diag::write_stdout(&plan(b'+', &missing))?;
     }
-    if !extra.is_empty() {
-        instance::unlink(&service, &extra, true, deadline(timeout))?;
-        let kept = instance::remove(&service, &extra)?;
-        let removed: Vec<&OsStr> = extra.iter().copied().filter(|n| !kept.contains(n)).collect();
-        diag::write_stdout(&plan(b'-', &removed))?;
+    if !delete_first {
+        delete(&service, &extra, deadline)?;
     }
     Ok(prog.to_vec())
+}
+
+/// Delete the instances `extra` in bulk and say which went.
+fn delete(service: &layout::Service, extra: &[&OsStr], deadline: Option<std::time::Instant>) -> Result<(), Error> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    instance::unlink(service, extra, true, deadline)?;
+    let kept = instance::remove(service, extra)?;
+    let removed: Vec<&OsStr> = extra.iter().copied().filter(|n| !kept.contains(n)).collect();
+    diag::write_stdout(&plan(b'-', &removed))
 }
 
 /// `+name` or `-name`, a line each.

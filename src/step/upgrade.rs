@@ -32,9 +32,21 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (service, names) = opts.rest().split_first().ok_or(Error::Usage)?;
     for name in names {
         crate::name::check(name.as_bytes())?;
+        crate::name::not_an_option(name.as_bytes())?;
     }
     let service = Service::new(service)?;
     service.check_live()?;
+    // A batch's new supervisors start while the old ones still run: only
+    // as many at a time as the nested scanner has room for, and none if
+    // it is full, said at once rather than waited for.
+    if let Some(room) = service.capacity()? {
+        let used = room.services(service.instance_names()?.len());
+        let free = room.max.saturating_sub(used) / room.per_instance;
+        if free == 0 {
+            return Err(room.refuse("upgrade", used + room.per_instance));
+        }
+        parallel = parallel.min(free);
+    }
     let names: Vec<&OsStr> = names.iter().map(|n| n.as_os_str()).collect();
     let timeout = (timeout > 0).then(|| Duration::from_millis(u64::from(timeout)));
     let report = upgrade::upgrade(&service, &names, parallel, wait, timeout)?;
