@@ -153,6 +153,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
         Error::sys("make a new copy for", &dir, e)
     };
     copy::copy_template(template, &aside).map_err(failed)?;
+    crate::manifest::write(&aside).map_err(failed)?;
     keep_own_state(&dir, &aside).map_err(failed)?;
     // Event fifodirs as the old ones were: public (create's -P) or not.
     let public = {
@@ -179,8 +180,9 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
 }
 
 /// Give the new copy what belongs to the instance, not to the template:
-/// its `down` files as they are, and every entry the template does not
-/// have (the supervisor's own `supervise` and `event` excepted).
+/// its `down` files as they are (not one of ours, which a killed upgrade
+/// left), and every entry the new template does not have that the
+/// instance made itself (see `add_missing`).
 fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
     for sub in [Path::new(""), Path::new("log")] {
         let (o, n) = (old.join(sub), new.join(sub));
@@ -196,23 +198,65 @@ fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
             _ => {}
         }
     }
-    add_missing(old, new, true)
+    let from_template = crate::manifest::read(old);
+    add_missing(old, new, Path::new(""), from_template.as_ref())
 }
 
-fn add_missing(old: &Path, new: &Path, top: bool) -> Result<(), nix::errno::Errno> {
-    let entries = std::fs::read_dir(old).map_err(|e| crate::diag::errno_of(&e))?;
+/// Copy into the new copy each entry of the old one (at `rel` below
+/// both) that the new template does not have, unless it came from the
+/// old template: the old copy's manifest lists those, and one the new
+/// template no longer has is dropped with it. Without a manifest (an
+/// instance made by s6's own create), every such entry is kept. Never
+/// carried over: the supervisor's `supervise` and `event`, our
+/// `.s6i-pending` mark and manifest, and `down` (`keep_own_state`'s).
+fn add_missing(
+    old: &Path,
+    new: &Path,
+    rel: &Path,
+    from_template: Option<&std::collections::HashSet<PathBuf>>,
+) -> Result<(), nix::errno::Errno> {
+    use crate::diag::errno_of;
+    let entries = std::fs::read_dir(old.join(rel)).map_err(|e| errno_of(&e))?;
+    let service_dir = rel.as_os_str().is_empty() || rel == Path::new("log");
     for entry in entries {
-        let entry = entry.map_err(|e| crate::diag::errno_of(&e))?;
+        let entry = entry.map_err(|e| errno_of(&e))?;
         let name = entry.file_name();
-        let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending");
-        if runtime && (top || old.ends_with("log")) {
+        let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending" | b"down");
+        if runtime && service_dir || rel.as_os_str().is_empty() && name == crate::manifest::NAME {
             continue;
         }
-        let (from, to) = (old.join(&name), new.join(&name));
-        let is_dir = entry.file_type().map_err(|e| crate::diag::errno_of(&e))?.is_dir();
+        let r = rel.join(&name);
+        let (from, to) = (old.join(&r), new.join(&r));
+        let is_dir = entry.file_type().map_err(|e| errno_of(&e))?.is_dir();
+        let templates = from_template.is_some_and(|t| t.contains(&r));
         match std::fs::symlink_metadata(&to) {
-            Err(_) => copy::copy_entry(&from, &to)?,
-            Ok(md) if md.is_dir() && is_dir => add_missing(&from, &to, false)?,
+            Err(_) if !templates => copy::copy_entry(&from, &to)?,
+            Err(_) if is_dir => {
+                // A directory the new template dropped: gone, but for
+                // what the instance made in it.
+                use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&to)
+                    .map_err(|e| errno_of(&e))?;
+                add_missing(old, new, &r, from_template)?;
+                if std::fs::remove_dir(&to).is_err() {
+                    // Owner, then mode, set on the directory itself (not
+                    // through a path): as the old copy had them.
+                    use nix::fcntl::OFlag;
+                    let md = std::fs::symlink_metadata(&from).map_err(|e| errno_of(&e))?;
+                    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+                    let fd = nix::fcntl::open(&to, flags, nix::sys::stat::Mode::empty())?;
+                    let (uid, gid) = (
+                        nix::unistd::Uid::from_raw(md.uid()),
+                        nix::unistd::Gid::from_raw(md.gid()),
+                    );
+                    let _ = nix::unistd::fchown(&fd, Some(uid), Some(gid));
+                    let _ = nix::sys::stat::fchmod(&fd, nix::sys::stat::Mode::from_bits_retain(md.mode() & 0o7777));
+                }
+            }
+            Err(_) => {}
+            Ok(md) if md.is_dir() && is_dir => add_missing(old, new, &r, from_template)?,
             Ok(_) => {}
         }
     }

@@ -227,3 +227,77 @@ fn a_normally_down_instance_brought_up_by_hand_comes_back_up() {
     assert!(ready(&dir), "not back up");
     assert!(dir.join("down").exists(), "no longer normally down");
 }
+
+/// Template `version` with a `finish` script, data files and a `conf/`
+/// directory (v1), or without them (v2): what v2 drops goes from the
+/// instances made by our create, which know what came from the template.
+fn template_with_extras(dir: &Path, version: &str, extras: bool) {
+    template(dir, version, true);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/both"), version).unwrap();
+    if extras {
+        write_script(&dir.join("finish"), "/usr/bin/true");
+        std::fs::write(dir.join("data/old"), "v1 only\n").unwrap();
+        std::fs::create_dir(dir.join("conf")).unwrap();
+        std::fs::write(dir.join("conf/a"), "v1 only\n").unwrap();
+    }
+}
+
+#[test]
+fn what_the_new_template_dropped_goes_and_what_the_instance_made_stays() {
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| template_with_extras(tpl, "1", true));
+    let out = run(ours("s6-instance-create").args(["-t", "10000"]).arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Made by s6's own create: no record of what came from the template.
+    let out = run(reference("s6-instance-create").args(["-t", "10000"]).arg(&svc).arg("c"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for name in ["a", "c"] {
+        let dir = svc.join("instances").join(name);
+        assert!(
+            wait_until(Duration::from_secs(10), || ready(&dir)),
+            "{name} never ready"
+        );
+        std::fs::write(dir.join("mine"), "own\n").unwrap();
+        std::fs::write(dir.join("data/mine"), "own\n").unwrap();
+        std::fs::write(dir.join("conf/local"), "own\n").unwrap();
+    }
+    let v2 = t.path().join("v2");
+    template_with_extras(&v2, "2", false);
+    let out = run(ours("s6-instance-template").arg(&svc).arg(&v2));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a: upgraded\nc: upgraded\n");
+    let a = svc.join("instances/a");
+    assert_eq!(version(&svc, "a"), "2");
+    for gone in ["finish", "data/old", "conf/a"] {
+        assert!(std::fs::symlink_metadata(a.join(gone)).is_err(), "a/{gone} still there");
+    }
+    for kept in ["mine", "data/mine", "conf/local"] {
+        assert_eq!(std::fs::read(a.join(kept)).unwrap(), b"own\n", "a/{kept}");
+    }
+    assert_eq!(std::fs::read(a.join("data/both")).unwrap(), b"2");
+    // The old rule where nothing says what came from the template.
+    let c = svc.join("instances/c");
+    assert_eq!(version(&svc, "c"), "2");
+    for kept in ["finish", "data/old", "conf/a", "mine", "data/mine", "conf/local"] {
+        assert!(c.join(kept).exists(), "c/{kept} gone");
+    }
+    // And a second upgrade knows the same: v3 brings conf/a back, drops
+    // data/both.
+    let v3 = t.path().join("v3");
+    template(&v3, "3", true);
+    std::fs::create_dir_all(v3.join("conf")).unwrap();
+    std::fs::write(v3.join("conf/a"), "v3\n").unwrap();
+    let out = run(ours("s6-instance-template").arg(&svc).arg(&v3));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!a.join("data/both").exists());
+    assert_eq!(std::fs::read(a.join("conf/a")).unwrap(), b"v3\n");
+    for kept in ["mine", "data/mine", "conf/local"] {
+        assert_eq!(std::fs::read(a.join(kept)).unwrap(), b"own\n", "a/{kept}");
+    }
+    assert!(ready(&a));
+}
