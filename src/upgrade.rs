@@ -145,7 +145,8 @@ fn rolled_back(report: Vec<(PathBuf, Outcome)>, code: i32) -> Error {
 fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Error> {
     let dir = service.instance_dir(name.as_os_str());
     // A down file of ours that a killed upgrade left: the instance was
-    // held down on its way, not by its own choice.
+    // held down on its way, not by its own choice, and the file says
+    // whether it was wanted up.
     let left_held = held_by_us(&dir);
     let aside = copy::hidden_sibling(&dir, "upgrade");
     let failed = |e: nix::errno::Errno| {
@@ -165,12 +166,11 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     }
     // Wanted up: as its supervisor says, or, with none running (a killed
     // upgrade left it so), as its down file says.
-    let wanted_up = left_held
-        || match supervise::is_running(&dir) {
-            Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
-            _ => !dir.join("down").exists(),
-        };
-    let held_down = hold_down(&aside).map_err(failed)?;
+    let wanted_up = left_held.unwrap_or_else(|| match supervise::is_running(&dir) {
+        Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
+        _ => !dir.join("down").exists(),
+    });
+    let held_down = hold_down(&aside, wanted_up).map_err(failed)?;
     Ok(Move {
         dir,
         aside,
@@ -189,7 +189,7 @@ fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
         if !n.is_dir() {
             continue;
         }
-        let own_down = o.join("down").exists() && !held_by_us(&o);
+        let own_down = o.join("down").exists() && held_by_us(&o).is_none();
         match (own_down, n.join("down").exists()) {
             (true, false) => {
                 std::fs::write(n.join("down"), b"").map_err(|e| crate::diag::errno_of(&e))?;
@@ -265,25 +265,34 @@ fn add_missing(
 
 /// A copy is swapped in held down (a `down` file, ours unless it has its
 /// own): its new supervisor must not start the service while the old one
-/// still runs. Returns whether the file is ours.
-fn hold_down(dir: &Path) -> Result<bool, nix::errno::Errno> {
+/// still runs. Ours says whether the instance is wanted up, for the next
+/// upgrade to know if this one is killed. Returns whether the file is
+/// ours.
+fn hold_down(dir: &Path, wanted_up: bool) -> Result<bool, nix::errno::Errno> {
     let down = dir.join("down");
     if down.exists() {
         return Ok(false);
     }
-    std::fs::write(&down, HELD).map_err(|e| crate::diag::errno_of(&e))?;
+    let says = if wanted_up { HELD } else { HELD_WANTED_DOWN };
+    std::fs::write(&down, says).map_err(|e| crate::diag::errno_of(&e))?;
     Ok(true)
 }
 
 /// Whether the `down` file of `dir` is one of ours, left by a killed
-/// upgrade: not the instance's own, so not carried to its new copy.
-fn held_by_us(dir: &Path) -> bool {
-    std::fs::read(dir.join("down")).is_ok_and(|b| b == HELD)
+/// upgrade (not the instance's own, so never carried to a new copy), and
+/// if so whether the instance was wanted up.
+fn held_by_us(dir: &Path) -> Option<bool> {
+    match std::fs::read(dir.join("down")) {
+        Ok(b) if b == HELD => Some(true),
+        Ok(b) if b == HELD_WANTED_DOWN => Some(false),
+        _ => None,
+    }
 }
 
 /// What our own `down` files say, so that one a killed upgrade left is
-/// told from the instance's.
+/// told from the instance's: held on its way up, or while wanted down.
 const HELD: &[u8] = b"held down by s6-instance-upgrade\n";
+const HELD_WANTED_DOWN: &[u8] = b"held down by s6-instance-upgrade (wanted down)\n";
 
 /// Swap every copy in, held down; have the scanner see the new trees at
 /// once, bring the old services down while it starts a supervisor on
@@ -344,7 +353,7 @@ fn swap_and_restart(
     let mut held = Vec::new();
     for &(i, _) in &failed {
         let m = &moves[i];
-        held.push(hold_down(&m.aside).unwrap_or(false));
+        held.push(hold_down(&m.aside, m.wanted_up).unwrap_or(false));
         copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
     }
     if !failed.is_empty() {

@@ -301,3 +301,68 @@ fn what_the_new_template_dropped_goes_and_what_the_instance_made_stays() {
     }
     assert!(ready(&a));
 }
+
+/// Start `cmd`, SIGKILL it (by its pid) after `delay`, reap it.
+fn kill_after(cmd: &mut std::process::Command, delay: Duration) {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    let _ = child.wait();
+}
+
+/// No `down` file of the upgrade's own anywhere in the instance.
+fn not_held(dir: &Path) -> bool {
+    ["down", "log/down"]
+        .iter()
+        .all(|f| std::fs::read(dir.join(f)).map_or(true, |b| !b.starts_with(b"held down by s6-instance-upgrade")))
+}
+
+#[test]
+fn a_killed_upgrade_leaves_no_instance_held_down() {
+    let (t, svc) = setup();
+    for (i, delay_ms) in [2u64, 5, 8, 10, 15, 20, 30, 40].into_iter().enumerate() {
+        let v = format!("{}", i + 2);
+        set_template(&t, &svc, &v, true);
+        kill_after(
+            ours("s6-instance-upgrade").args(["-p", "2"]).arg(&svc),
+            Duration::from_millis(delay_ms),
+        );
+        let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc));
+        assert_eq!(code(&out), 0, "after a kill at {delay_ms} ms: {}", stderr(&out));
+        for name in ["a", "b", "c", "e"] {
+            let dir = svc.join("instances").join(name);
+            assert_eq!(version(&svc, name), v, "{name}");
+            assert!(ready(&dir), "after a kill at {delay_ms} ms: {name} not ready");
+            assert!(
+                !dir.join("down").exists(),
+                "after a kill at {delay_ms} ms: {name} normally down"
+            );
+            assert!(
+                status(&dir).1 & 4 != 0,
+                "after a kill at {delay_ms} ms: {name} not wanted up"
+            );
+        }
+        // Wanted down, it stays so, and not normally down either.
+        let d = svc.join("instances/d");
+        assert_eq!(status(&d).0, 0, "after a kill at {delay_ms} ms: d is up");
+        assert!(
+            !d.join("down").exists(),
+            "after a kill at {delay_ms} ms: d normally down"
+        );
+        for name in ["a", "b", "c", "d", "e"] {
+            assert!(not_held(&svc.join("instances").join(name)), "{name} held");
+        }
+        assert!(
+            wait_until(Duration::from_secs(5), || entries(&svc.join("instances"))
+                .iter()
+                .all(|e| !e.starts_with(b"."))),
+            "after a kill at {delay_ms} ms, left behind: {:?}",
+            entries(&svc.join("instances"))
+        );
+    }
+}
