@@ -366,3 +366,115 @@ fn a_killed_upgrade_leaves_no_instance_held_down() {
         );
     }
 }
+
+/// The exit status of `child` if it ends within `limit`, with the CPU
+/// time and voluntary context switches it used; else it is killed, by
+/// its pid, and reaped, and None.
+fn ended_within(child: std::process::Child, limit: Duration) -> Option<(i32, Duration, i64)> {
+    let pid = child.id() as i32;
+    let mut got = None;
+    let ended = wait_until(limit, || {
+        let mut st = 0;
+        // SAFETY: a zeroed rusage is valid; wait4 fills it.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::wait4(pid, &mut st, libc::WNOHANG, &mut ru) } == pid {
+            let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+            let code = if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { -1 };
+            got = Some((code, tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_nvcsw));
+            true
+        } else {
+            false
+        }
+    });
+    if !ended {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        // SAFETY: reaping our own child by its pid.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    }
+    drop(child);
+    got
+}
+
+#[test]
+fn an_upgrade_ends_when_an_instance_of_its_batch_is_deleted_meanwhile() {
+    let (t, svc) = setup();
+    set_template(&t, &svc, "2", true);
+    // No supervisor starts while the nested scanner is stopped.
+    let scanner = Pid::from_raw(t.nested_scanner(&svc));
+    kill(scanner, Signal::SIGSTOP).unwrap();
+    let errors = t.path().join("upgrade.err");
+    let child = ours("s6-instance-upgrade")
+        .args(["-p", "5"])
+        .arg(&svc)
+        .args(["a", "b"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errors).unwrap())
+        .spawn()
+        .unwrap();
+    // Once a's new copy is in, a is deleted.
+    let swapped = wait_until(Duration::from_secs(10), || version(&svc, "a") == "2");
+    let out = swapped.then(|| run(ours("s6-instance-delete").arg("-X").arg(&svc).arg("a")));
+    kill(scanner, Signal::SIGCONT).unwrap();
+    let ended = ended_within(child, Duration::from_secs(20));
+    assert!(swapped, "a never swapped");
+    let out = out.unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = std::fs::read_to_string(&errors).unwrap();
+    let (status, ..) = ended.unwrap_or_else(|| panic!("the upgrade hangs: {err}"));
+    assert_eq!(status, 111, "{err}");
+    let a = svc.join("instances/a");
+    assert!(
+        err.contains(&format!(
+            "unable to upgrade {}: instance deleted meanwhile",
+            a.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("a=deleted b=new"), "{err}");
+    assert!(!a.exists() && !svc.join("instance/a").exists());
+    let b = svc.join("instances/b");
+    assert_eq!(version(&svc, "b"), "2");
+    assert!(wait_until(Duration::from_secs(10), || ready(&b)), "b not ready");
+    assert!(not_held(&b));
+    assert!(
+        wait_until(Duration::from_secs(5), || entries(&svc.join("instances"))
+            .iter()
+            .all(|e| !e.starts_with(b"."))),
+        "left behind: {:?}",
+        entries(&svc.join("instances"))
+    );
+}
+
+#[test]
+fn an_upgrade_on_a_stopped_scanner_times_out_without_spinning() {
+    let (t, svc) = setup();
+    set_template(&t, &svc, "2", true);
+    let scanner = Pid::from_raw(t.nested_scanner(&svc));
+    kill(scanner, Signal::SIGSTOP).unwrap();
+    let start = std::time::Instant::now();
+    let child = ours("s6-instance-upgrade")
+        .args(["-t", "2000"])
+        .arg(&svc)
+        .arg("a")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ended = ended_within(child, Duration::from_secs(20));
+    let took = start.elapsed();
+    kill(scanner, Signal::SIGCONT).unwrap();
+    let (status, cpu, switches) = ended.expect("the upgrade hangs");
+    eprintln!("upgrade: {took:?}, {cpu:?} of CPU, {switches} context switches");
+    assert_eq!(status, 99);
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    // A wait of 2 s (and as long again to put a back) that polls every
+    // millisecond switches thousands of times.
+    assert!(cpu < Duration::from_millis(100), "{cpu:?} of CPU");
+    assert!(switches < 300, "{switches} context switches");
+    let a = svc.join("instances/a");
+    assert_eq!(version(&svc, "a"), "1");
+    assert!(wait_until(Duration::from_secs(10), || ready(&a)), "a not back up");
+    assert!(not_held(&a));
+}
