@@ -18,7 +18,18 @@
 //! old supervisor still running in the old one, under a hidden name: the
 //! next upgrade or create has the scanner stop that supervisor (and
 //! start the instance's own) and removes the old tree once its creator
-//! is gone.
+//! is gone (create does not wait for it). It may also leave an instance
+//! held down by our `down` file, which says whether it was wanted up:
+//! the next upgrade never carries that file into a new copy, and lets go
+//! the instances so held that it does not move.
+//!
+//! Every wait is on events (fifodirs, inotify for the links of the scan
+//! directory, so that an instance deleted meanwhile ends a wait), with
+//! the caller's deadline, or none.
+//!
+//! What the old copy holds from its template is told from what the
+//! instance made by its manifest (see `crate::manifest`): an entry the
+//! old template brought and the new one lacks is dropped.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

@@ -478,3 +478,40 @@ fn an_upgrade_on_a_stopped_scanner_times_out_without_spinning() {
     assert!(wait_until(Duration::from_secs(10), || ready(&a)), "a not back up");
     assert!(not_held(&a));
 }
+
+#[test]
+fn an_upgrade_of_other_names_lets_go_what_a_killed_one_held_down() {
+    let (t, svc) = setup();
+    let mut held_seen = 0;
+    for (i, delay_ms) in [5u64, 10, 15, 20].into_iter().enumerate() {
+        set_template(&t, &svc, &format!("{}", i + 2), true);
+        kill_after(
+            ours("s6-instance-upgrade").args(["-p", "5"]).arg(&svc),
+            Duration::from_millis(delay_ms),
+        );
+        held_seen += ["b", "c", "e"]
+            .iter()
+            .filter(|n| !not_held(&svc.join("instances").join(n)))
+            .count();
+        // Only a is named: the others are let go as they were wanted.
+        let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc).arg("a"));
+        assert_eq!(code(&out), 0, "after a kill at {delay_ms} ms: {}", stderr(&out));
+        for name in ["a", "b", "c", "d", "e"] {
+            let dir = svc.join("instances").join(name);
+            assert!(not_held(&dir), "after a kill at {delay_ms} ms: {name} held");
+            if name == "d" {
+                assert_eq!(status(&dir).0, 0, "after a kill at {delay_ms} ms: d is up");
+                continue;
+            }
+            assert!(
+                wait_until(Duration::from_secs(10), || ready(&dir)),
+                "after a kill at {delay_ms} ms: {name} not ready"
+            );
+            assert!(
+                status(&dir).1 & 4 != 0,
+                "after a kill at {delay_ms} ms: {name} not wanted up"
+            );
+        }
+    }
+    assert!(held_seen > 0, "no kill left an instance held down");
+}
