@@ -80,7 +80,8 @@ struct Move {
 
 /// Upgrade `names` (all instances when empty), `parallel` at a time.
 /// Returns how each came out; when one fails, the error says which copy
-/// each runs, and its code is 1 (failed) or 99 (timed out).
+/// each runs, and its code is 1 (failed), 99 (timed out) or 111 (deleted
+/// meanwhile, or a wait that could not be made).
 pub fn upgrade(
     service: &Service,
     names: &[&OsStr],

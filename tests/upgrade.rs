@@ -81,6 +81,7 @@ fn every_instance_moves_keeping_its_own_state() {
             .args(["-p", parallel, "-t", "10000"])
             .arg(&svc));
         assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "round {round}: {}", stderr(&out));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "a: upgraded\nb: upgraded\nc: upgraded\nd: upgraded\ne: upgraded\n"
