@@ -354,3 +354,54 @@ pub fn wait_or(
         _ => false,
     })
 }
+
+/// `wait`, watching other descriptors too (an inotify descriptor, say):
+/// when `extra[j]` is readable, `on_extra(j)` (which reads what is there)
+/// says whether the wait is over. No deadline: the wait may last for ever.
+pub fn wait_also(
+    listeners: &[&Listener],
+    extra: &[std::os::fd::BorrowedFd],
+    deadline: Option<Instant>,
+    mut on_extra: impl FnMut(usize) -> bool,
+    mut event: impl FnMut(usize, u8) -> bool,
+) -> Result<(), WaitError> {
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(WaitError::Sys)?;
+    let fds = listeners.iter().map(|l| l.fd.as_fd()).chain(extra.iter().copied());
+    for (i, fd) in fds.enumerate() {
+        epoll
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+            .map_err(WaitError::Sys)?;
+    }
+    let mut ready = vec![EpollEvent::empty(); (listeners.len() + extra.len()).clamp(1, 256)];
+    let mut buf = [0u8; 64];
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let late = left.is_some_and(|l| l.is_zero());
+        let timeout = match left {
+            _ if late => PollTimeout::ZERO,
+            None => PollTimeout::NONE,
+            Some(t) => millis(t),
+        };
+        let n = match epoll.wait(&mut ready, timeout) {
+            Ok(0) if late => return Err(WaitError::Timeout),
+            Err(Errno::EINTR) | Ok(0) => continue,
+            Err(e) => return Err(WaitError::Sys(e)),
+            Ok(n) => n,
+        };
+        let mut over = false;
+        for ev in &ready[..n] {
+            let i = ev.data() as usize;
+            if i >= listeners.len() {
+                over |= on_extra(i - listeners.len());
+                continue;
+            }
+            let got = listeners[i].drain(&mut buf).map_err(WaitError::Sys)?;
+            for &b in &buf[..got] {
+                over |= event(i, b);
+            }
+        }
+        if over {
+            return Ok(());
+        }
+    }
+}

@@ -179,6 +179,7 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
         Error::new(crate::diag::EXIT_SYS, msg)
     };
     copy::copy_template(template, &tmp).map_err(failed)?;
+    crate::manifest::write(&tmp).map_err(failed)?;
     mark_pending(&tmp).map_err(failed)?;
     match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),

@@ -14,6 +14,7 @@ pub mod instance;
 pub mod layout;
 pub mod lock;
 pub mod maker;
+pub mod manifest;
 pub mod name;
 pub mod random;
 pub mod release;

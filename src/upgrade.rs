@@ -18,7 +18,18 @@
 //! old supervisor still running in the old one, under a hidden name: the
 //! next upgrade or create has the scanner stop that supervisor (and
 //! start the instance's own) and removes the old tree once its creator
-//! is gone.
+//! is gone (create does not wait for it). It may also leave an instance
+//! held down by our `down` file, which says whether it was wanted up:
+//! the next upgrade never carries that file into a new copy, and lets go
+//! the instances so held that it does not move.
+//!
+//! Every wait is on events (fifodirs, inotify for the links of the scan
+//! directory, so that an instance deleted meanwhile ends a wait), with
+//! the caller's deadline, or none.
+//!
+//! What the old copy holds from its template is told from what the
+//! instance made by its manifest (see `crate::manifest`): an entry the
+//! old template brought and the new one lacks is dropped.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -28,6 +39,11 @@ use std::time::{Duration, Instant};
 use crate::copy;
 use crate::diag::{bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::layout::Service;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use crate::fifodir::{Listener, WaitError};
 use crate::supervise;
 use crate::svwait::{Target, Watch};
 
@@ -44,6 +60,8 @@ pub enum Outcome {
     Upgraded,
     RolledBack,
     Untouched,
+    /// Deleted while it was upgraded.
+    Deleted,
 }
 
 /// One instance on its way: where its trees are.
@@ -62,7 +80,8 @@ struct Move {
 
 /// Upgrade `names` (all instances when empty), `parallel` at a time.
 /// Returns how each came out; when one fails, the error says which copy
-/// each runs, and its code is 1 (failed) or 99 (timed out).
+/// each runs, and its code is 1 (failed), 99 (timed out) or 111 (deleted
+/// meanwhile, or a wait that could not be made).
 pub fn upgrade(
     service: &Service,
     names: &[&OsStr],
@@ -76,7 +95,7 @@ pub fn upgrade(
     } else {
         Wait::Up
     });
-    finish_leftovers(service);
+    finish_leftovers_within(service, timeout.map(|t| Instant::now() + t));
     // An instance is a link and its directory. Every name is checked
     // before anything moves; listed, a link without its directory (going
     // away) is left out.
@@ -95,6 +114,8 @@ pub fn upgrade(
             return Err(Error::new(crate::diag::EXIT_USAGE, msg));
         }
     }
+    // What a killed upgrade left held down beyond these is let go.
+    release_held(service, &todo, timeout.map(|t| Instant::now() + t));
     let mut report: Vec<(PathBuf, Outcome)> = todo.iter().map(|n| (n.clone(), Outcome::Untouched)).collect();
     for (b, batch) in todo.chunks(parallel.max(1)).enumerate() {
         let first = b * parallel.max(1);
@@ -113,13 +134,12 @@ pub fn upgrade(
         }
         let failed = swap_and_restart(service, &moves, wait, timeout)?;
         for i in 0..moves.len() {
-            report[first + i].1 = if failed.iter().any(|(j, _)| *j == i) {
-                Outcome::RolledBack
-            } else {
-                Outcome::Upgraded
-            };
+            report[first + i].1 = failed
+                .iter()
+                .find(|(j, ..)| *j == i)
+                .map_or(Outcome::Upgraded, |&(_, outcome, _)| outcome);
         }
-        if let Some(&(_, code)) = failed.first() {
+        if let Some(&(.., code)) = failed.first() {
             return Err(rolled_back(report, code));
         }
     }
@@ -136,6 +156,7 @@ fn rolled_back(report: Vec<(PathBuf, Outcome)>, code: i32) -> Error {
             Outcome::Upgraded => b"=new",
             Outcome::RolledBack => b"=old(rolled back)",
             Outcome::Untouched => b"=old",
+            Outcome::Deleted => b"=deleted",
         });
     }
     Error::new(code, msg)
@@ -145,7 +166,8 @@ fn rolled_back(report: Vec<(PathBuf, Outcome)>, code: i32) -> Error {
 fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Error> {
     let dir = service.instance_dir(name.as_os_str());
     // A down file of ours that a killed upgrade left: the instance was
-    // held down on its way, not by its own choice.
+    // held down on its way, not by its own choice, and the file says
+    // whether it was wanted up.
     let left_held = held_by_us(&dir);
     let aside = copy::hidden_sibling(&dir, "upgrade");
     let failed = |e: nix::errno::Errno| {
@@ -153,6 +175,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
         Error::sys("make a new copy for", &dir, e)
     };
     copy::copy_template(template, &aside).map_err(failed)?;
+    crate::manifest::write(&aside).map_err(failed)?;
     keep_own_state(&dir, &aside).map_err(failed)?;
     // Event fifodirs as the old ones were: public (create's -P) or not.
     let public = {
@@ -164,12 +187,11 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     }
     // Wanted up: as its supervisor says, or, with none running (a killed
     // upgrade left it so), as its down file says.
-    let wanted_up = left_held
-        || match supervise::is_running(&dir) {
-            Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
-            _ => !dir.join("down").exists(),
-        };
-    let held_down = hold_down(&aside).map_err(failed)?;
+    let wanted_up = left_held.unwrap_or_else(|| match supervise::is_running(&dir) {
+        Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
+        _ => !dir.join("down").exists(),
+    });
+    let held_down = hold_down(&aside, wanted_up).map_err(failed)?;
     Ok(Move {
         dir,
         aside,
@@ -179,15 +201,16 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
 }
 
 /// Give the new copy what belongs to the instance, not to the template:
-/// its `down` files as they are, and every entry the template does not
-/// have (the supervisor's own `supervise` and `event` excepted).
+/// its `down` files as they are (not one of ours, which a killed upgrade
+/// left), and every entry the new template does not have that the
+/// instance made itself (see `add_missing`).
 fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
     for sub in [Path::new(""), Path::new("log")] {
         let (o, n) = (old.join(sub), new.join(sub));
         if !n.is_dir() {
             continue;
         }
-        let own_down = o.join("down").exists() && !held_by_us(&o);
+        let own_down = o.join("down").exists() && held_by_us(&o).is_none();
         match (own_down, n.join("down").exists()) {
             (true, false) => {
                 std::fs::write(n.join("down"), b"").map_err(|e| crate::diag::errno_of(&e))?;
@@ -196,23 +219,65 @@ fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
             _ => {}
         }
     }
-    add_missing(old, new, true)
+    let from_template = crate::manifest::read(old);
+    add_missing(old, new, Path::new(""), from_template.as_ref())
 }
 
-fn add_missing(old: &Path, new: &Path, top: bool) -> Result<(), nix::errno::Errno> {
-    let entries = std::fs::read_dir(old).map_err(|e| crate::diag::errno_of(&e))?;
+/// Copy into the new copy each entry of the old one (at `rel` below
+/// both) that the new template does not have, unless it came from the
+/// old template: the old copy's manifest lists those, and one the new
+/// template no longer has is dropped with it. Without a manifest (an
+/// instance made by s6's own create), every such entry is kept. Never
+/// carried over: the supervisor's `supervise` and `event`, our
+/// `.s6i-pending` mark and manifest, and `down` (`keep_own_state`'s).
+fn add_missing(
+    old: &Path,
+    new: &Path,
+    rel: &Path,
+    from_template: Option<&std::collections::HashSet<PathBuf>>,
+) -> Result<(), nix::errno::Errno> {
+    use crate::diag::errno_of;
+    let entries = std::fs::read_dir(old.join(rel)).map_err(|e| errno_of(&e))?;
+    let service_dir = rel.as_os_str().is_empty() || rel == Path::new("log");
     for entry in entries {
-        let entry = entry.map_err(|e| crate::diag::errno_of(&e))?;
+        let entry = entry.map_err(|e| errno_of(&e))?;
         let name = entry.file_name();
-        let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending");
-        if runtime && (top || old.ends_with("log")) {
+        let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending" | b"down");
+        if runtime && service_dir || rel.as_os_str().is_empty() && name == crate::manifest::NAME {
             continue;
         }
-        let (from, to) = (old.join(&name), new.join(&name));
-        let is_dir = entry.file_type().map_err(|e| crate::diag::errno_of(&e))?.is_dir();
+        let r = rel.join(&name);
+        let (from, to) = (old.join(&r), new.join(&r));
+        let is_dir = entry.file_type().map_err(|e| errno_of(&e))?.is_dir();
+        let templates = from_template.is_some_and(|t| t.contains(&r));
         match std::fs::symlink_metadata(&to) {
-            Err(_) => copy::copy_entry(&from, &to)?,
-            Ok(md) if md.is_dir() && is_dir => add_missing(&from, &to, false)?,
+            Err(_) if !templates => copy::copy_entry(&from, &to)?,
+            Err(_) if is_dir => {
+                // A directory the new template dropped: gone, but for
+                // what the instance made in it.
+                use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&to)
+                    .map_err(|e| errno_of(&e))?;
+                add_missing(old, new, &r, from_template)?;
+                if std::fs::remove_dir(&to).is_err() {
+                    // Owner, then mode, set on the directory itself (not
+                    // through a path): as the old copy had them.
+                    use nix::fcntl::OFlag;
+                    let md = std::fs::symlink_metadata(&from).map_err(|e| errno_of(&e))?;
+                    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+                    let fd = nix::fcntl::open(&to, flags, nix::sys::stat::Mode::empty())?;
+                    let (uid, gid) = (
+                        nix::unistd::Uid::from_raw(md.uid()),
+                        nix::unistd::Gid::from_raw(md.gid()),
+                    );
+                    let _ = nix::unistd::fchown(&fd, Some(uid), Some(gid));
+                    let _ = nix::sys::stat::fchmod(&fd, nix::sys::stat::Mode::from_bits_retain(md.mode() & 0o7777));
+                }
+            }
+            Err(_) => {}
+            Ok(md) if md.is_dir() && is_dir => add_missing(old, new, &r, from_template)?,
             Ok(_) => {}
         }
     }
@@ -221,32 +286,102 @@ fn add_missing(old: &Path, new: &Path, top: bool) -> Result<(), nix::errno::Errn
 
 /// A copy is swapped in held down (a `down` file, ours unless it has its
 /// own): its new supervisor must not start the service while the old one
-/// still runs. Returns whether the file is ours.
-fn hold_down(dir: &Path) -> Result<bool, nix::errno::Errno> {
+/// still runs. Ours says whether the instance is wanted up, for the next
+/// upgrade to know if this one is killed. Returns whether the file is
+/// ours.
+fn hold_down(dir: &Path, wanted_up: bool) -> Result<bool, nix::errno::Errno> {
     let down = dir.join("down");
     if down.exists() {
         return Ok(false);
     }
-    std::fs::write(&down, HELD).map_err(|e| crate::diag::errno_of(&e))?;
+    let says = if wanted_up { HELD } else { HELD_WANTED_DOWN };
+    std::fs::write(&down, says).map_err(|e| crate::diag::errno_of(&e))?;
     Ok(true)
 }
 
 /// Whether the `down` file of `dir` is one of ours, left by a killed
-/// upgrade: not the instance's own, so not carried to its new copy.
-fn held_by_us(dir: &Path) -> bool {
-    std::fs::read(dir.join("down")).is_ok_and(|b| b == HELD)
+/// upgrade (not the instance's own, so never carried to a new copy), and
+/// if so whether the instance was wanted up.
+fn held_by_us(dir: &Path) -> Option<bool> {
+    match std::fs::read(dir.join("down")) {
+        Ok(b) if b == HELD => Some(true),
+        Ok(b) if b == HELD_WANTED_DOWN => Some(false),
+        _ => None,
+    }
 }
 
 /// What our own `down` files say, so that one a killed upgrade left is
-/// told from the instance's.
+/// told from the instance's: held on its way up, or while wanted down.
 const HELD: &[u8] = b"held down by s6-instance-upgrade\n";
+const HELD_WANTED_DOWN: &[u8] = b"held down by s6-instance-upgrade (wanted down)\n";
+
+/// Why an instance of a batch did not make it.
+enum Failure {
+    /// The exit code, and what to say: it goes back to its old copy.
+    Failed(i32, Vec<u8>),
+    /// Its link went meanwhile: a delete took it away.
+    Deleted,
+}
+
+/// The links of the scan directory, watched with inotify: a delete
+/// removes an instance's link first, and a wait on a supervisor the
+/// scanner will not start for that name ends then.
+struct Deletions {
+    scandir: PathBuf,
+    /// None where inotify cannot be had (the per-user limit reached):
+    /// deletions are then seen only when a wait ends otherwise.
+    inotify: Option<Inotify>,
+}
+
+impl Deletions {
+    /// Watch before looking: a link that goes after `watch` is an event.
+    fn watch(service: &Service) -> Deletions {
+        let scandir = service.scandir();
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .ok()
+            .filter(|i| {
+                let what = AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_ONLYDIR;
+                i.add_watch(&scandir, what).is_ok()
+            });
+        Deletions { scandir, inotify }
+    }
+
+    /// Whether the link of the instance whose directory is `dir` is gone.
+    fn gone(&self, dir: &Path) -> bool {
+        let link = self.scandir.join(dir.file_name().unwrap_or_default());
+        matches!(std::fs::symlink_metadata(link), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// Read the events that woke a wait (which then looks at the links
+    /// it cares about).
+    fn drain(&self) {
+        if let Some(i) = &self.inotify {
+            while i.read_events().is_ok_and(|evs| !evs.is_empty()) {}
+        }
+    }
+
+    fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.inotify.iter().map(|i| i.as_fd()).collect()
+    }
+}
+
+/// What to tell of a failure.
+fn say(dir: &Path, f: &Failure) -> Vec<u8> {
+    match f {
+        Failure::Failed(_, msg) => msg.clone(),
+        Failure::Deleted => [&b"unable to upgrade "[..], bytes(dir), b": instance deleted meanwhile"].concat(),
+    }
+}
 
 /// Swap every copy in, held down; have the scanner see the new trees at
 /// once, bring the old services down while it starts a supervisor on
 /// each new tree, and only once those run have the old supervisors exit;
 /// then let the new ones start their services and wait. The instances
 /// that do not make it are put back on their old copies the same way;
-/// returns their indices and exit codes.
+/// returns their indices, how they came out and exit codes. Every wait
+/// is on events (inotify for the links), with the caller's deadline for
+/// each of its steps; none, and it waits for as long as it takes, as s6
+/// does.
 ///
 /// The order matters: a supervisor that exits before the scanner has
 /// seen its tree go is, to the scanner, a service that died. s6 2.11
@@ -259,72 +394,95 @@ fn swap_and_restart(
     moves: &[Move],
     wait: Wait,
     timeout: Option<Duration>,
-) -> Result<Vec<(usize, i32)>, Error> {
+) -> Result<Vec<(usize, Outcome, i32)>, Error> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    for m in moves {
-        copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("swap in a new copy for", &m.dir, e))?;
+    let deletions = Deletions::watch(service);
+    let mut failed: Vec<(usize, Failure)> = Vec::new();
+    let mut live = Vec::new();
+    for (i, m) in moves.iter().enumerate() {
+        match copy::exchange(&m.aside, &m.dir) {
+            Ok(()) => live.push(i),
+            Err(nix::errno::Errno::ENOENT) if deletions.gone(&m.dir) => {
+                copy::discard(&m.aside);
+                failed.push((i, Failure::Deleted));
+            }
+            Err(e) => return Err(Error::sys("swap in a new copy for", &m.dir, e)),
+        }
     }
+    // Subscribed before the scanner is told: no start is missed.
+    let dirs: Vec<&Path> = live.iter().map(|&i| moves[i].dir.as_path()).collect();
+    let starts = subscribe(&dirs);
     crate::scandir::control(&service.scandir(), b"a")?;
     // The old trees are now aside: their services go down, all at once,
     // while the scanner starts the new supervisors.
-    let asides: Vec<&Path> = moves.iter().map(|m| m.aside.as_path()).collect();
+    let asides: Vec<&Path> = live.iter().map(|&i| moves[i].aside.as_path()).collect();
     services_down(&asides, deadline);
-    let mut failed = Vec::new();
-    for (i, m) in moves.iter().enumerate() {
-        if let Err((code, msg)) = supervised(&m.dir, deadline) {
-            crate::diag::warn(msg);
-            failed.push((i, code));
+    for (k, r) in wait_started(&dirs, starts, &deletions, deadline)
+        .into_iter()
+        .enumerate()
+    {
+        if let Err(f) = r {
+            failed.push((live[k], f));
         }
     }
-    // Then their supervisors exit. One that will not is left to the next
-    // upgrade or create (finish_leftovers). Where no new supervisor came,
-    // the old one stays, and its tree goes back.
-    let asides: Vec<&Path> = (0..moves.len())
-        .filter(|i| !failed.iter().any(|(j, _)| j == i))
-        .map(|i| moves[i].aside.as_path())
+    let is_failed = |failed: &[(usize, Failure)], i: usize| failed.iter().any(|(j, _)| *j == i);
+    // Then their supervisors exit (a deleted instance's too: its name is
+    // gone). One that will not is left to the next upgrade (see
+    // finish_leftovers). Where no new supervisor came, the old one stays,
+    // and its tree goes back.
+    let leaving: Vec<&Path> = live
+        .iter()
+        .filter(|&&i| failed.iter().all(|(j, f)| *j != i || matches!(f, Failure::Deleted)))
+        .map(|&i| moves[i].aside.as_path())
         .collect();
-    if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&asides, deadline) {
+    if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&leaving, deadline) {
         crate::diag::warn(msg);
     }
-    for (i, m) in moves.iter().enumerate() {
-        if failed.iter().any(|(j, _)| *j == i) {
+    for &i in &live {
+        if is_failed(&failed, i) {
             continue;
         }
-        if let Err((code, msg)) = let_go(&m.dir, m.held_down, m.wanted_up, wait, deadline) {
-            crate::diag::warn(msg);
-            failed.push((i, code));
+        let m = &moves[i];
+        if let Err(f) = let_go(&m.dir, m.held_down, m.wanted_up, wait, deadline, &deletions) {
+            failed.push((i, f));
         }
     }
-    failed.sort();
-    // Those that failed go back, the same way; those that made it stay.
+    failed.sort_by_key(|(i, _)| *i);
+    for (i, f) in &failed {
+        crate::diag::warn(say(&moves[*i].dir, f));
+    }
+    // Those that failed go back, the same way; those that made it stay,
+    // and those deleted meanwhile are left to their delete.
+    let back: Vec<usize> = failed
+        .iter()
+        .filter(|(_, f)| matches!(f, Failure::Failed(..)))
+        .map(|(i, _)| *i)
+        .collect();
     let mut held = Vec::new();
-    for &(i, _) in &failed {
+    for &i in &back {
         let m = &moves[i];
-        held.push(hold_down(&m.aside).unwrap_or(false));
+        held.push(hold_down(&m.aside, m.wanted_up).unwrap_or(false));
         copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
     }
-    if !failed.is_empty() {
+    if !back.is_empty() {
+        let back_in = timeout.map(|t| Instant::now() + t);
+        let dirs: Vec<&Path> = back.iter().map(|&i| moves[i].dir.as_path()).collect();
+        let starts = subscribe(&dirs);
         crate::scandir::control(&service.scandir(), b"a")?;
-        let back_in = Some(Instant::now() + Duration::from_secs(10));
-        for &(i, _) in &failed {
-            // Late or never: the new copy's supervisor is stopped all the same.
-            let _ = supervised(&moves[i].dir, back_in);
-        }
-        let back: Vec<&Path> = failed.iter().map(|&(i, _)| moves[i].aside.as_path()).collect();
-        services_down(&back, back_in);
-        if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&back, back_in) {
+        // Late or never: the new copy's supervisor is stopped all the same.
+        let started = wait_started(&dirs, starts, &deletions, back_in);
+        let asides: Vec<&Path> = back.iter().map(|&i| moves[i].aside.as_path()).collect();
+        services_down(&asides, back_in);
+        if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&asides, back_in) {
             crate::diag::warn(msg);
         }
-        for (&(i, _), &ours) in failed.iter().zip(&held) {
+        for ((&i, &ours), started) in back.iter().zip(&held).zip(started) {
+            // Back as it was: supervised, and up if it was wanted up. Not
+            // supervised yet, it stays held, for the next upgrade.
             let m = &moves[i];
-            // Back as it was: supervised, and up if it was wanted up.
-            let _ = let_go(
-                &m.dir,
-                ours,
-                m.wanted_up,
-                Wait::Up,
-                Some(Instant::now() + Duration::from_secs(10)),
-            );
+            if started.is_ok() {
+                let _ = let_go(&m.dir, ours, m.wanted_up, Wait::Up, back_in, &deletions);
+            }
         }
     }
     // What is aside now is the copy no longer used; one whose supervisor
@@ -334,7 +492,13 @@ fn swap_and_restart(
             let _ = copy::remove_tree(&m.aside);
         }
     }
-    Ok(failed)
+    Ok(failed
+        .into_iter()
+        .map(|(i, f)| match f {
+            Failure::Failed(code, _) => (i, Outcome::RolledBack, code),
+            Failure::Deleted => (i, Outcome::Deleted, EXIT_SYS),
+        })
+        .collect())
 }
 
 /// Bring the services of `dirs` down and their finish scripts to their
@@ -379,50 +543,159 @@ fn supervisors_exit(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Err
         if is_logger {
             bring_down(&group, deadline);
         }
-        for d in &group {
-            let _ = supervise::control(d, b"x");
-        }
-        for d in &group {
-            while supervise::is_running(d).unwrap_or(false) {
-                if deadline.is_some_and(|dl| Instant::now() > dl) {
-                    return Err(Error::new(
-                        EXIT_TIMEOUT,
-                        [&b"timed out waiting for s6-supervise to exit on "[..], bytes(d)].concat(),
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(1));
+        exits(&group, deadline, || {
+            for d in &group {
+                let _ = supervise::control(d, b"x");
             }
-        }
+        })?;
     }
     Ok(())
 }
 
-/// Wait until a supervisor runs on `dir`; on failure, the exit code and
-/// why.
-fn supervised(dir: &Path, deadline: Option<Instant>) -> Result<(), (i32, Vec<u8>)> {
-    while !supervise::has_started(dir).unwrap_or(false) {
-        if deadline.is_some_and(|dl| Instant::now() > dl) {
-            return Err((
-                EXIT_TIMEOUT,
-                [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat(),
-            ));
+/// Subscribe to the events of each of `dirs` (made if need be), before
+/// the scanner is told to start their supervisors.
+fn subscribe(dirs: &[&Path]) -> Vec<Result<Listener, nix::errno::Errno>> {
+    dirs.iter()
+        .map(|d| {
+            let ev = supervise::eventdir(d);
+            let _ = crate::fifodir::make(&ev, false, false);
+            Listener::subscribe(&ev)
+        })
+        .collect()
+}
+
+/// Wait until a supervisor runs on each of `dirs`, from the `s` each
+/// sends when it starts (to `listeners`, subscribed before the scanner
+/// was told), or until the instance is deleted, or the deadline.
+fn wait_started(
+    dirs: &[&Path],
+    listeners: Vec<Result<Listener, nix::errno::Errno>>,
+    deletions: &Deletions,
+    deadline: Option<Instant>,
+) -> Vec<Result<(), Failure>> {
+    let mut results: Vec<Option<Result<(), Failure>>> = Vec::new();
+    let mut waiting = Vec::new();
+    for (k, (dir, l)) in dirs.iter().zip(&listeners).enumerate() {
+        // Subscribed, then a look: a start before the subscription shows.
+        let r = if supervise::has_started(dir).unwrap_or(false) {
+            Some(Ok(()))
+        } else if deletions.gone(dir) {
+            Some(Err(Failure::Deleted))
+        } else if let Err(e) = l {
+            Some(Err(Failure::Failed(
+                EXIT_SYS,
+                crate::diag::unable("subscribe to events for", dir, *e),
+            )))
+        } else {
+            None
+        };
+        if r.is_none() {
+            waiting.push(k);
         }
-        std::thread::sleep(Duration::from_millis(1));
+        results.push(r);
+    }
+    if !waiting.is_empty() {
+        let results = std::cell::RefCell::new(&mut results);
+        let ls: Vec<&Listener> = waiting.iter().filter_map(|&k| listeners[k].as_ref().ok()).collect();
+        let pending = |r: &[Option<Result<(), Failure>>]| waiting.iter().any(|&k| r[k].is_none());
+        let r = crate::fifodir::wait_also(
+            &ls,
+            &deletions.fds(),
+            deadline,
+            |_| {
+                deletions.drain();
+                let mut r = results.borrow_mut();
+                for &k in &waiting {
+                    if r[k].is_none() && deletions.gone(dirs[k]) {
+                        r[k] = Some(Err(Failure::Deleted));
+                    }
+                }
+                !pending(&r)
+            },
+            |j, ev| {
+                let mut r = results.borrow_mut();
+                if ev == b's' && r[waiting[j]].is_none() {
+                    r[waiting[j]] = Some(Ok(()));
+                }
+                !pending(&r)
+            },
+        );
+        let results = results.into_inner();
+        for &k in &waiting {
+            if results[k].is_none() {
+                let dir = dirs[k];
+                results[k] = Some(match &r {
+                    // One last look, for a start the deadline hid.
+                    _ if supervise::has_started(dir).unwrap_or(false) => Ok(()),
+                    _ if deletions.gone(dir) => Err(Failure::Deleted),
+                    Err(WaitError::Sys(e)) => Err(Failure::Failed(
+                        EXIT_SYS,
+                        crate::diag::unable("wait for events of", dir, *e),
+                    )),
+                    _ => Err(Failure::Failed(
+                        EXIT_TIMEOUT,
+                        [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat(),
+                    )),
+                });
+            }
+        }
+    }
+    results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+}
+
+/// Wait until the supervisors of `dirs` have exited, once `act` has
+/// told them to: subscribed to their events and with their lock files
+/// open first, then `act`, then a look at the locks, then a wait for
+/// each `x` (sent as a supervisor exits) and for its lock to go.
+fn exits(dirs: &[PathBuf], deadline: Option<Instant>, act: impl FnOnce()) -> Result<(), Error> {
+    let mut watched = Vec::new();
+    for d in dirs {
+        // No lock file: no supervisor. No subscription (no room left, say):
+        // that one is not waited for, and its tree stays for the next look.
+        let Ok(lock) = crate::lock::open(&supervise::lockfile(d)) else {
+            continue;
+        };
+        if let Ok(l) = Listener::subscribe(&supervise::eventdir(d)) {
+            watched.push((d, lock, l));
+        }
+    }
+    act();
+    watched.retain(|(_, lock, _)| crate::lock::held_on(lock).unwrap_or(false));
+    if watched.is_empty() {
+        return Ok(());
+    }
+    let mut gone = vec![false; watched.len()];
+    let ls: Vec<&Listener> = watched.iter().map(|(_, _, l)| l).collect();
+    let r = crate::fifodir::wait(&ls, deadline, |i, ev| {
+        gone[i] |= ev == b'x';
+        gone.iter().all(|&g| g)
+    });
+    // An `x` is a supervisor's last word: its lock goes a moment later.
+    for ((d, lock, _), &g) in watched.iter().zip(&gone) {
+        if g {
+            let _ = crate::lock::wait_released(lock);
+        } else if crate::lock::held_on(lock).unwrap_or(false) {
+            let why = match r {
+                Err(WaitError::Sys(e)) => crate::diag::unable("wait for events of", d, e),
+                _ => [&b"timed out waiting for s6-supervise to exit on "[..], bytes(d)].concat(),
+            };
+            return Err(Error::new(EXIT_TIMEOUT, why));
+        }
     }
     Ok(())
 }
 
 /// On a supervised `dir`: remove the `down` file that held it if it is
 /// ours, and, if the instance is wanted up, start it and wait until it is
-/// up (and ready, for `Wait::Ready`). On failure, the exit code and why.
+/// up (and ready, for `Wait::Ready`).
 fn let_go(
     dir: &Path,
     held_down: bool,
     wanted_up: bool,
     wait: Wait,
     deadline: Option<Instant>,
-) -> Result<(), (i32, Vec<u8>)> {
-    supervised(dir, deadline)?;
+    deletions: &Deletions,
+) -> Result<(), Failure> {
     // Running: the down file that held it is ours to remove, once the
     // supervisor has been told `u` if the instance is wanted up (killed in
     // between, the file still says it was held).
@@ -435,11 +708,11 @@ fn let_go(
         release();
         return Ok(());
     }
-    let as_pair = |e: Error| match e {
-        Error::Fatal { code, msg } | Error::Warned { code, msg } => (code, msg),
-        Error::Usage | Error::UsageLine(_) => (EXIT_SYS, b"unable to watch the instance".to_vec()),
+    let as_failure = |e: Error| match e {
+        Error::Fatal { code, msg } | Error::Warned { code, msg } => Failure::Failed(code, msg),
+        Error::Usage | Error::UsageLine(_) => Failure::Failed(EXIT_SYS, b"unable to watch the instance".to_vec()),
     };
-    let mut watch = Watch::start(dir).map_err(as_pair)?;
+    let mut watch = Watch::start(dir).map_err(as_failure)?;
     // Wanted up, it must come up even where its down file (an instance
     // normally down, brought up by hand) would keep it down.
     let _ = supervise::control(dir, b"u");
@@ -448,21 +721,33 @@ fn let_go(
         up: true,
         ready: wait == Wait::Ready,
     };
+    // A deleted instance's supervisor is told to exit by the scanner.
     match watch.until(target, deadline) {
         Ok(true) => Ok(()),
-        Ok(false) => Err((
+        Ok(false) if deletions.gone(dir) => Err(Failure::Deleted),
+        Ok(false) => Err(Failure::Failed(
             EXIT_NOT_RUNNING,
             [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat(),
         )),
-        Err(e) => Err(as_pair(e)),
+        Err(e) => Err(as_failure(e)),
     }
 }
 
 /// What killed steps left in `instances/`: the copies of a killed create
-/// or upgrade are removed, and old trees aside whose supervisors still
-/// run (a killed upgrade's) are stopped first (the scanner then starts
-/// the instances' own), then removed. One look at the directory.
+/// or upgrade are removed, and the scanner is told to stop the
+/// supervisors that still run in old trees aside (a killed upgrade's),
+/// which then start the instances' own; their trees are removed by a
+/// later look, once they have gone. No wait: for create.
 pub fn finish_leftovers(service: &Service) {
+    let running = copy::sweep_leftovers(&service.instances());
+    if !running.is_empty() {
+        let _ = crate::scandir::control(&service.scandir(), b"an");
+    }
+}
+
+/// The same, waiting (until `deadline`, if any) for those supervisors to
+/// exit, then removing their trees: for upgrade.
+fn finish_leftovers_within(service: &Service, deadline: Option<Instant>) {
     let running = copy::sweep_leftovers(&service.instances());
     if running.is_empty() {
         return;
@@ -471,11 +756,55 @@ pub fn finish_leftovers(service: &Service) {
     // first, and so knows them gone before they exit (see
     // swap_and_restart), then signals every supervisor it has no link
     // for.
-    let _ = crate::scandir::control(&service.scandir(), b"an");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while running.iter().any(|d| supervise::is_running(d).unwrap_or(false)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let _ = exits(&running, deadline, || {
+        let _ = crate::scandir::control(&service.scandir(), b"an");
+    });
     // Gone or not, what is left of them is for the next look.
     let _ = copy::sweep_leftovers(&service.instances());
+}
+
+/// Instances a killed upgrade left held down (our `down` file in them)
+/// that this upgrade does not move: once a supervisor runs on each, it is
+/// let go as the file says it was wanted, up or down, and the file goes.
+/// Not while another upgrade runs (its own instances are held down on
+/// their way).
+fn release_held(service: &Service, skip: &[PathBuf], deadline: Option<Instant>) {
+    let me = std::process::id().to_string();
+    let others = std::fs::read_dir(service.instances())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let name = e.file_name();
+            let b = name.as_bytes();
+            b.strip_prefix(b".s6i-upgrade:")
+                .is_some_and(|rest| !rest.starts_with(format!("{me}:").as_bytes()) && copy::leftover_alive(b))
+        });
+    if others {
+        return;
+    }
+    let Ok(names) = service.instance_names() else {
+        return;
+    };
+    let held: Vec<(PathBuf, bool)> = names
+        .iter()
+        .filter(|n| !skip.iter().any(|s| s.as_os_str() == n.as_os_str()))
+        .map(|n| service.instance_dir(n))
+        .filter_map(|d| held_by_us(&d).map(|up| (d, up)))
+        .collect();
+    if held.is_empty() {
+        return;
+    }
+    let deletions = Deletions::watch(service);
+    let dirs: Vec<&Path> = held.iter().map(|(d, _)| d.as_path()).collect();
+    let starts = subscribe(&dirs);
+    let _ = crate::scandir::control(&service.scandir(), b"a");
+    for ((dir, up), started) in held.iter().zip(wait_started(&dirs, starts, &deletions, deadline)) {
+        if started.is_ok() {
+            if *up {
+                let _ = supervise::control(dir, b"u");
+            }
+            let _ = std::fs::remove_file(dir.join("down"));
+        }
+    }
 }

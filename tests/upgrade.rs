@@ -81,6 +81,7 @@ fn every_instance_moves_keeping_its_own_state() {
             .args(["-p", parallel, "-t", "10000"])
             .arg(&svc));
         assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "round {round}: {}", stderr(&out));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "a: upgraded\nb: upgraded\nc: upgraded\nd: upgraded\ne: upgraded\n"
@@ -226,4 +227,291 @@ fn a_normally_down_instance_brought_up_by_hand_comes_back_up() {
     assert_eq!(version(&svc, "manual"), "2");
     assert!(ready(&dir), "not back up");
     assert!(dir.join("down").exists(), "no longer normally down");
+}
+
+/// Template `version` with a `finish` script, data files and a `conf/`
+/// directory (v1), or without them (v2): what v2 drops goes from the
+/// instances made by our create, which know what came from the template.
+fn template_with_extras(dir: &Path, version: &str, extras: bool) {
+    template(dir, version, true);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/both"), version).unwrap();
+    if extras {
+        write_script(&dir.join("finish"), "/usr/bin/true");
+        std::fs::write(dir.join("data/old"), "v1 only\n").unwrap();
+        std::fs::create_dir(dir.join("conf")).unwrap();
+        std::fs::write(dir.join("conf/a"), "v1 only\n").unwrap();
+    }
+}
+
+#[test]
+fn what_the_new_template_dropped_goes_and_what_the_instance_made_stays() {
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| template_with_extras(tpl, "1", true));
+    let out = run(ours("s6-instance-create").args(["-t", "10000"]).arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Made by s6's own create: no record of what came from the template.
+    let out = run(reference("s6-instance-create").args(["-t", "10000"]).arg(&svc).arg("c"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for name in ["a", "c"] {
+        let dir = svc.join("instances").join(name);
+        assert!(
+            wait_until(Duration::from_secs(10), || ready(&dir)),
+            "{name} never ready"
+        );
+        std::fs::write(dir.join("mine"), "own\n").unwrap();
+        std::fs::write(dir.join("data/mine"), "own\n").unwrap();
+        std::fs::write(dir.join("conf/local"), "own\n").unwrap();
+    }
+    let v2 = t.path().join("v2");
+    template_with_extras(&v2, "2", false);
+    let out = run(ours("s6-instance-template").arg(&svc).arg(&v2));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a: upgraded\nc: upgraded\n");
+    let a = svc.join("instances/a");
+    assert_eq!(version(&svc, "a"), "2");
+    for gone in ["finish", "data/old", "conf/a"] {
+        assert!(std::fs::symlink_metadata(a.join(gone)).is_err(), "a/{gone} still there");
+    }
+    for kept in ["mine", "data/mine", "conf/local"] {
+        assert_eq!(std::fs::read(a.join(kept)).unwrap(), b"own\n", "a/{kept}");
+    }
+    assert_eq!(std::fs::read(a.join("data/both")).unwrap(), b"2");
+    // The old rule where nothing says what came from the template.
+    let c = svc.join("instances/c");
+    assert_eq!(version(&svc, "c"), "2");
+    for kept in ["finish", "data/old", "conf/a", "mine", "data/mine", "conf/local"] {
+        assert!(c.join(kept).exists(), "c/{kept} gone");
+    }
+    // And a second upgrade knows the same: v3 brings conf/a back, drops
+    // data/both.
+    let v3 = t.path().join("v3");
+    template(&v3, "3", true);
+    std::fs::create_dir_all(v3.join("conf")).unwrap();
+    std::fs::write(v3.join("conf/a"), "v3\n").unwrap();
+    let out = run(ours("s6-instance-template").arg(&svc).arg(&v3));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!a.join("data/both").exists());
+    assert_eq!(std::fs::read(a.join("conf/a")).unwrap(), b"v3\n");
+    for kept in ["mine", "data/mine", "conf/local"] {
+        assert_eq!(std::fs::read(a.join(kept)).unwrap(), b"own\n", "a/{kept}");
+    }
+    assert!(ready(&a));
+}
+
+/// Start `cmd`, SIGKILL it (by its pid) after `delay`, reap it.
+fn kill_after(cmd: &mut std::process::Command, delay: Duration) {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    let _ = child.wait();
+}
+
+/// No `down` file of the upgrade's own anywhere in the instance.
+fn not_held(dir: &Path) -> bool {
+    ["down", "log/down"]
+        .iter()
+        .all(|f| std::fs::read(dir.join(f)).map_or(true, |b| !b.starts_with(b"held down by s6-instance-upgrade")))
+}
+
+#[test]
+fn a_killed_upgrade_leaves_no_instance_held_down() {
+    let (t, svc) = setup();
+    for (i, delay_ms) in [2u64, 5, 8, 10, 15, 20, 30, 40].into_iter().enumerate() {
+        let v = format!("{}", i + 2);
+        set_template(&t, &svc, &v, true);
+        kill_after(
+            ours("s6-instance-upgrade").args(["-p", "2"]).arg(&svc),
+            Duration::from_millis(delay_ms),
+        );
+        let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc));
+        assert_eq!(code(&out), 0, "after a kill at {delay_ms} ms: {}", stderr(&out));
+        for name in ["a", "b", "c", "e"] {
+            let dir = svc.join("instances").join(name);
+            assert_eq!(version(&svc, name), v, "{name}");
+            assert!(ready(&dir), "after a kill at {delay_ms} ms: {name} not ready");
+            assert!(
+                !dir.join("down").exists(),
+                "after a kill at {delay_ms} ms: {name} normally down"
+            );
+            assert!(
+                status(&dir).1 & 4 != 0,
+                "after a kill at {delay_ms} ms: {name} not wanted up"
+            );
+        }
+        // Wanted down, it stays so, and not normally down either.
+        let d = svc.join("instances/d");
+        assert_eq!(status(&d).0, 0, "after a kill at {delay_ms} ms: d is up");
+        assert!(
+            !d.join("down").exists(),
+            "after a kill at {delay_ms} ms: d normally down"
+        );
+        for name in ["a", "b", "c", "d", "e"] {
+            assert!(not_held(&svc.join("instances").join(name)), "{name} held");
+        }
+        // The next upgrade waited for the old supervisors: nothing is left.
+        let left: Vec<_> = entries(&svc.join("instances"))
+            .into_iter()
+            .filter(|e| e.starts_with(b"."))
+            .collect();
+        assert!(left.is_empty(), "after a kill at {delay_ms} ms, left behind: {left:?}");
+    }
+}
+
+/// The exit status of `child` if it ends within `limit`, with the CPU
+/// time and voluntary context switches it used; else it is killed, by
+/// its pid, and reaped, and None.
+fn ended_within(child: std::process::Child, limit: Duration) -> Option<(i32, Duration, i64)> {
+    let pid = child.id() as i32;
+    let mut got = None;
+    let ended = wait_until(limit, || {
+        let mut st = 0;
+        // SAFETY: a zeroed rusage is valid; wait4 fills it.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::wait4(pid, &mut st, libc::WNOHANG, &mut ru) } == pid {
+            let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+            let code = if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { -1 };
+            got = Some((code, tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_nvcsw));
+            true
+        } else {
+            false
+        }
+    });
+    if !ended {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        // SAFETY: reaping our own child by its pid.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    }
+    drop(child);
+    got
+}
+
+#[test]
+fn an_upgrade_ends_when_an_instance_of_its_batch_is_deleted_meanwhile() {
+    let (t, svc) = setup();
+    set_template(&t, &svc, "2", true);
+    // No supervisor starts while the nested scanner is stopped.
+    let scanner = Pid::from_raw(t.nested_scanner(&svc));
+    kill(scanner, Signal::SIGSTOP).unwrap();
+    let errors = t.path().join("upgrade.err");
+    let child = ours("s6-instance-upgrade")
+        .args(["-p", "5"])
+        .arg(&svc)
+        .args(["a", "b"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errors).unwrap())
+        .spawn()
+        .unwrap();
+    // Once a's new copy is in, a is deleted.
+    let swapped = wait_until(Duration::from_secs(10), || version(&svc, "a") == "2");
+    let out = swapped.then(|| run(ours("s6-instance-delete").arg("-X").arg(&svc).arg("a")));
+    kill(scanner, Signal::SIGCONT).unwrap();
+    let ended = ended_within(child, Duration::from_secs(20));
+    assert!(swapped, "a never swapped");
+    let out = out.unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = std::fs::read_to_string(&errors).unwrap();
+    let (status, ..) = ended.unwrap_or_else(|| panic!("the upgrade hangs: {err}"));
+    assert_eq!(status, 111, "{err}");
+    let a = svc.join("instances/a");
+    assert!(
+        err.contains(&format!(
+            "unable to upgrade {}: instance deleted meanwhile",
+            a.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("a=deleted b=new"), "{err}");
+    assert!(!a.exists() && !svc.join("instance/a").exists());
+    let b = svc.join("instances/b");
+    assert_eq!(version(&svc, "b"), "2");
+    assert!(wait_until(Duration::from_secs(10), || ready(&b)), "b not ready");
+    assert!(not_held(&b));
+    assert!(
+        wait_until(Duration::from_secs(5), || entries(&svc.join("instances"))
+            .iter()
+            .all(|e| !e.starts_with(b"."))),
+        "left behind: {:?}",
+        entries(&svc.join("instances"))
+    );
+}
+
+#[test]
+fn an_upgrade_on_a_stopped_scanner_times_out_without_spinning() {
+    let (t, svc) = setup();
+    set_template(&t, &svc, "2", true);
+    let scanner = Pid::from_raw(t.nested_scanner(&svc));
+    kill(scanner, Signal::SIGSTOP).unwrap();
+    let start = std::time::Instant::now();
+    let child = ours("s6-instance-upgrade")
+        .args(["-t", "2000"])
+        .arg(&svc)
+        .arg("a")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ended = ended_within(child, Duration::from_secs(20));
+    let took = start.elapsed();
+    kill(scanner, Signal::SIGCONT).unwrap();
+    let (status, cpu, switches) = ended.expect("the upgrade hangs");
+    eprintln!("upgrade: {took:?}, {cpu:?} of CPU, {switches} context switches");
+    assert_eq!(status, 99);
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    // A wait of 2 s (and as long again to put a back) that polls every
+    // millisecond switches thousands of times.
+    assert!(cpu < Duration::from_millis(100), "{cpu:?} of CPU");
+    assert!(switches < 300, "{switches} context switches");
+    let a = svc.join("instances/a");
+    assert_eq!(version(&svc, "a"), "1");
+    assert!(wait_until(Duration::from_secs(10), || ready(&a)), "a not back up");
+    assert!(not_held(&a));
+}
+
+#[test]
+fn an_upgrade_of_other_names_lets_go_what_a_killed_one_held_down() {
+    let (t, svc) = setup();
+    let mut held_seen = 0;
+    for (i, delay_ms) in [5u64, 10, 15, 20].into_iter().enumerate() {
+        set_template(&t, &svc, &format!("{}", i + 2), true);
+        kill_after(
+            ours("s6-instance-upgrade").args(["-p", "5"]).arg(&svc),
+            Duration::from_millis(delay_ms),
+        );
+        held_seen += ["b", "c", "e"]
+            .iter()
+            .filter(|n| !not_held(&svc.join("instances").join(n)))
+            .count();
+        // Only a is named: the others are let go as they were wanted.
+        let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc).arg("a"));
+        assert_eq!(code(&out), 0, "after a kill at {delay_ms} ms: {}", stderr(&out));
+        for name in ["a", "b", "c", "d", "e"] {
+            let dir = svc.join("instances").join(name);
+            assert!(not_held(&dir), "after a kill at {delay_ms} ms: {name} held");
+            if name == "d" {
+                assert_eq!(status(&dir).0, 0, "after a kill at {delay_ms} ms: d is up");
+                continue;
+            }
+            assert!(
+                wait_until(Duration::from_secs(10), || ready(&dir)),
+                "after a kill at {delay_ms} ms: {name} not ready"
+            );
+            assert!(
+                status(&dir).1 & 4 != 0,
+                "after a kill at {delay_ms} ms: {name} not wanted up"
+            );
+        }
+    }
+    assert!(held_seen > 0, "no kill left an instance held down");
 }
