@@ -537,34 +537,13 @@ const IDLE_POKE: std::time::Duration = std::time::Duration::from_millis(50);
 /// are gone: a warning, exit 99, and the chain stops, so that no
 /// directory is removed under a running supervisor.
 pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<Instant>) -> Result<(), Error> {
-    // The supervisors to wait for are those running before the links go:
-    // each watched through its control FIFO, whose last reader goes away
-    // only when it exits (killed rather than told, too), and its lock
-    // file, held open: a delete or create of the same name meanwhile may
-    // put another instance, supervised, at their paths.
-    let mut running: Vec<(PathBuf, std::os::fd::OwnedFd)> = Vec::new();
-    let mut waiter = crate::wait::Waiter::new().map_err(sys("wait for", &service.instances()))?;
+    let mut dirs = Vec::new();
     if wait {
-        let mut dirs = Vec::new();
         for name in names {
             dirs.extend(supervised_dirs(&service.instance_dir(name))?);
         }
-        crate::wait::make_room_for(dirs.len());
-        for d in dirs {
-            let lock = match crate::lock::open(&supervise::lockfile(&d)) {
-                Ok(fd) => fd,
-                Err(Errno::ENOENT) => continue,
-                Err(e) => return Err(Error::sys("open", &supervise::lockfile(&d), e)),
-            };
-            if crate::lock::held_on(&lock).map_err(sys("read lock of", &d))?
-                && waiter
-                    .watch_reader(&supervise::control_fifo(&d))
-                    .map_err(sys("watch", &d))?
-            {
-                running.push((d, lock));
-            }
-        }
     }
+    let exits = supervise::Exits::watch(dirs)?;
     for name in names {
         let dir = service.instance_dir(name);
         // Nothing to mark where there is no instance, or a symlink; and on
@@ -582,39 +561,18 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
         }
     }
     let _ = scandir::control(&service.scandir(), b"an");
-    let mut gone = vec![false; running.len()];
-    let mut left = running.len();
-    let r = if left == 0 {
-        Ok(())
-    } else {
-        waiter.run(deadline, None, |wake| {
-            if let Wake::Gone(i) = wake {
-                gone[i] = true;
-                left -= 1;
-            }
-            left == 0
-        })
-    };
-    match r {
-        Ok(()) => {
-            // Its FIFO closed, a supervisor is exiting: its lock goes free
-            // a moment later. Gone means that too, for whoever looks next.
-            for (d, lock) in &running {
-                crate::wait::lock_released(lock).map_err(sys("wait for the lock of", d))?;
-            }
-            Ok(())
-        }
-        Err(WaitError::Timeout) => {
-            let late = gone.iter().position(|g| !g).unwrap_or(0);
+    match exits.wait(deadline) {
+        Ok(()) => Ok(()),
+        Err((late, WaitError::Timeout)) => {
             let mut msg = b"timed out waiting for s6-supervise to exit on ".to_vec();
-            msg.extend_from_slice(bytes(&running[late].0));
+            msg.extend_from_slice(bytes(&late));
             msg.extend_from_slice(b": instance left unlinked, for the next delete or create to remove");
             Err(Error::Warned {
                 code: EXIT_TIMEOUT,
                 msg,
             })
         }
-        Err(e) => Err(wait_error(e, "", &running[0].0)),
+        Err((late, e)) => Err(wait_error(e, "", &late)),
     }
 }
 

@@ -56,26 +56,3 @@ pub fn exclusive(dir: &Path) -> Result<OwnedFd, Errno> {
         }
     }
 }
-
-/// Wait until nobody holds a lock on the open lock file `fd` (blocking:
-/// for a process known to be on its way out), by taking a read lock,
-/// given back at once.
-pub fn wait_released(fd: &OwnedFd) -> Result<(), Errno> {
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_RDLCK as _;
-    fl.l_whence = libc::SEEK_SET as _;
-    loop {
-        // SAFETY: fl is a valid flock struct and fd an open descriptor.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLKW, &fl) } == 0 {
-            break;
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(e),
-        }
-    }
-    fl.l_type = libc::F_UNLCK as _;
-    // SAFETY: as above.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLK, &fl) };
-    Ok(())
-}

@@ -116,3 +116,73 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
     });
     written.map_err(failed)
 }
+
+/// The supervisors of some service directories that run now, watched
+/// until they exit: each through its control FIFO, whose last reader
+/// goes away only when the supervisor exits (killed rather than told,
+/// too), and its lock file, held open: another instance, supervised, may
+/// be put at the same path meanwhile (a delete and a create of the same
+/// name), and it is not the one waited for. Nothing is written, so this
+/// works on a full filesystem.
+pub struct Exits {
+    waiter: crate::wait::Waiter<'static>,
+    running: Vec<(PathBuf, std::os::fd::OwnedFd)>,
+}
+
+impl Exits {
+    /// Watch those of `dirs` whose supervisor runs, before anything
+    /// tells them to exit.
+    pub fn watch(dirs: impl IntoIterator<Item = PathBuf>) -> Result<Exits, crate::diag::Error> {
+        use crate::diag::Error;
+        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
+        crate::wait::make_room_for(dirs.len());
+        let mut waiter = crate::wait::Waiter::new().map_err(|e| Error::sys("watch", Path::new("."), e))?;
+        let mut running = Vec::new();
+        for d in dirs {
+            let lockfile = lockfile(&d);
+            let lock = match lock::open(&lockfile) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT | Errno::ENOTDIR) => continue,
+                Err(e) => return Err(Error::sys("open", &lockfile, e)),
+            };
+            // Locked, but nobody reads its FIFO: it is starting (not yet
+            // listening) or on its way out; either way not one to wait for.
+            let held = lock::held_on(&lock).map_err(|e| Error::sys("read lock of", &d, e))?;
+            if held
+                && waiter
+                    .watch_reader(&control_fifo(&d))
+                    .map_err(|e| Error::sys("watch", &d, e))?
+            {
+                running.push((d, lock));
+            }
+        }
+        Ok(Exits { waiter, running })
+    }
+
+    /// Wait until every supervisor watched has exited and let its lock
+    /// go, or until `deadline`: then the error, and the first directory
+    /// whose supervisor still runs.
+    pub fn wait(mut self, deadline: Option<std::time::Instant>) -> Result<(), (PathBuf, crate::wait::WaitError)> {
+        let mut gone = vec![false; self.running.len()];
+        let mut left = self.running.len();
+        if left > 0 {
+            let r = self.waiter.run(deadline, None, |wake| {
+                if let crate::wait::Wake::Gone(i) = wake {
+                    gone[i] = true;
+                    left -= 1;
+                }
+                left == 0
+            });
+            if let Err(e) = r {
+                let late = gone.iter().position(|g| !g).unwrap_or(0);
+                return Err((self.running.swap_remove(late).0, e));
+            }
+        }
+        // Its FIFO closed, a supervisor is exiting: its lock goes free a
+        // moment later. Gone means that too, for whoever looks next.
+        for (d, lock) in &self.running {
+            crate::wait::lock_released(lock).map_err(|e| (d.clone(), crate::wait::WaitError::Sys(e)))?;
+        }
+        Ok(())
+    }
+}

@@ -39,9 +39,6 @@ use std::time::{Duration, Instant};
 use crate::copy;
 use crate::diag::{bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::layout::Service;
-use std::os::fd::{AsFd, BorrowedFd};
-
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::fifodir::{Listener, WaitError};
 use crate::supervise;
@@ -323,45 +320,24 @@ enum Failure {
     Deleted,
 }
 
-/// The links of the scan directory, watched with inotify: a delete
-/// removes an instance's link first, and a wait on a supervisor the
-/// scanner will not start for that name ends then.
+/// The links of the scan directory: a delete removes an instance's
+/// link first, and a wait on a supervisor the scanner will not start
+/// for that name ends then (the waits watch the scan directory).
 struct Deletions {
     scandir: PathBuf,
-    /// None where inotify cannot be had (the per-user limit reached):
-    /// deletions are then seen only when a wait ends otherwise.
-    inotify: Option<Inotify>,
 }
 
 impl Deletions {
-    /// Watch before looking: a link that goes after `watch` is an event.
     fn watch(service: &Service) -> Deletions {
-        let scandir = service.scandir();
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .ok()
-            .filter(|i| {
-                let what = AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_ONLYDIR;
-                i.add_watch(&scandir, what).is_ok()
-            });
-        Deletions { scandir, inotify }
+        Deletions {
+            scandir: service.scandir(),
+        }
     }
 
     /// Whether the link of the instance whose directory is `dir` is gone.
     fn gone(&self, dir: &Path) -> bool {
         let link = self.scandir.join(dir.file_name().unwrap_or_default());
         matches!(std::fs::symlink_metadata(link), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
-    }
-
-    /// Read the events that woke a wait (which then looks at the links
-    /// it cares about).
-    fn drain(&self) {
-        if let Some(i) = &self.inotify {
-            while i.read_events().is_ok_and(|evs| !evs.is_empty()) {}
-        }
-    }
-
-    fn fds(&self) -> Vec<BorrowedFd<'_>> {
-        self.inotify.iter().map(|i| i.as_fd()).collect()
     }
 }
 
@@ -573,6 +549,13 @@ fn wait_started(
     deletions: &Deletions,
     deadline: Option<Instant>,
 ) -> Vec<Result<(), Failure>> {
+    // The scan directory watched before the looks: a link that goes after
+    // them wakes the wait. Without inotify (the per-user limit reached),
+    // a deletion is seen only when the wait ends otherwise.
+    let mut waiter = crate::wait::Waiter::new().ok();
+    if let Some(w) = waiter.as_mut() {
+        let _ = w.watch_entries(&deletions.scandir);
+    }
     let mut results: Vec<Option<Result<(), Failure>>> = Vec::new();
     let mut waiting = Vec::new();
     for (k, (dir, l)) in dirs.iter().zip(&listeners).enumerate() {
@@ -594,95 +577,70 @@ fn wait_started(
         }
         results.push(r);
     }
-    if !waiting.is_empty() {
-        let results = std::cell::RefCell::new(&mut results);
-        let ls: Vec<&Listener> = waiting.iter().filter_map(|&k| listeners[k].as_ref().ok()).collect();
-        let pending = |r: &[Option<Result<(), Failure>>]| waiting.iter().any(|&k| r[k].is_none());
-        let r = crate::fifodir::wait_also(
-            &ls,
-            &deletions.fds(),
-            deadline,
-            |_| {
-                deletions.drain();
-                let mut r = results.borrow_mut();
-                for &k in &waiting {
-                    if r[k].is_none() && deletions.gone(dirs[k]) {
-                        r[k] = Some(Err(Failure::Deleted));
-                    }
-                }
-                !pending(&r)
-            },
-            |j, ev| {
-                let mut r = results.borrow_mut();
-                if ev == b's' && r[waiting[j]].is_none() {
-                    r[waiting[j]] = Some(Ok(()));
-                }
-                !pending(&r)
-            },
-        );
-        let results = results.into_inner();
+    let mut r = Ok(());
+    if let (false, Some(waiter)) = (waiting.is_empty(), waiter.as_mut()) {
         for &k in &waiting {
-            if results[k].is_none() {
-                let dir = dirs[k];
-                results[k] = Some(match &r {
-                    // One last look, for a start the deadline hid.
-                    _ if supervise::has_started(dir).unwrap_or(false) => Ok(()),
-                    _ if deletions.gone(dir) => Err(Failure::Deleted),
-                    Err(WaitError::Sys(e)) => Err(Failure::Failed(
-                        EXIT_SYS,
-                        crate::diag::unable("wait for events of", dir, *e),
-                    )),
-                    _ => Err(Failure::Failed(
-                        EXIT_TIMEOUT,
-                        [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat(),
-                    )),
-                });
+            if let Ok(l) = &listeners[k] {
+                if let Err(e) = waiter.listen(l) {
+                    r = Err(WaitError::Sys(e));
+                }
             }
+        }
+        let pending = |r: &[Option<Result<(), Failure>>]| waiting.iter().any(|&k| r[k].is_none());
+        if r.is_ok() {
+            r = waiter.run(deadline, None, |wake| {
+                match wake {
+                    crate::wait::Wake::Event(j, b's') if results[waiting[j]].is_none() => {
+                        results[waiting[j]] = Some(Ok(()));
+                    }
+                    crate::wait::Wake::Entry(_) => {
+                        for &k in &waiting {
+                            if results[k].is_none() && deletions.gone(dirs[k]) {
+                                results[k] = Some(Err(Failure::Deleted));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                !pending(&results)
+            });
+        }
+    } else if waiter.is_none() && !waiting.is_empty() {
+        r = Err(WaitError::Sys(nix::errno::Errno::EMFILE));
+    }
+    for &k in &waiting {
+        if results[k].is_none() {
+            let dir = dirs[k];
+            results[k] = Some(match &r {
+                // One last look, for a start the deadline hid.
+                _ if supervise::has_started(dir).unwrap_or(false) => Ok(()),
+                _ if deletions.gone(dir) => Err(Failure::Deleted),
+                Err(WaitError::Sys(e)) => Err(Failure::Failed(
+                    EXIT_SYS,
+                    crate::diag::unable("wait for events of", dir, *e),
+                )),
+                _ => Err(Failure::Failed(
+                    EXIT_TIMEOUT,
+                    [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat(),
+                )),
+            });
         }
     }
     results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
 }
 
 /// Wait until the supervisors of `dirs` have exited, once `act` has
-/// told them to: subscribed to their events and with their lock files
-/// open first, then `act`, then a look at the locks, then a wait for
-/// each `x` (sent as a supervisor exits) and for its lock to go.
+/// told them to: watched first (see `supervise::Exits`), then `act`.
 fn exits(dirs: &[PathBuf], deadline: Option<Instant>, act: impl FnOnce()) -> Result<(), Error> {
-    let mut watched = Vec::new();
-    for d in dirs {
-        // No lock file: no supervisor. No subscription (no room left, say):
-        // that one is not waited for, and its tree stays for the next look.
-        let Ok(lock) = crate::lock::open(&supervise::lockfile(d)) else {
-            continue;
-        };
-        if let Ok(l) = Listener::subscribe(&supervise::eventdir(d)) {
-            watched.push((d, lock, l));
-        }
-    }
+    let exits = supervise::Exits::watch(dirs.iter().cloned())?;
     act();
-    watched.retain(|(_, lock, _)| crate::lock::held_on(lock).unwrap_or(false));
-    if watched.is_empty() {
-        return Ok(());
-    }
-    let mut gone = vec![false; watched.len()];
-    let ls: Vec<&Listener> = watched.iter().map(|(_, _, l)| l).collect();
-    let r = crate::fifodir::wait(&ls, deadline, |i, ev| {
-        gone[i] |= ev == b'x';
-        gone.iter().all(|&g| g)
-    });
-    // An `x` is a supervisor's last word: its lock goes a moment later.
-    for ((d, lock, _), &g) in watched.iter().zip(&gone) {
-        if g {
-            let _ = crate::lock::wait_released(lock);
-        } else if crate::lock::held_on(lock).unwrap_or(false) {
-            let why = match r {
-                Err(WaitError::Sys(e)) => crate::diag::unable("wait for events of", d, e),
-                _ => [&b"timed out waiting for s6-supervise to exit on "[..], bytes(d)].concat(),
-            };
-            return Err(Error::new(EXIT_TIMEOUT, why));
-        }
-    }
-    Ok(())
+    exits.wait(deadline).map_err(|(d, e)| match e {
+        WaitError::Sys(e) => Error::sys("wait for the exit of s6-supervise on", &d, e),
+        WaitError::Timeout => Error::new(
+            EXIT_TIMEOUT,
+            [&b"timed out waiting for s6-supervise to exit on "[..], bytes(&d)].concat(),
+        ),
+    })
 }
 
 /// On a supervised `dir`: remove the `down` file that held it if it is
