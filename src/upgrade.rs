@@ -152,7 +152,12 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
         copy::discard(&aside);
         Error::sys("make a new copy for", &dir, e)
     };
-    copy::copy_template(template, &aside).map_err(failed)?;
+    // Root's alone until the end (see copy::Private): the instance's own
+    // files are copied in, and the down file written, where its user
+    // cannot reach.
+    let made = copy::copy_template(template, &aside).map_err(failed)?;
+    // Nothing is written through a `log` symlink of the template (ELOOP).
+    supervise::with_logger(&aside).map_err(failed)?;
     keep_own_state(&dir, &aside).map_err(failed)?;
     // Event fifodirs as the old ones were: public (create's -P) or not.
     let public = {
@@ -170,6 +175,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
             _ => !dir.join("down").exists(),
         };
     let held_down = hold_down(&aside).map_err(failed)?;
+    made.publish();
     Ok(Move {
         dir,
         aside,
@@ -196,23 +202,23 @@ fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
             _ => {}
         }
     }
-    add_missing(old, new, true)
+    add_missing(old, new, Path::new(""))
 }
 
-fn add_missing(old: &Path, new: &Path, top: bool) -> Result<(), nix::errno::Errno> {
-    let entries = std::fs::read_dir(old).map_err(|e| crate::diag::errno_of(&e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| crate::diag::errno_of(&e))?;
-        let name = entry.file_name();
+/// The entries of `old/rel` that `new/rel` lacks are copied in; the old
+/// tree, the instance user's, is read by descriptor, never through a
+/// link (see copy::copy_entry).
+fn add_missing(old: &Path, new: &Path, rel: &Path) -> Result<(), nix::errno::Errno> {
+    let top = rel.as_os_str().is_empty();
+    for (name, is_dir) in copy::entries_below(old, rel)? {
         let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending");
-        if runtime && (top || old.ends_with("log")) {
+        if runtime && (top || rel.ends_with("log")) {
             continue;
         }
-        let (from, to) = (old.join(&name), new.join(&name));
-        let is_dir = entry.file_type().map_err(|e| crate::diag::errno_of(&e))?.is_dir();
+        let (from, to) = (rel.join(&name), new.join(rel).join(&name));
         match std::fs::symlink_metadata(&to) {
-            Err(_) => copy::copy_entry(&from, &to)?,
-            Ok(md) if md.is_dir() && is_dir => add_missing(&from, &to, false)?,
+            Err(_) => copy::copy_entry(old, &from, &to)?,
+            Ok(md) if md.is_dir() && is_dir => add_missing(old, new, &from)?,
             Ok(_) => {}
         }
     }
