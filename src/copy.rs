@@ -435,45 +435,60 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
     }
 }
 
-/// Copy the template to `dst`, privately (see `Private`). A template
-/// replaced while it is copied (s6i-template swaps it whole, then
-/// removes the old one) would give a mix of both, or a copy that fails
-/// as the old one's entries vanish: either way, when the `template`
-/// path no longer leads to the directory copied, the copy is made again,
-/// from the new one, up to five times in all. An entry `.s6i-pending` at
-/// the top of the template, of any type, is left out: that name is the
-/// mark of an instance in the hands of a chain (see instance.rs).
+/// Copy the template to `dst`, privately (see `Private`). The copy reads
+/// the directory it opened first, holding a shared flock(2) on it until
+/// it is done; s6i-template swaps a new template in whole, then takes
+/// the old one exclusively before it removes it: a copy under way when
+/// the swap happens is a whole copy of the template that was in place
+/// when it began. A copy that opened the template just before a swap
+/// (and waited for the lock while the old one went), or one that finds
+/// its entries vanish where no lock is to be had (a file system without
+/// flock, a swap by other means: ENOENT), is made again from the new
+/// template, when the `template` path no longer leads to the directory
+/// copied: up to five times in all (then it fails, EAGAIN, rather than
+/// give what may be incomplete). An entry `.s6i-pending` at the top of
+/// the template, of any type, is left out: that name is the mark of an
+/// instance in the hands of a chain (see instance.rs).
 pub fn copy_template(template: &Path, dst: &Path) -> Result<Private, Errno> {
     let which = |t: &Path| {
         use std::os::unix::fs::MetadataExt;
         fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
     };
     let skip = [crate::instance::PENDING.as_bytes()];
-    let mut attempt = 1;
-    loop {
-        let (copied, r) = match open(
+    for attempt in 1..=ATTEMPTS {
+        let from = open(
             template,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
-        ) {
-            Ok(from) => {
-                let id = fstat(&from).ok().map(|st| (st.st_dev, st.st_ino));
-                (id, copy_top(from, dst, &skip))
-            }
-            Err(e) => (None, Err(e)),
-        };
-        if attempt == 5 || which(template) == copied {
+        )?;
+        let st = fstat(&from)?;
+        let copied = Some((st.st_dev, st.st_ino));
+        let locked = crate::lock::shared_on(&from);
+        if which(template) != copied {
+            // Swapped before the lock was ours: that one may be going.
+            continue;
+        }
+        let r = copy_top(from, dst, &skip);
+        if (locked && r.is_ok()) || which(template) == copied {
             return r;
         }
-        // Swapped meanwhile: what was made goes (a failed copy has
-        // removed its own), and the new template is copied.
-        if r.is_ok() {
-            drop(r);
-            discard(dst);
+        // Swapped meanwhile, with no lock to keep the old one whole: what
+        // was made goes (a failed copy has removed its own), and the new
+        // template is copied.
+        match r {
+            Ok(made) => {
+                drop(made);
+                discard(dst);
+            }
+            Err(e) if attempt == ATTEMPTS => return Err(e),
+            Err(_) => {}
         }
-        attempt += 1;
     }
+    Err(Errno::EAGAIN)
 }
+
+/// How many times copy_template tries.
+const ATTEMPTS: u32 = 5;
 
 #[cfg(test)]
 mod tests {
