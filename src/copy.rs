@@ -250,14 +250,17 @@ fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> 
 /// directory with all it holds, read by descriptor, never through a link.
 /// A missing entry is fine.
 pub fn remove_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
-    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
+    // Linux says EISDIR for a directory; POSIX allows EPERM, which is
+    // also a refusal: that one stands unless the entry is a directory.
+    let unlinked = match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => return Ok(()),
-        Err(Errno::EISDIR | Errno::EPERM) => {}
+        Err(e @ (Errno::EISDIR | Errno::EPERM)) => e,
         Err(e) => return Err(e),
-    }
+    };
     let sub = match openat(dir, name, DIR_FLAGS, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
+        Err(Errno::ENOTDIR | Errno::ELOOP) => return Err(unlinked),
         Err(e) => return Err(e),
     };
     let mut sub = Dir::from_fd(sub)?;
@@ -493,6 +496,72 @@ const ATTEMPTS: u32 = 5;
 #[cfg(test)]
 mod tests {
     use super::leftover_pid;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_copy_is_private_until_published_and_follows_no_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst, outside) = (
+            tmp.path().join("src"),
+            tmp.path().join("dst"),
+            tmp.path().join("outside"),
+        );
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "x").unwrap();
+        std::fs::write(src.join("sub/file"), "data").unwrap();
+        std::fs::set_permissions(src.join("sub/file"), PermissionsExt::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink(&outside, src.join("link")).unwrap();
+        std::fs::create_dir(src.join(".s6i-pending")).unwrap();
+        nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        std::fs::set_permissions(src.join("fifo"), PermissionsExt::from_mode(0o620)).unwrap();
+        std::fs::set_permissions(&src, PermissionsExt::from_mode(0o751)).unwrap();
+
+        let made = super::copy_template(&src, &dst).unwrap();
+        assert_eq!(mode(&dst), 0o700);
+        made.publish();
+        assert_eq!(mode(&dst), 0o751);
+        assert_eq!(std::fs::read(dst.join("sub/file")).unwrap(), b"data");
+        assert_eq!(mode(&dst.join("sub/file")), 0o640);
+        assert_eq!(std::fs::read_link(dst.join("link")).unwrap(), outside);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(dst.join("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert_eq!(mode(&dst.join("fifo")), 0o620);
+        assert!(std::fs::symlink_metadata(dst.join(".s6i-pending")).is_err());
+
+        // An entry below a link is not reached through it.
+        let e = super::copy_entry(&src, std::path::Path::new("link/secret"), &dst.join("stolen"));
+        assert!(
+            matches!(e, Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR)),
+            "{e:?}"
+        );
+        assert!(!dst.join("stolen").exists());
+    }
+
+    #[test]
+    fn remove_at_removes_a_tree_and_nothing_a_link_leads_to() {
+        use std::os::fd::AsFd;
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("kept"), "x").unwrap();
+        let gone = tmp.path().join("gone");
+        std::fs::create_dir_all(gone.join("a/b")).unwrap();
+        std::fs::write(gone.join("a/b/f"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, gone.join("a/link")).unwrap();
+        let dir = nix::fcntl::open(tmp.path(), nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty()).unwrap();
+        super::remove_at(dir.as_fd(), std::ffi::OsStr::new("gone")).unwrap();
+        assert!(!gone.exists());
+        assert!(outside.join("kept").exists());
+        super::remove_at(dir.as_fd(), std::ffi::OsStr::new("gone")).unwrap();
+    }
 
     #[test]
     fn leftover_names() {
