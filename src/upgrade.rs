@@ -233,7 +233,18 @@ fn hold_down(dir: &Path) -> Result<bool, nix::errno::Errno> {
     if down.exists() {
         return Ok(false);
     }
-    std::fs::write(&down, HELD).map_err(|e| crate::diag::errno_of(&e))?;
+    // Never through a symlink the instance's user planted: a dangling one
+    // (no down file to s6-supervise) goes, and ours is made new.
+    let _ = std::fs::remove_file(&down);
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&down)
+        .map_err(|e| crate::diag::errno_of(&e))?;
+    f.write_all(HELD).map_err(|e| crate::diag::errno_of(&e))?;
     Ok(true)
 }
 

@@ -127,6 +127,26 @@ fn a_root_upgrade_changes_no_file_through_a_link_the_user_plants() {
     )));
 }
 
+/// The `down` file an upgrade writes to hold a new copy down is never
+/// written through a dangling `down` symlink of the instance's own (the
+/// old code made the file it points to, as root).
+#[test]
+fn an_upgrade_writes_no_down_file_through_a_link() {
+    let (t, svc) = Tree::with_service();
+    let out = run(ours("s6-instance-create").arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let target = t.path().join("made-by-root");
+    std::os::unix::fs::symlink(&target, svc.join("instances/a/down")).unwrap();
+    let out = run_for(ours("s6-instance-upgrade").arg(&svc), Duration::from_secs(60));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        std::fs::symlink_metadata(&target).is_err(),
+        "the upgrade wrote {target:?} through the instance's down link"
+    );
+    let a = svc.join("instances/a");
+    assert!(wait_until(Duration::from_secs(10), || supervised(&a) && status(&a).0 != 0));
+}
+
 /// Item 2: a template with `log -> elsewhere` makes no instance, and
 /// nothing is written into `elsewhere`; an instance that s6's own create
 /// made from it is deleted by ours, without writing through the link.
