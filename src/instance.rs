@@ -52,25 +52,23 @@ fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
 /// has it, no link, and a dead chain was left by a create or a delete
 /// that was killed between two steps: the next create of the name takes
 /// it away instead of refusing.
-const PENDING: &str = ".s6i-pending";
+pub(crate) const PENDING: &str = ".s6i-pending";
 
 /// Write the mark into `dir`, which must be a real directory: never
 /// through a symlink planted where an instance should be (ELOOP). An
-/// entry of that name that is not our mark (a template may hold one, of
-/// any type) is replaced, never opened: a FIFO would block us.
+/// entry of that name that is not our mark is replaced, never opened (a
+/// FIFO would block us), whatever its type: an instance made by s6's
+/// own create from a template that holds one, a directory say, has it.
 fn mark_pending(dir: &Path) -> Result<(), Errno> {
     use nix::fcntl::{open, openat, OFlag};
     use nix::sys::stat::Mode;
-    use nix::unistd::{unlinkat, UnlinkatFlags};
+    use std::os::fd::AsFd;
     let d = open(
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    match unlinkat(&d, PENDING, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(e),
-    }
+    copy::remove_at(d.as_fd(), OsStr::new(PENDING))?;
     let f = openat(
         &d,
         PENDING,
@@ -124,9 +122,11 @@ fn gone_or_me(pid: i32) -> bool {
     pid == std::process::id() as i32 || copy::process_gone(pid)
 }
 
-/// The supervised directories of an instance: itself, and `log/` if any.
+/// The supervised directories of an instance: itself, and `log/` if
+/// any, for a look, a wait or a removal: a `log` symlink is left out
+/// (see supervise::with_own_logger).
 pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    supervise::with_logger(dir).map_err(sys("read", dir))
+    supervise::with_own_logger(dir).map_err(sys("read", dir))
 }
 
 /// Copy the template into `instances/NAME` for each name. Each copy is
@@ -178,9 +178,12 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
         msg.extend_from_slice(crate::diag::reason(e).as_bytes());
         Error::new(crate::diag::EXIT_SYS, msg)
     };
-    copy::copy_template(template, &tmp).map_err(failed)?;
+    // Root's alone until marked, then given its owner and mode: the
+    // manifest and the mark are written where nobody else can reach yet.
+    let made = copy::copy_template(template, &tmp).map_err(failed)?;
     crate::manifest::write(&tmp).map_err(failed)?;
     mark_pending(&tmp).map_err(failed)?;
+    made.publish();
     match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
@@ -275,7 +278,13 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
 }
 
 fn prepare(dir: &Path, start: Start, event: EventDir) -> Result<(), Error> {
-    for d in supervised_dirs(dir)? {
+    // Written into: a `log` symlink from the template is refused, not
+    // followed (ELOOP).
+    let dirs = supervise::with_logger(dir).map_err(|e| match e {
+        Errno::ELOOP => Error::sys("write into", &dir.join("log"), e),
+        e => Error::sys("read", dir, e),
+    })?;
+    for d in dirs {
         if start != Start::Up {
             let down = d.join("down");
             // Never through a symlink planted in the template.
@@ -511,7 +520,7 @@ fn wait_error(e: WaitError, what: &str, path: &Path) -> Error {
 pub fn undo_create(service: &Service, names: &[&OsStr]) {
     for name in names {
         let _ = std::fs::remove_file(service.link(name));
-        if let Ok(dirs) = supervise::with_logger(&service.instance_dir(name)) {
+        if let Ok(dirs) = supervise::with_own_logger(&service.instance_dir(name)) {
             for (i, d) in dirs.iter().enumerate() {
                 let _ = supervise::control(d, if i == 0 { b"xd" } else { b"xo" });
             }

@@ -56,3 +56,17 @@ pub fn exclusive(dir: &Path) -> Result<OwnedFd, Errno> {
         }
     }
 }
+
+/// Take a shared flock(2) on the open directory `fd`, blocking while
+/// someone holds it exclusively; it lasts as long as the descriptor.
+/// Whether it was taken (a file system without flock says no).
+pub fn shared_on(fd: &OwnedFd) -> bool {
+    loop {
+        // SAFETY: fd is an open descriptor.
+        match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) } {
+            0 => return true,
+            _ if Errno::last() == Errno::EINTR => continue,
+            _ => return false,
+        }
+    }
+}

@@ -46,10 +46,28 @@ pub fn control(svdir: &Path, cmd: &[u8]) -> Result<bool, Errno> {
 
 /// The service directory and, when it has one, its logger `log/`: the
 /// directories that get an s6-supervise each once linked into a scandir.
+/// For the steps that write into them (link, upgrade): a `log` that is a
+/// symlink is refused (ELOOP), never written through; a `log` that is no
+/// directory is ENOTDIR.
 pub fn with_logger(svdir: &Path) -> Result<Vec<PathBuf>, Errno> {
+    logger(svdir, Err(Errno::ELOOP))
+}
+
+/// The same for the steps that only stop supervisors, wait for them or
+/// remove (delete, a create taken back, leftovers swept): a `log` that is
+/// a symlink is left out, as no logger of ours. Nothing is written
+/// through it, and an instance that has one (s6's own create copies it)
+/// can still be deleted; a supervisor the scanner may have started there
+/// is the scanner's to stop.
+pub fn with_own_logger(svdir: &Path) -> Result<Vec<PathBuf>, Errno> {
+    logger(svdir, Ok(vec![svdir.to_path_buf()]))
+}
+
+fn logger(svdir: &Path, if_link: Result<Vec<PathBuf>, Errno>) -> Result<Vec<PathBuf>, Errno> {
     let log = svdir.join("log");
-    match std::fs::metadata(&log) {
+    match std::fs::symlink_metadata(&log) {
         Ok(md) if md.is_dir() => Ok(vec![svdir.to_path_buf(), log]),
+        Ok(md) if md.is_symlink() => if_link,
         Ok(_) => Err(Errno::ENOTDIR),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![svdir.to_path_buf()]),
         Err(e) => Err(crate::diag::errno_of(&e)),

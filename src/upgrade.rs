@@ -171,8 +171,13 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
         copy::discard(&aside);
         Error::sys("make a new copy for", &dir, e)
     };
-    copy::copy_template(template, &aside).map_err(failed)?;
+    // Root's alone until the end (see copy::Private): the manifest and
+    // the instance's own files are copied in, and the down file written,
+    // where its user cannot reach.
+    let made = copy::copy_template(template, &aside).map_err(failed)?;
     crate::manifest::write(&aside).map_err(failed)?;
+    // Nothing is written through a `log` symlink of the template (ELOOP).
+    supervise::with_logger(&aside).map_err(failed)?;
     keep_own_state(&dir, &aside).map_err(failed)?;
     // Event fifodirs as the old ones were: public (create's -P) or not.
     let public = {
@@ -189,6 +194,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
         _ => !dir.join("down").exists(),
     });
     let held_down = hold_down(&aside, wanted_up).map_err(failed)?;
+    made.publish();
     Ok(Move {
         dir,
         aside,
@@ -227,6 +233,9 @@ fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
 /// instance made by s6's own create), every such entry is kept. Never
 /// carried over: the supervisor's `supervise` and `event`, our
 /// `.s6i-pending` mark and manifest, and `down` (`keep_own_state`'s).
+/// The old tree, the instance user's, is read by descriptor, never
+/// through a link (see copy::copy_entry); the new one is still ours
+/// alone.
 fn add_missing(
     old: &Path,
     new: &Path,
@@ -234,21 +243,17 @@ fn add_missing(
     from_template: Option<&std::collections::HashSet<PathBuf>>,
 ) -> Result<(), nix::errno::Errno> {
     use crate::diag::errno_of;
-    let entries = std::fs::read_dir(old.join(rel)).map_err(|e| errno_of(&e))?;
     let service_dir = rel.as_os_str().is_empty() || rel == Path::new("log");
-    for entry in entries {
-        let entry = entry.map_err(|e| errno_of(&e))?;
-        let name = entry.file_name();
+    for (name, is_dir) in copy::entries_below(old, rel)? {
         let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending" | b"down");
         if runtime && service_dir || rel.as_os_str().is_empty() && name == crate::manifest::NAME {
             continue;
         }
         let r = rel.join(&name);
-        let (from, to) = (old.join(&r), new.join(&r));
-        let is_dir = entry.file_type().map_err(|e| errno_of(&e))?.is_dir();
+        let to = new.join(&r);
         let templates = from_template.is_some_and(|t| t.contains(&r));
         match std::fs::symlink_metadata(&to) {
-            Err(_) if !templates => copy::copy_entry(&from, &to)?,
+            Err(_) if !templates => copy::copy_entry(old, &r, &to)?,
             Err(_) if is_dir => {
                 // A directory the new template dropped: gone, but for
                 // what the instance made in it.
@@ -262,7 +267,7 @@ fn add_missing(
                     // Owner, then mode, set on the directory itself (not
                     // through a path): as the old copy had them.
                     use nix::fcntl::OFlag;
-                    let md = std::fs::symlink_metadata(&from).map_err(|e| errno_of(&e))?;
+                    let md = std::fs::symlink_metadata(old.join(&r)).map_err(|e| errno_of(&e))?;
                     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
                     let fd = nix::fcntl::open(&to, flags, nix::sys::stat::Mode::empty())?;
                     let (uid, gid) = (
@@ -292,7 +297,18 @@ fn hold_down(dir: &Path, wanted_up: bool) -> Result<bool, nix::errno::Errno> {
         return Ok(false);
     }
     let says = if wanted_up { HELD } else { HELD_WANTED_DOWN };
-    std::fs::write(&down, says).map_err(|e| crate::diag::errno_of(&e))?;
+    // Never through a symlink the instance's user planted: a dangling one
+    // (no down file to s6-supervise) goes, and ours is made new.
+    let _ = std::fs::remove_file(&down);
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&down)
+        .map_err(|e| crate::diag::errno_of(&e))?;
+    f.write_all(says).map_err(|e| crate::diag::errno_of(&e))?;
     Ok(true)
 }
 

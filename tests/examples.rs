@@ -63,7 +63,7 @@ fn examples_dir() -> PathBuf {
 fn example_template(name: &str) -> impl FnOnce(&std::path::Path) {
     let src = examples_dir().join(name);
     move |dst: &std::path::Path| {
-        s6i::copy::copy_tree(&src, dst).unwrap();
+        s6i::copy::copy_tree(&src, dst).unwrap().publish();
     }
 }
 

@@ -56,8 +56,13 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
         msg.extend_from_slice(crate::diag::reason(e).as_bytes());
         Error::new(EXIT_SYS, msg)
     };
-    copy::copy_tree(new, &copy).map_err(failed)?;
+    copy::copy_tree(new, &copy).map_err(failed)?.publish();
     copy::exchange(&copy, &current).map_err(failed)?;
-    // The old template is now at the hidden name.
-    copy::remove_tree(&copy).map_err(|e| Error::sys("remove", &copy, e))
+    // The old template is now at the hidden name. Copies of it under way
+    // (creates, upgrades) hold a shared lock on it: it goes once they are
+    // done, so that each is whole (see copy::copy_template).
+    let readers_done = crate::lock::exclusive(&copy);
+    let removed = copy::remove_tree(&copy).map_err(|e| Error::sys("remove", &copy, e));
+    drop(readers_done);
+    removed
 }
