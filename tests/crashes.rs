@@ -24,19 +24,6 @@ fn is_whole(dir: &Path) -> bool {
     dir.join("run").is_file() && std::fs::read_dir(dir.join("data")).map(|d| d.count()).unwrap_or(0) == FILES
 }
 
-/// Start `cmd`, SIGKILL it after `delay`, reap it.
-fn kill_after(cmd: &mut std::process::Command, delay: Duration) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(delay);
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-    let _ = child.wait();
-}
-
 /// Stop `victim`, start `cmd`, then kill `victim` while `cmd` waits on
 /// it: the exit status of `cmd` if it ends within `limit`.
 fn killed_midway(victim: Pid, cmd: &mut std::process::Command, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -46,17 +33,6 @@ fn killed_midway(victim: Pid, cmd: &mut std::process::Command, limit: Duration) 
     std::thread::sleep(Duration::from_millis(300));
     kill(victim, Signal::SIGKILL).unwrap();
     ended_within(child, limit)
-}
-
-/// The exit status of `child` if it ends within `limit`; else it is
-/// killed, by its pid, and reaped.
-fn ended_within(mut child: std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let ended = wait_until(limit, || child.try_wait().ok().flatten().is_some());
-    if !ended {
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-    }
-    let st = child.wait().unwrap();
-    ended.then_some(st)
 }
 
 #[test]

@@ -248,7 +248,15 @@ pub struct Tree {
 impl Tree {
     /// A tree with a running s6-svscan and nothing in it.
     pub fn new() -> Tree {
-        let dir = tempfile::Builder::new().prefix("s6i-test.").tempdir().expect("tempdir");
+        Tree::new_in(&std::env::temp_dir())
+    }
+
+    /// The same, in a temporary directory made in `parent`.
+    pub fn new_in(parent: &Path) -> Tree {
+        let dir = tempfile::Builder::new()
+            .prefix("s6i-test.")
+            .tempdir_in(parent)
+            .expect("tempdir");
         let scan = dir.path().join("scan");
         std::fs::create_dir(&scan).unwrap();
         let mut cmd = program("/usr/bin/s6-svscan");
@@ -357,6 +365,30 @@ impl Drop for Tree {
             wait_until(Duration::from_secs(5), || pids_under(&dir).is_empty());
         }
     }
+}
+
+/// Start `cmd` (its output discarded), SIGKILL it after `delay`, reap it.
+pub fn kill_after(cmd: &mut Command, delay: Duration) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    let _ = child.wait();
+}
+
+/// The exit status of `child` if it ends within `limit`; else it is
+/// killed, by its pid, and reaped.
+pub fn ended_within(mut child: Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let ended = wait_until(limit, || child.try_wait().ok().flatten().is_some());
+    if !ended {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    }
+    let st = child.wait().unwrap();
+    ended.then_some(st)
 }
 
 /// Bytes of a path, to build names that are not UTF-8.
