@@ -356,19 +356,40 @@ pub fn move_aside(path: &Path) -> Result<Option<PathBuf>, Errno> {
     }
 }
 
-/// remove_dir_all, tried again when a supervisor that has not exited yet
-/// writes a new status file into the tree as we empty it. On a loaded
-/// machine that supervisor can take its time: we give it five seconds.
+/// remove_dir_all. A supervisor still running in the tree (one a delete
+/// with -X did not wait for, or a create undone) writes into it as we
+/// empty it: then it is told to bring its service down and exit, as the
+/// scanner's prune would (the service's, then its logger's), waited for
+/// (a kernel wait, see supervise::Exits), and the removal tried again.
 pub fn remove_all(path: &Path) -> Result<(), Errno> {
-    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut looked_empty = false;
     loop {
-        match fs::remove_dir_all(path) {
+        let e = match fs::remove_dir_all(path) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && std::time::Instant::now() < give_up => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+            Err(e) => errno_of(&e),
+        };
+        if e != Errno::ENOTEMPTY {
+            return Err(e);
+        }
+        let running: Vec<PathBuf> = crate::supervise::with_own_logger(path)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| crate::supervise::is_running(d).unwrap_or(false))
+            .collect();
+        // Nothing running: one that exited as we looked gets one more try.
+        if running.is_empty() {
+            if looked_empty {
+                return Err(e);
             }
-            Err(e) => return Err(errno_of(&e)),
+            looked_empty = true;
+            continue;
+        }
+        // The service first, then its logger, which so logs its last words.
+        for d in running {
+            let exits = crate::supervise::Exits::watch([d.clone()]).map_err(|_| e)?;
+            let _ = crate::supervise::control(&d, b"dx");
+            exits.wait(None).map_err(|_| e)?;
         }
     }
 }

@@ -116,6 +116,30 @@ fn left_supervised(service: &Service, name: &OsStr) -> bool {
     !linked && pending_pid(&dir).is_some_and(copy::process_gone) && supervised()
 }
 
+/// The instances that killed chains left unlinked and marked: what a
+/// sync finishes, for the names it does not keep. One look at
+/// `instances/`.
+pub fn left_unlinked(service: &Service) -> Result<Vec<std::ffi::OsString>, Error> {
+    let dir = service.instances();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::sys("readdir", &dir, crate::diag::errno_of(&e))),
+    };
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.as_encoded_bytes().first() == Some(&b'.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let linked = std::fs::symlink_metadata(service.link(&name)).is_ok();
+        if !linked && pending_pid(&entry.path()).is_some_and(copy::process_gone) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
 /// Whether a mark's pid is a chain that is gone, or this one (which has
 /// just finished a killed delete's work on the instance, see `clone`).
 fn gone_or_me(pid: i32) -> bool {

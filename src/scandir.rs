@@ -29,18 +29,34 @@ fn is_running(scandir: &Path) -> Result<bool, Error> {
 /// Send scanner commands (`a` rescan, `n` prune...). Nobody listening is
 /// an error (ENXIO), unless the scanner holds its lock: it takes the lock
 /// a moment before it opens its FIFO, so a scanner just started gets up
-/// to a second to listen.
+/// to a second to listen, waited for in the kernel (inotify tells when
+/// something in its control directory is opened).
 pub fn control(scandir: &Path, cmd: &[u8]) -> Result<(), Error> {
     let path = control_fifo(scandir);
+    let failed = |e| Error::sys("write to", &path, e);
+    let mut waiter: Option<crate::wait::Waiter> = None;
     let give_up = Instant::now() + Duration::from_secs(1);
     loop {
         match fifo::send(&path, cmd) {
             Ok(true) => return Ok(()),
-            Ok(false) if Instant::now() < give_up && is_running(scandir).unwrap_or(false) => {
-                std::thread::sleep(Duration::from_millis(5));
+            // The lock is looked at once: opening it would wake the wait.
+            Ok(false) if Instant::now() < give_up && (waiter.is_some() || is_running(scandir).unwrap_or(false)) => {
+                match waiter.as_mut() {
+                    // Watched first, then tried again: an open in between
+                    // is not missed.
+                    None => {
+                        let mut w = crate::wait::Waiter::new().map_err(failed)?;
+                        w.watch_opens(&scandir.join(CTLDIR)).map_err(failed)?;
+                        waiter = Some(w);
+                    }
+                    Some(w) => match w.run(Some(give_up), None, |_| true) {
+                        Ok(()) | Err(crate::wait::WaitError::Timeout) => {}
+                        Err(crate::wait::WaitError::Sys(e)) => return Err(failed(e)),
+                    },
+                }
             }
             Ok(false) => return Err(Error::sys_code(EXIT_SYS, "write to", &path, Errno::ENXIO)),
-            Err(e) => return Err(Error::sys("write to", &path, e)),
+            Err(e) => return Err(failed(e)),
         }
     }
 }

@@ -99,13 +99,9 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
     };
     let failed = |e: Errno| fail(EXIT_SYS, EXIT_SYS, crate::diag::unable("control", svdir, e));
     let fifo = control_fifo(svdir);
-    let fd = match open(
-        &fifo,
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::ENXIO) => return Err(not_listening()),
+    let fd = match fifo::open_writer(&fifo) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return Err(not_listening()),
         Err(e @ (Errno::ENOENT | Errno::ENOTDIR | Errno::EISDIR)) => {
             // Tell a missing service from a missing or broken supervise/.
             let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;

@@ -27,13 +27,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
 use nix::poll::PollTimeout;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::stat::Mode;
 
 use crate::fifodir::Listener;
 
@@ -117,13 +115,9 @@ impl<'l> Waiter<'l> {
     /// Returns false (and watches nothing) when nobody reads it already,
     /// or there is no such FIFO.
     pub fn watch_reader(&mut self, fifo: &Path) -> Result<bool, Errno> {
-        let fd = match open(
-            fifo,
-            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::ENXIO | Errno::ENOENT | Errno::ENOTDIR) => return Ok(false),
+        let fd = match crate::fifo::open_writer(fifo) {
+            Ok(Some(fd)) => fd,
+            Ok(None) | Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(false),
             Err(e) => return Err(e),
         };
         // No EPOLLOUT: the end is always writable. An error is always
@@ -138,16 +132,25 @@ impl<'l> Waiter<'l> {
     /// Watch `dir` for entries removed or renamed away, and for entries
     /// renamed over (a name made anew): `Wake::Entry(name)`.
     pub fn watch_entries(&mut self, dir: &Path) -> Result<(), Errno> {
+        self.watch_dir(
+            dir,
+            AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_MOVED_TO,
+        )
+    }
+
+    /// Watch `dir` for entries made or opened: `Wake::Entry(name)`.
+    pub fn watch_opens(&mut self, dir: &Path) -> Result<(), Errno> {
+        self.watch_dir(dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_OPEN)
+    }
+
+    fn watch_dir(&mut self, dir: &Path, flags: AddWatchFlags) -> Result<(), Errno> {
         if self.inotify.is_none() {
             let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
             self.epoll
                 .add(inotify.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, INOTIFY))?;
             self.inotify = Some(inotify);
         }
-        let flags = AddWatchFlags::IN_DELETE
-            | AddWatchFlags::IN_MOVED_FROM
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_ONLYDIR;
+        let flags = flags | AddWatchFlags::IN_ONLYDIR;
         self.inotify
             .as_ref()
             .map_or(Ok(()), |i| i.add_watch(dir, flags).map(drop))

@@ -42,6 +42,15 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let there: BTreeSet<OsString> = service.instance_names()?.into_iter().collect();
     let missing: Vec<&OsStr> = wanted.difference(&there).map(|n| n.as_os_str()).collect();
     let extra: Vec<&OsStr> = there.difference(&wanted).map(|n| n.as_os_str()).collect();
+    // Instances that killed deletes (or creates) left unlinked are not
+    // listed, and not part of the set: those not named go with the extra
+    // ones, unsaid. Those named are finished by the create phase.
+    let left = instance::left_unlinked(&service)?;
+    let left: Vec<&OsStr> = left
+        .iter()
+        .map(|n| n.as_os_str())
+        .filter(|n| !wanted.contains(*n))
+        .collect();
     if dry_run {
         diag::write_stdout(&plan(b'+', &missing))?;
         diag::write_stdout(&plan(b'-', &extra))?;
@@ -60,7 +69,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     };
     let deadline = deadline(timeout);
     if delete_first {
-        delete(&service, &extra, deadline)?;
+        delete(&service, &extra, &left, deadline)?;
     }
     // As create and delete do, in bulk: one copy each, one scanner poke,
     // one wait; a create that fails leaves none of the new instances.
@@ -72,18 +81,25 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         diag::write_stdout(&plan(b'+', &missing))?;
     }
     if !delete_first {
-        delete(&service, &extra, deadline)?;
+        delete(&service, &extra, &left, deadline)?;
     }
     Ok(prog.to_vec())
 }
 
-/// Delete the instances `extra` in bulk and say which went.
-fn delete(service: &layout::Service, extra: &[&OsStr], deadline: Option<std::time::Instant>) -> Result<(), Error> {
-    if extra.is_empty() {
+/// Delete the instances `extra` in bulk and say which went; and those
+/// killed chains `left`, unsaid.
+fn delete(
+    service: &layout::Service,
+    extra: &[&OsStr],
+    left: &[&OsStr],
+    deadline: Option<std::time::Instant>,
+) -> Result<(), Error> {
+    let all: Vec<&OsStr> = extra.iter().chain(left).copied().collect();
+    if all.is_empty() {
         return Ok(());
     }
-    instance::unlink(service, extra, true, deadline)?;
-    let kept = instance::remove(service, extra)?;
+    instance::unlink(service, &all, true, deadline)?;
+    let kept = instance::remove(service, &all)?;
     let removed: Vec<&OsStr> = extra.iter().copied().filter(|n| !kept.contains(n)).collect();
     diag::write_stdout(&plan(b'-', &removed))
 }
