@@ -481,42 +481,56 @@ fn subscribe_and_wait(
     let mut started = vec![false; pending.len()];
     let mut left = pending.len();
     let mut ended: Option<Interrupted> = None;
-    let r = waiter.run(deadline, Some(&repoke), |wake| {
-        match wake {
-            Wake::Event(i, b's') if !started[i] => {
-                started[i] = true;
-                left -= 1;
-            }
-            Wake::Event(..) => {}
-            Wake::Gone(_) => ended = Some(scanner_gone().into()),
-            Wake::Entry(name) if ours(name) => {
-                if let Some(name) = deleted() {
-                    let dir = service.instance_dir(name);
-                    ended = Some(deleted_meanwhile("wait for s6-supervise to start on", &dir).into());
+    loop {
+        let mut scanner_exited = false;
+        let r = waiter.run(deadline, Some(&repoke), |wake| {
+            match wake {
+                Wake::Event(i, b's') if !started[i] => {
+                    started[i] = true;
+                    left -= 1;
+                }
+                Wake::Event(..) => {}
+                Wake::Gone(_) => scanner_exited = true,
+                Wake::Entry(name) if ours(name) => {
+                    if let Some(name) = deleted() {
+                        let dir = service.instance_dir(name);
+                        ended = Some(deleted_meanwhile("wait for s6-supervise to start on", &dir).into());
+                    }
+                }
+                Wake::Entry(_) => {}
+                Wake::Signal(sig) => ended = Some(Interrupted::By(sig)),
+                // A scan can miss an instance (a supervisor of the same
+                // name, or a recycled inode, still in the scanner's
+                // tables): when nothing has come for a while, poke again,
+                // less and less often. Not a look at anything: only the
+                // scanner reads.
+                Wake::Idle => {
+                    repoke.set((repoke.get() * 2).min(std::time::Duration::from_secs(1)));
+                    if let Err(e) = scandir::control(&scandir, b"a") {
+                        ended = Some(e.into());
+                    }
                 }
             }
-            Wake::Entry(_) => {}
-            Wake::Signal(sig) => ended = Some(Interrupted::By(sig)),
-            // A scan can miss an instance (a supervisor of the same name,
-            // or a recycled inode, still in the scanner's tables): when
-            // nothing has come for a while, poke again, less and less
-            // often. Not a look at anything: only the scanner reads.
-            Wake::Idle => {
-                repoke.set((repoke.get() * 2).min(std::time::Duration::from_secs(1)));
-                if let Err(e) = scandir::control(&scandir, b"a") {
-                    ended = Some(e.into());
-                }
-            }
+            left == 0 || ended.is_some() || scanner_exited
+        });
+        if let Some(e) = ended {
+            return Err(e);
         }
-        left == 0 || ended.is_some()
-    });
-    if let Some(e) = ended {
-        return Err(e);
+        if left > 0 && scanner_exited {
+            // Its supervisor may have started it again already: that one
+            // is told to scan (an error if none listens) and watched in
+            // turn.
+            scandir::control(&scandir, b"a")?;
+            if !waiter.watch_reader(&scandir::control_fifo(&scandir)).map_err(fail)? {
+                return Err(scanner_gone().into());
+            }
+            continue;
+        }
+        return r.map_err(|e| {
+            let late = started.iter().position(|s| !s).unwrap_or(0);
+            wait_error(e, "s6-supervise to start on", &pending[late].0).into()
+        });
     }
-    r.map_err(|e| {
-        let late = started.iter().position(|s| !s).unwrap_or(0);
-        wait_error(e, "s6-supervise to start on", &pending[late].0).into()
-    })
 }
 
 /// A delete of the same name got in first (exit 111).

@@ -356,3 +356,49 @@ fn killed_syncs_leave_a_set_the_next_sync_makes_whole() {
     assert_eq!(code(&sync(&svc, &["z"])), 0);
     assert!(hidden(&svc).is_empty(), "{:?}", hidden(&svc));
 }
+
+#[test]
+fn killed_bulk_deletes_are_finished_by_the_next_command() {
+    let (_t, svc) = Tree::with_service();
+    let all = ["a", "b", "c", "d", "e", "f"];
+    let mut seed = 777u64;
+    for round in 0..10 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_micros(seed >> 33 & 0x3fff);
+        assert_eq!(code(&sync(&svc, &all)), 0, "round {round}");
+        kill_after(example("delete-many").arg(&svc).args(&all[..3]), delay);
+        let what = format!("round {round}, killed at {delay:?}");
+        // Half the time the next delete of the names finishes, half the
+        // time a sync to what is left does.
+        if round % 2 == 0 {
+            let out = run(example("delete-many").arg(&svc).args(&all[..3]));
+            assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+        } else {
+            let out = sync(&svc, &all[3..]);
+            assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+        }
+        exactly(&svc, &all[3..], &what);
+    }
+}
+
+#[test]
+fn a_linked_instance_left_marked_is_whole() {
+    // A create killed between its link and the mark's removal, or a
+    // delete killed between its mark and its unlink: linked, marked by a
+    // chain that is gone. It is listed, supervised, kept by a sync, and
+    // a delete takes it.
+    let (_t, svc) = Tree::with_service();
+    assert_eq!(code(&sync(&svc, &["a", "b"])), 0);
+    let dir = svc.join("instances/a");
+    std::fs::write(dir.join(".s6i-pending"), dead_pid().to_string()).unwrap();
+    let pid = supervisor_pid(&dir);
+    let out = sync(&svc, &["a", "b"]);
+    assert_eq!((code(&out), out.stdout.as_slice()), (0, &b""[..]), "{}", stderr(&out));
+    let out = run(ours("s6-instance-create").arg(&svc).arg("a"));
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    assert_eq!(supervisor_pid(&dir), pid, "the instance was touched");
+    exactly(&svc, &["a", "b"], "linked and marked");
+    let out = run(ours("s6-instance-delete").arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    exactly(&svc, &["b"], "deleted");
+}
