@@ -28,11 +28,11 @@ S6_VERSION ?= $(shell $(S6_PROBE))
 define S6_PROBE
 v=$$(ls /usr/lib/*/libs6.so.*.*.*.* /usr/lib/libs6.so.*.*.*.* /lib/libs6.so.*.*.*.* 2>/dev/null | sed -n 's|.*/libs6\.so\.||p' | sort -t. -k1,1n -k2,2n -k3,3n -k4,4n | tail -n 1); \
 if [ -n "$$v" ]; then echo $$v; \
-elif grep -aq 'abqhkti12pcyrlPCK' $(S6_BIN)/s6-svc; then echo 2.15.1.0; \
+elif grep -aq 'abqhkti12pcyrlPCK' $(S6_BIN)/s6-svc 2>/dev/null; then echo 2.15.1.0; \
 elif $(S6_BIN)/s6-svscan -c 1 $(CURDIR)/target/.s6i-nowhere >/dev/null 2>&1; [ $$? = 100 ]; then echo 2.15.0.0; \
-elif grep -aq 'servicedirs\.\.\.' $(S6_BIN)/s6-svc; then echo 2.14.0.0; \
-elif grep -aq 'not started yet' $(S6_BIN)/s6-svstat; then echo 2.13.2.0; \
-elif grep -aq 'pgid' $(S6_BIN)/s6-svstat; then echo 2.13.0.0; \
+elif grep -aq 'servicedirs\.\.\.' $(S6_BIN)/s6-svc 2>/dev/null; then echo 2.14.0.0; \
+elif grep -aq 'not started yet' $(S6_BIN)/s6-svstat 2>/dev/null; then echo 2.13.2.0; \
+elif grep -aq 'pgid' $(S6_BIN)/s6-svstat 2>/dev/null; then echo 2.13.0.0; \
 else echo 2.11.3.2; fi
 endef
 # s6-svscan's option for the number of services: -c up to s6 2.14; s6
@@ -65,7 +65,7 @@ STEPS := s6i-args s6i-ensure s6i-clone s6i-link s6i-wait-supervise s6i-unlink s6
 SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker s6-instance-summary s6-instance-sync s6-instance-template s6-instance-upgrade
 CHECK_PREFIX := $(CARGO_TARGET_DIR)/check
 
-.PHONY: all install uninstall deb check check-deb check-s6-versions lint-man lint-fmt bench fuzz deps demo clean version
+.PHONY: all install uninstall deb check deps-check check-deb check-s6-versions lint-man lint-fmt bench fuzz deps demo clean version
 
 all:
 	$(CARGO) build --release --locked
@@ -120,11 +120,20 @@ uninstall:
 
 # s6 and execline from Debian, when they are missing.
 deps:
-	@if ! command -v s6-svscan >/dev/null 2>&1 || ! command -v mandoc >/dev/null 2>&1 || \
+	@if ! command -v s6-svscan >/dev/null 2>&1 || \
 	    ! test -x /usr/lib/execline/bin/execlineb -o -x /bin/execlineb; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y s6 execline mandoc; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y s6 execline; \
 	  else echo "please install s6 and execline" >&2; exit 1; fi; \
+	fi
+
+# The tests also lint the man pages (mandoc) and run the Ansible
+# playbook of examples/ansible (ansible-playbook).
+deps-check: deps
+	@if ! command -v mandoc >/dev/null 2>&1 || ! command -v ansible-playbook >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mandoc ansible-core; \
+	  else echo "please install mandoc and ansible-core (ansible-playbook)" >&2; exit 1; fi; \
 	fi
 
 # The Debian package, into target/deb: what install puts below /usr
@@ -181,7 +190,7 @@ check-deb: deb
 # The tests run the release programs installed here; they need no
 # optimised build of their own. The steps have a C main (no test harness):
 # the library and the integration tests are what runs.
-check: deps lint-man lint-fmt
+check: deps-check lint-man lint-fmt
 	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
 	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --locked --no-fail-fast --lib --test '*'
 
@@ -197,7 +206,7 @@ version:
 	@echo "s6 $(S6_VERSION) (s6-svscan -$(SVSCAN_MAX), programs in $(S6_BIN)), execline in $(EXECLINE_BIN)"
 
 # Every program has a page, and mandoc finds nothing to say about any.
-lint-man:
+lint-man: deps-check
 	@fail=0; for p in $(STEPS) $(SCRIPTS); do \
 	  [ -f man/$$p.1 ] || { echo "man/$$p.1: missing" >&2; fail=1; }; \
 	done; \

@@ -31,6 +31,53 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC);
 
+/// Why a copy failed: the system's error, and the entry it met it at,
+/// relative to the tree copied (empty: the top itself).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CopyError {
+    pub errno: Errno,
+    pub at: PathBuf,
+}
+
+impl From<Errno> for CopyError {
+    fn from(errno: Errno) -> CopyError {
+        CopyError {
+            errno,
+            at: PathBuf::new(),
+        }
+    }
+}
+
+impl CopyError {
+    /// The same error, met inside the directory `dir`.
+    fn within(self, dir: &OsStr) -> CopyError {
+        let at = if self.at.as_os_str().is_empty() {
+            PathBuf::from(dir)
+        } else {
+            Path::new(dir).join(self.at)
+        };
+        CopyError { errno: self.errno, at }
+    }
+
+    /// `unable to copy file hierarchy from SRC to DST: reason`, as s6
+    /// says it, with the entry that stopped the copy when it is not the
+    /// top: `...: SRC/ENTRY: reason`.
+    pub fn message(&self, src: &Path, dst: &Path) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut msg = b"unable to copy file hierarchy from ".to_vec();
+        msg.extend_from_slice(src.as_os_str().as_bytes());
+        msg.extend_from_slice(b" to ");
+        msg.extend_from_slice(dst.as_os_str().as_bytes());
+        msg.extend_from_slice(b": ");
+        if !self.at.as_os_str().is_empty() {
+            msg.extend_from_slice(src.join(&self.at).as_os_str().as_bytes());
+            msg.extend_from_slice(b": ");
+        }
+        msg.extend_from_slice(crate::diag::reason(self.errno).as_bytes());
+        msg
+    }
+}
+
 /// A copy that only root may enter yet: its top directory is mode 0700,
 /// until `publish` gives it the owner and mode of the tree it copies.
 /// Whatever is written into it before then (an instance's own files, a
@@ -61,7 +108,7 @@ impl Private {
 /// link below `src` is ever followed. The copy stays private (see
 /// `Private`) until the caller publishes it; a copy that fails is
 /// removed.
-pub fn copy_tree(src: &Path, dst: &Path) -> Result<Private, Errno> {
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<Private, CopyError> {
     let from = open(
         src,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -72,14 +119,16 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<Private, Errno> {
 
 /// Copy the tree open at `from` to `dst`, leaving out the top entries
 /// named in `skip`.
-fn copy_top(from: OwnedFd, dst: &Path, skip: &[&[u8]]) -> Result<Private, Errno> {
+fn copy_top(from: OwnedFd, dst: &Path, skip: &[&[u8]]) -> Result<Private, CopyError> {
     let st = fstat(&from)?;
     let (parent, name) = open_parent(dst)?;
     mkdirat(&parent, name, Mode::S_IRWXU)?;
-    let made = openat(&parent, name, DIR_FLAGS, Mode::empty()).and_then(|to| {
-        copy_contents(from, to.as_fd(), skip)?;
-        Ok(to)
-    });
+    let made = openat(&parent, name, DIR_FLAGS, Mode::empty())
+        .map_err(CopyError::from)
+        .and_then(|to| {
+            copy_contents(from, to.as_fd(), skip)?;
+            Ok(to)
+        });
     match made {
         Ok(top) => Ok(Private {
             top,
@@ -102,7 +151,7 @@ fn copy_top(from: OwnedFd, dst: &Path, skip: &[&[u8]]) -> Result<Private, Errno>
 pub fn copy_entry(top: &Path, rel: &Path, dst: &Path) -> Result<(), Errno> {
     let (sdir, sname) = open_below(top, rel)?;
     let (ddir, dname) = open_parent(dst)?;
-    copy_at(sdir.as_fd(), sname, ddir.as_fd(), dname)
+    copy_at(sdir.as_fd(), sname, ddir.as_fd(), dname).map_err(|e| e.errno)
 }
 
 /// The entries of the directory `rel` below `top`, reached without
@@ -180,10 +229,10 @@ fn kind(st: &FileStat) -> SFlag {
 }
 
 /// Copy every entry of the directory `from` into the directory `to`.
-fn copy_contents(from: OwnedFd, to: BorrowedFd, skip: &[&[u8]]) -> Result<(), Errno> {
+fn copy_contents(from: OwnedFd, to: BorrowedFd, skip: &[&[u8]]) -> Result<(), CopyError> {
     let mut dir = Dir::from_fd(from)?;
     for name in names(&mut dir, skip)? {
-        copy_at(dir.as_fd(), &name, to, &name)?;
+        copy_at(dir.as_fd(), &name, to, &name).map_err(|e| e.within(&name))?;
     }
     Ok(())
 }
@@ -201,7 +250,7 @@ fn set_owner_mode(fd: BorrowedFd, st: &FileStat) {
 /// descriptor it was written through (by name, in `ddir`, for links and
 /// special files, which cannot be opened for that: `ddir` is in a private
 /// copy, where nobody else can swap them).
-fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> Result<(), Errno> {
+fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> Result<(), CopyError> {
     let st = fstatat(sdir, sname, AtFlags::AT_SYMLINK_NOFOLLOW)?;
     let private = Mode::S_IRUSR | Mode::S_IWUSR;
     let owner = |st: &FileStat| (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
@@ -220,12 +269,12 @@ fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> 
             let st = fstat(&from)?;
             if kind(&st) != SFlag::S_IFREG {
                 // Replaced by something else since it was looked at.
-                return Err(Errno::EAGAIN);
+                return Err(Errno::EAGAIN.into());
             }
             let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
             let to = openat(ddir, dname, flags, private)?;
             let (mut input, mut output) = (File::from(from), File::from(to));
-            io::copy(&mut input, &mut output).map_err(|e| errno_of(&e))?;
+            io::copy(&mut input, &mut output).map_err(|e| CopyError::from(errno_of(&e)))?;
             set_owner_mode(output.as_fd(), &st);
         }
         SFlag::S_IFLNK => {
@@ -241,7 +290,7 @@ fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> 
             let mode = Mode::from_bits_retain(st.st_mode & 0o7777);
             let _ = fchmodat(ddir, dname, mode, FchmodatFlags::FollowSymlink);
         }
-        _ => return Err(Errno::ENOTSUP),
+        _ => return Err(Errno::ENOTSUP.into()),
     }
     Ok(())
 }
@@ -473,7 +522,7 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
 /// give what may be incomplete). An entry `.s6i-pending` at the top of
 /// the template, of any type, is left out: that name is the mark of an
 /// instance in the hands of a chain (see instance.rs).
-pub fn copy_template(template: &Path, dst: &Path) -> Result<Private, Errno> {
+pub fn copy_template(template: &Path, dst: &Path) -> Result<Private, CopyError> {
     let which = |t: &Path| {
         use std::os::unix::fs::MetadataExt;
         fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
@@ -508,11 +557,34 @@ pub fn copy_template(template: &Path, dst: &Path) -> Result<Private, Errno> {
             Err(_) => {}
         }
     }
-    Err(Errno::EAGAIN)
+    Err(Errno::EAGAIN.into())
 }
 
 /// How many times copy_template tries.
 const ATTEMPTS: u32 = 5;
+
+#[cfg(test)]
+mod copy_error_tests {
+    use super::*;
+
+    #[test]
+    fn the_entry_that_stopped_a_copy_is_named() {
+        let e = CopyError::from(Errno::EACCES)
+            .within(OsStr::new("f"))
+            .within(OsStr::new("sub"));
+        assert_eq!(e.at, PathBuf::from("sub/f"));
+        let msg = e.message(Path::new("/t"), Path::new("/d"));
+        assert_eq!(
+            String::from_utf8_lossy(&msg),
+            "unable to copy file hierarchy from /t to /d: /t/sub/f: Permission denied"
+        );
+        let top = CopyError::from(Errno::ENOENT).message(Path::new("/t"), Path::new("/d"));
+        assert_eq!(
+            String::from_utf8_lossy(&top),
+            "unable to copy file hierarchy from /t to /d: No such file or directory"
+        );
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -140,6 +140,17 @@ pub fn left_unlinked(service: &Service) -> Result<Vec<std::ffi::OsString>, Error
     Ok(names)
 }
 
+/// Have the scanner scan if one of the instances `names` has no
+/// supervisor: a chain killed between its link and its poke left it
+/// linked, and the scanner was never told. One look at each lock; a
+/// scanner that is not there is for the caller to find.
+pub fn nudge_unsupervised(service: &Service, names: &[&OsStr]) {
+    let unsupervised = |n: &&OsStr| !supervise::is_running(&service.instance_dir(n)).unwrap_or(true);
+    if names.iter().any(unsupervised) {
+        let _ = scandir::control(&service.scandir(), b"a");
+    }
+}
+
 /// Whether a mark's pid is a chain that is gone, or this one (which has
 /// just finished a killed delete's work on the instance, see `clone`).
 fn gone_or_me(pid: i32) -> bool {
@@ -192,21 +203,19 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
 
 fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
     let tmp = copy::hidden_sibling(dst, "clone");
-    let failed = |e: Errno| {
+    let failed = |e: copy::CopyError| {
         copy::discard(&tmp);
-        let mut msg = b"unable to copy ".to_vec();
-        msg.extend_from_slice(bytes(template));
-        msg.extend_from_slice(b" to ");
-        msg.extend_from_slice(bytes(dst));
-        msg.extend_from_slice(b": ");
-        msg.extend_from_slice(crate::diag::reason(e).as_bytes());
-        Error::new(crate::diag::EXIT_SYS, msg)
+        Error::new(crate::diag::EXIT_SYS, e.message(template, dst))
     };
     // Root's alone until marked, then given its owner and mode: the
     // manifest and the mark are written where nobody else can reach yet.
     let made = copy::copy_template(template, &tmp).map_err(failed)?;
-    crate::manifest::write(&tmp).map_err(failed)?;
-    mark_pending(&tmp).map_err(failed)?;
+    let write = |e: Errno| {
+        copy::discard(&tmp);
+        Error::sys("write into", dst, e)
+    };
+    crate::manifest::write(&tmp).map_err(write)?;
+    mark_pending(&tmp).map_err(write)?;
     made.publish();
     match copy::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),

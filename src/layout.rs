@@ -118,11 +118,37 @@ impl Service {
                 Err(Error::new(EXIT_NOT_RUNNING, msg))
             }
             Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) if self.template().is_err() => {
-                let mut msg = b"not an instanced service: ".to_vec();
-                msg.extend_from_slice(self.root.as_os_str().as_bytes());
-                Err(Error::new(crate::diag::EXIT_SYS, msg))
+                Err(self.not_instanced(crate::diag::EXIT_SYS))
             }
             Err(e) => Err(Error::sys("open", &lockfile, e)),
+        }
+    }
+
+    /// "not an instanced service: PATH", with exit code `code`.
+    fn not_instanced(&self, code: i32) -> Error {
+        let mut msg = b"not an instanced service: ".to_vec();
+        msg.extend_from_slice(self.root.as_os_str().as_bytes());
+        Error::new(code, msg)
+    }
+
+    /// For the commands that look at instances only (status, control),
+    /// which do not check the service first, as s6's do not: an error
+    /// they met is said as `not an instanced service` when the path is
+    /// none (no scanner ever ran there, and no template), with the exit
+    /// code the error had. A failure is rare; the look is made then only.
+    pub fn explain(&self, e: Error) -> Error {
+        let code = match &e {
+            Error::Fatal { code, .. } | Error::Warned { code, .. } => *code,
+            Error::Usage | Error::UsageLine(_) => return e,
+        };
+        let lockfile = scandir::lockfile(&self.scandir());
+        match std::fs::symlink_metadata(&lockfile) {
+            Err(err)
+                if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) && self.template().is_err() =>
+            {
+                self.not_instanced(code)
+            }
+            _ => e,
         }
     }
 }

@@ -421,15 +421,7 @@ impl Build {
     fn copy_template(&self, template: &Path) -> Result<(), Error> {
         copy::copy_tree(template, &self.tmp.join("template"))
             .map(copy::Private::publish)
-            .map_err(|e| {
-                let mut msg = b"unable to copy ".to_vec();
-                msg.extend_from_slice(template.as_os_str().as_bytes());
-                msg.extend_from_slice(b" to ");
-                msg.extend_from_slice(self.shown.join("template").as_os_str().as_bytes());
-                msg.extend_from_slice(b": ");
-                msg.extend_from_slice(crate::diag::reason(e).as_bytes());
-                Error::new(crate::diag::EXIT_SYS, msg)
-            })
+            .map_err(|e| Error::new(crate::diag::EXIT_SYS, e.message(template, &self.shown.join("template"))))
     }
 
     /// Rename the whole into place, unless something got there first.

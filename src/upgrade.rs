@@ -174,7 +174,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     // Root's alone until the end (see copy::Private): the manifest and
     // the instance's own files are copied in, and the down file written,
     // where its user cannot reach.
-    let made = copy::copy_template(template, &aside).map_err(failed)?;
+    let made = copy::copy_template(template, &aside).map_err(|e| failed(e.errno))?;
     crate::manifest::write(&aside).map_err(failed)?;
     // Nothing is written through a `log` symlink of the template (ELOOP).
     supervise::with_logger(&aside).map_err(failed)?;

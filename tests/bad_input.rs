@@ -226,6 +226,25 @@ fn the_commands_refuse_bad_input_and_touch_nothing() {
             Says::Fatal("invalid service name"),
             true,
         ));
+        // They go to the instance's supervisor without a look at the
+        // service first, as s6's do, and keep s6's codes; but say why.
+        for (what, reason) in NOT_A_SERVICE {
+            // A file where the service should be: no supervisor can be
+            // looked at there (ENOTDIR), 111 as s6's says.
+            let code = if prog == "s6-instance-status" && what != "file" {
+                1
+            } else {
+                111
+            };
+            let p = b.path(what);
+            let args = [os("-u"), p.as_os_str(), os("b")];
+            let args = if prog == "s6-instance-control" {
+                &args[..]
+            } else {
+                &args[1..]
+            };
+            cases.push(case(prog, args, code, Says::Fatal(reason), true));
+        }
     }
     cases.push(case("s6-instance-list", &[], 100, Says::Usage, true));
     cases.push(case("s6-instance-list", &[os("-Z"), svc], 100, Says::Usage, true));

@@ -165,6 +165,24 @@ fn restart_all_restarts_every_instance() {
         let now = status(d).0;
         assert!(now != 0 && now != pid, "{d:?} not restarted");
     }
+    // An instance without a supervisor is not up: left alone, silently.
+    let scanner = nix::unistd::Pid::from_raw(_t.nested_scanner(&svc));
+    nix::sys::signal::kill(scanner, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    sleeper_template(&svc.join("instances/lone"));
+    std::os::unix::fs::symlink("../instances/lone", svc.join("instance/lone")).unwrap();
+    let out = run(with_execline(example("restart-all")).arg(&svc));
+    // Too short a wait for the others: the failures are said in the
+    // example's own name.
+    let late = run(with_execline(example("restart-all")).args(["-T", "1"]).arg(&svc));
+    nix::sys::signal::kill(scanner, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(code(&late), 99, "{}", stderr(&late));
+    assert!(
+        stderr(&late).lines().all(|l| l.starts_with("restart-all: ")),
+        "{}",
+        stderr(&late)
+    );
 }
 
 #[test]
@@ -177,6 +195,8 @@ fn instances_from_a_list() {
     std::fs::write(&list, "alice\nbob\ncarol\n").unwrap();
     let out = run(with_execline(example("instances-from-list")).arg(&svc).arg(&list));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Those there already are left alone, without a word.
+    assert_eq!(stderr(&out), "");
     assert_eq!(
         entries(&svc.join("instances")),
         vec![b"alice".to_vec(), b"bob".to_vec(), b"carol".to_vec()]

@@ -402,3 +402,16 @@ fn a_linked_instance_left_marked_is_whole() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     exactly(&svc, &["b"], "deleted");
 }
+
+#[test]
+fn a_sync_has_a_linked_instance_the_scanner_was_never_told_of_supervised() {
+    // A create killed between its link and its call to the scanner: the
+    // instance is whole and linked, and no scan has happened since.
+    let (_t, svc) = Tree::with_service();
+    assert_eq!(code(&sync(&svc, &["a"])), 0);
+    sleeper_template(&svc.join("instances/x"));
+    std::os::unix::fs::symlink("../instances/x", svc.join("instance/x")).unwrap();
+    let out = sync(&svc, &["a", "x"]);
+    assert_eq!((code(&out), out.stdout.as_slice()), (0, &b""[..]), "{}", stderr(&out));
+    exactly(&svc, &["a", "x"], "after the sync");
+}

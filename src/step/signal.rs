@@ -57,37 +57,43 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     }
     let (service, names, prog) = layout::service_and_instances(opts.rest())?;
     let dirs: Vec<PathBuf> = names.iter().map(|n| service.link(n)).collect();
+    signal_all(&dirs, &cmds, wait, timeout).map_err(|e| service.explain(e))?;
+    Ok(prog.to_vec())
+}
+
+/// Send `cmds` to the supervisors of `dirs`, then wait (wait letter
+/// `wait`, within `timeout` ms) until each gets there.
+fn signal_all(dirs: &[PathBuf], cmds: &[u8], wait: Option<u8>, timeout: u32) -> Result<(), Error> {
     let Some(w) = wait else {
-        send(&dirs, &cmds)?;
-        return Ok(prog.to_vec());
+        return send(dirs, cmds);
     };
     // Subscribe before sending, so the answer cannot be missed; an
     // instance that is not there fails here, before any warning about it.
     let mut watches = Vec::with_capacity(dirs.len());
-    for dir in &dirs {
+    for dir in dirs {
         watches.push(Watch::start(dir)?);
     }
     let mut waits = Vec::with_capacity(dirs.len());
-    for dir in &dirs {
+    for dir in dirs {
         let readiness = matches!(w, b'U' | b'R') && !readiness_notified(dir)?;
         waits.push(if readiness { w.to_ascii_lowercase() } else { w });
     }
     if !cmds.is_empty() {
-        send(&dirs, &cmds)?;
+        send(dirs, cmds)?;
     }
     // One deadline for all: each supervisor's events wait in its own
     // FIFO while we wait on another's.
     let deadline = deadline(timeout);
     if let [watch] = &mut watches[..] {
         return match reach(watch, waits[0], !cmds.is_empty(), deadline)? {
-            true => Ok(prog.to_vec()),
+            true => Ok(()),
             false => Err(Error::new(EXIT_NOT_RUNNING, failed_permanently(&dirs[0]))),
         };
     }
     // Several: each one that does not get there is named, and the exit
     // code says the worst: 99 if any timed out, else 1.
     let (mut failed, mut late) = (0, 0);
-    for ((watch, &w), dir) in watches.iter_mut().zip(&waits).zip(&dirs) {
+    for ((watch, &w), dir) in watches.iter_mut().zip(&waits).zip(dirs) {
         match reach(watch, w, !cmds.is_empty(), deadline) {
             Ok(true) => {}
             Ok(false) => {
@@ -105,7 +111,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         }
     }
     match (failed, late) {
-        (0, 0) => Ok(prog.to_vec()),
+        (0, 0) => Ok(()),
         (_, 0) => Err(Error::new(
             EXIT_NOT_RUNNING,
             format!("{failed} of {} instances failed", dirs.len()),

@@ -21,13 +21,19 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (format, rest) = Format::from_options(&argv)?;
     // Words after the name, or the block of names, are ignored.
     let (service, names, _) = layout::service_and_instances(rest)?;
+    print_status(&format, &service, &names).map_err(|e| service.explain(e))?;
+    Ok(Vec::new())
+}
+
+/// The status line of each instance of `names`.
+fn print_status(format: &Format, service: &layout::Service, names: &[OsString]) -> Result<(), Error> {
     // One name: its line, or its error. Several: a line each, led by the
     // name; one that cannot be read gets a warning instead, and the exit
     // code of the last such.
     let many = names.len() > 1;
     let mut out = Vec::new();
     let mut failed = None;
-    for name in &names {
+    for name in names {
         let view = match read(&service.link(name)) {
             Ok(view) => view,
             Err(e) if !many => return Err(e),
@@ -48,7 +54,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     diag::write_stdout(&out)?;
     match failed {
         Some(code) => Err(Error::new(code, "unable to read the status of every instance")),
-        None => Ok(Vec::new()),
+        None => Ok(()),
     }
 }
 

@@ -51,6 +51,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         .map(|n| n.as_os_str())
         .filter(|n| !wanted.contains(*n))
         .collect();
+    let kept: Vec<&OsStr> = wanted.intersection(&there).map(|n| n.as_os_str()).collect();
     if dry_run {
         diag::write_stdout(&plan(b'+', &missing))?;
         diag::write_stdout(&plan(b'-', &extra))?;
@@ -68,6 +69,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         None => false,
     };
     let deadline = deadline(timeout);
+    instance::nudge_unsupervised(&service, &kept);
     if delete_first {
         delete(&service, &extra, &left, deadline)?;
     }

@@ -5,8 +5,6 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use nix::errno::Errno;
-
 use crate::copy;
 use crate::diag::{bytes, Error, EXIT_SYS};
 use crate::getopt::{operands, Getopt};
@@ -46,18 +44,12 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
     // Copies and old templates that a killed replace left behind go now.
     let _ = copy::sweep_leftovers(service.root());
     let copy = copy::hidden_sibling(&current, "template");
-    let failed = |e: Errno| {
+    let failed = |e: copy::CopyError| {
         copy::discard(&copy);
-        let mut msg = b"unable to copy ".to_vec();
-        msg.extend_from_slice(bytes(new));
-        msg.extend_from_slice(b" to ");
-        msg.extend_from_slice(bytes(&current));
-        msg.extend_from_slice(b": ");
-        msg.extend_from_slice(crate::diag::reason(e).as_bytes());
-        Error::new(EXIT_SYS, msg)
+        Error::new(EXIT_SYS, e.message(new, &current))
     };
     copy::copy_tree(new, &copy).map_err(failed)?.publish();
-    copy::exchange(&copy, &current).map_err(failed)?;
+    copy::exchange(&copy, &current).map_err(|e| failed(e.into()))?;
     // The old template is now at the hidden name. Copies of it under way
     // (creates, upgrades) hold a shared lock on it: it goes once they are
     // done, so that each is whole (see copy::copy_template).
