@@ -140,13 +140,22 @@ pub fn left_unlinked(service: &Service) -> Result<Vec<std::ffi::OsString>, Error
     Ok(names)
 }
 
-/// Have the scanner scan if one of the instances `names` has no
-/// supervisor: a chain killed between its link and its poke left it
-/// linked, and the scanner was never told. One look at each lock; a
-/// scanner that is not there is for the caller to find.
-pub fn nudge_unsupervised(service: &Service, names: &[&OsStr]) {
-    let unsupervised = |n: &&OsStr| !supervise::is_running(&service.instance_dir(n)).unwrap_or(true);
-    if names.iter().any(unsupervised) {
+/// Finish what killed chains left in the linked instances `names`,
+/// which a sync keeps: a mark whose chain is gone (a create killed
+/// between its link and the mark's removal, a delete between its mark
+/// and its unlink) goes, and if one of them has no supervisor (a create
+/// killed before it told the scanner), the scanner is told to scan. One
+/// look at each; a scanner that is not there is for the caller to find.
+pub fn tidy_kept(service: &Service, names: &[&OsStr]) {
+    let mut unsupervised = false;
+    for name in names {
+        let dir = service.instance_dir(name);
+        if pending_pid(&dir).is_some_and(copy::process_gone) {
+            let _ = std::fs::remove_file(dir.join(PENDING));
+        }
+        unsupervised |= !supervise::is_running(&dir).unwrap_or(true);
+    }
+    if unsupervised {
         let _ = scandir::control(&service.scandir(), b"a");
     }
 }

@@ -394,6 +394,8 @@ fn a_linked_instance_left_marked_is_whole() {
     let pid = supervisor_pid(&dir);
     let out = sync(&svc, &["a", "b"]);
     assert_eq!((code(&out), out.stdout.as_slice()), (0, &b""[..]), "{}", stderr(&out));
+    assert!(!dir.join(".s6i-pending").exists(), "a sync leaves the stale mark");
+    std::fs::write(dir.join(".s6i-pending"), dead_pid().to_string()).unwrap();
     let out = run(ours("s6-instance-create").arg(&svc).arg("a"));
     assert_eq!(code(&out), 100, "{}", stderr(&out));
     assert_eq!(supervisor_pid(&dir), pid, "the instance was touched");
@@ -414,4 +416,17 @@ fn a_sync_has_a_linked_instance_the_scanner_was_never_told_of_supervised() {
     let out = sync(&svc, &["a", "x"]);
     assert_eq!((code(&out), out.stdout.as_slice()), (0, &b""[..]), "{}", stderr(&out));
     exactly(&svc, &["a", "x"], "after the sync");
+}
+
+#[test]
+fn a_sync_with_nothing_to_do_sweeps_what_killed_commands_hid() {
+    let (_t, svc) = Tree::with_service();
+    assert_eq!(code(&sync(&svc, &["a"])), 0);
+    // As a delete killed while it removed a tree leaves it.
+    let hidden_tree = svc.join(format!("instances/.s6i-remove:{}:abcdef", dead_pid()));
+    sleeper_template(&hidden_tree);
+    let out = sync(&svc, &["a"]);
+    assert_eq!((code(&out), out.stdout.as_slice()), (0, &b""[..]), "{}", stderr(&out));
+    assert!(hidden(&svc).is_empty(), "{:?}", hidden(&svc));
+    exactly(&svc, &["a"], "after the sweep");
 }

@@ -69,7 +69,12 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         None => false,
     };
     let deadline = deadline(timeout);
-    instance::nudge_unsupervised(&service, &kept);
+    // What killed commands left: hidden trees (swept by the creates
+    // below when there are any), stale marks, unannounced links.
+    if missing.is_empty() {
+        crate::upgrade::finish_leftovers(&service);
+    }
+    instance::tidy_kept(&service, &kept);
     if delete_first {
         delete(&service, &extra, &left, deadline)?;
     }
