@@ -6,31 +6,6 @@ use std::process::Command;
 
 use common::*;
 
-const USER: &str = "s6itest";
-
-/// A system user to drop to, or None (with the reason printed) when the
-/// tests do not run as root and cannot make one.
-fn user() -> Option<&'static str> {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("privilege tests skipped: they need root to add a user and drop to it");
-        return None;
-    }
-    let known = Command::new("/usr/bin/id")
-        .arg(USER)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !known {
-        let out = run(Command::new("/usr/sbin/useradd").args(["--system", "--no-create-home", USER]));
-        assert!(
-            out.status.success() || stderr(&out).contains("already exists"),
-            "useradd: {}",
-            stderr(&out)
-        );
-    }
-    Some(USER)
-}
-
 /// One of our commands, run as `user`.
 fn ours_as(user: &str, prog: &str) -> Command {
     let mut c = reference("s6-setuidgid");
@@ -51,7 +26,7 @@ fn walkable(t: &Tree) {
 
 #[test]
 fn an_unprivileged_user_changes_nothing() {
-    let Some(user) = user() else { return };
+    let Some(user) = test_user() else { return };
     let (t, svc) = Tree::with_service();
     walkable(&t);
     assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("a"))), 0);
@@ -99,7 +74,7 @@ fn an_unprivileged_user_changes_nothing() {
 
 #[test]
 fn a_template_file_the_user_cannot_read_makes_no_instance() {
-    let Some(user) = user() else { return };
+    let Some(user) = test_user() else { return };
     let (t, svc) = Tree::with_service();
     walkable(&t);
     // The user may make instances, but one template file is root's alone.
@@ -130,7 +105,7 @@ fn a_template_file_the_user_cannot_read_makes_no_instance() {
 
 #[test]
 fn with_dash_p_anyone_may_wait_on_an_instance() {
-    let Some(user) = user() else { return };
+    let Some(user) = test_user() else { return };
     let (t, svc) = Tree::with_service();
     walkable(&t);
     assert_eq!(code(&run(ours("s6-instance-create").arg("-P").arg(&svc).arg("pub"))), 0);
@@ -214,7 +189,7 @@ fn snapshot(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn a_member_of_the_services_group_may_do_what_s6_allows() {
-    let Some(user) = user() else { return };
+    let Some(user) = test_user() else { return };
     let group = nix::unistd::User::from_name(user).unwrap().unwrap().gid;
     let group_name = nix::unistd::Group::from_gid(group).unwrap().unwrap().name;
     let (t, svc) = Tree::with_service();

@@ -8,7 +8,7 @@ mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,31 +16,6 @@ use std::time::Duration;
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-const USER: &str = "s6itest";
-
-/// A system user to drop to, or None (with the reason printed) when the
-/// tests do not run as root and cannot make one.
-fn user() -> Option<&'static str> {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("symlink race test skipped: it needs root to add a user and drop to it");
-        return None;
-    }
-    let known = Command::new("/usr/bin/id")
-        .arg(USER)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !known {
-        let out = run(Command::new("/usr/sbin/useradd").args(["--system", "--no-create-home", USER]));
-        assert!(
-            out.status.success() || stderr(&out).contains("already exists"),
-            "useradd: {}",
-            stderr(&out)
-        );
-    }
-    Some(USER)
-}
 
 /// A process of the test, stopped by its pid when dropped.
 struct Stopped(Child);
@@ -63,7 +38,7 @@ fn mode(p: &Path) -> u32 {
 /// path afterwards: the root file became the big file's 0666.
 #[test]
 fn a_root_upgrade_changes_no_file_through_a_link_the_user_plants() {
-    let Some(user) = user() else { return };
+    let Some(user) = test_user() else { return };
     let uid = nix::unistd::User::from_name(user).unwrap().unwrap().uid;
     let t = Tree::new();
     std::fs::set_permissions(t.path(), PermissionsExt::from_mode(0o755)).unwrap();

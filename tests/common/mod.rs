@@ -367,6 +367,31 @@ impl Drop for Tree {
     }
 }
 
+/// The system user the tests drop to (made if need be), or None, with
+/// the reason printed, when the tests do not run as root and cannot make
+/// one.
+pub fn test_user() -> Option<&'static str> {
+    const USER: &str = "s6itest";
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: the test needs root to add a user and drop to it");
+        return None;
+    }
+    let known = Command::new("/usr/bin/id")
+        .arg(USER)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !known {
+        let out = run(Command::new("/usr/sbin/useradd").args(["--system", "--no-create-home", USER]));
+        assert!(
+            out.status.success() || stderr(&out).contains("already exists"),
+            "useradd: {}",
+            stderr(&out)
+        );
+    }
+    Some(USER)
+}
+
 /// Start `cmd` (its output discarded), SIGKILL it after `delay`, reap it.
 pub fn kill_after(cmd: &mut Command, delay: Duration) {
     let mut child = cmd
