@@ -380,7 +380,7 @@ impl Build {
         DirBuilder::new()
             .mode(0o700)
             .create(&path)
-            .and_then(|()| fs::set_permissions(&path, Permissions::from_mode(0o755)))
+            .and_then(|()| chmod_ours(&path, 0o755))
             .map_err(|e| Error::sys("mkdir", &self.shown.join(name), errno_of(&e)))
     }
 
@@ -408,7 +408,7 @@ impl Build {
     fn executable(&self, name: &str) -> Result<(), Error> {
         let readable = 0o666 & !current_umask();
         let mode = readable | ((readable >> 2) & 0o111);
-        fs::set_permissions(self.tmp.join(name), Permissions::from_mode(mode))
+        chmod_ours(&self.tmp.join(name), mode)
             .map_err(|e| Error::sys("chmod", &self.shown.join(name), errno_of(&e)))?;
         if readable & 0o400 == 0 {
             let mut msg = b"weird umask, check permissions manually on ".to_vec();
@@ -426,8 +426,7 @@ impl Build {
 
     /// Rename the whole into place, unless something got there first.
     fn finish(mut self) -> Result<(), Error> {
-        fs::set_permissions(&self.tmp, Permissions::from_mode(0o755))
-            .map_err(|e| Error::sys("chmod", &self.shown, errno_of(&e)))?;
+        chmod_ours(&self.tmp, 0o755).map_err(|e| Error::sys("chmod", &self.shown, errno_of(&e)))?;
         copy::rename_noreplace(&self.tmp, &self.shown).map_err(|e| Error::sys("mkdir", &self.shown, e))?;
         self.tmp = PathBuf::new();
         Ok(())
@@ -586,6 +585,25 @@ impl Maker {
         }
         Ok(())
     }
+}
+
+/// Give `path`, which we made, mode `mode`, on a descriptor of it
+/// (never through a link); one that a weird umask keeps us from opening
+/// is changed by name, from the private directory it was made in.
+fn chmod_ours(path: &Path, mode: u32) -> std::io::Result<()> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::{fchmod, fchmodat, FchmodatFlags, Mode};
+    let mode = Mode::from_bits_retain(mode);
+    match open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fchmod(&fd, mode),
+        Err(nix::errno::Errno::EACCES) => fchmodat(nix::fcntl::AT_FDCWD, path, mode, FchmodatFlags::NoFollowSymlink),
+        Err(e) => Err(e),
+    }
+    .map_err(std::io::Error::from)
 }
 
 #[cfg(test)]

@@ -182,7 +182,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     // Event fifodirs as the old ones were: public (create's -P) or not.
     let public = {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(supervise::eventdir(&dir)).is_ok_and(|md| md.permissions().mode() & 0o7777 == 0o1733)
+        std::fs::symlink_metadata(supervise::eventdir(&dir)).is_ok_and(|md| md.permissions().mode() & 0o7777 == 0o1733)
     };
     for d in supervise::with_logger(&aside).map_err(failed)? {
         crate::fifodir::make(&supervise::eventdir(&d), public, false).map_err(failed)?;
