@@ -238,7 +238,7 @@ fuzz:
 	done
 
 demo: deps
-	@$(MAKE) -s install PREFIX=$(CURDIR)/target/demo DESTDIR= >/dev/null
+	@$(MAKE) -s install PREFIX=$(CURDIR)/target/demo DESTDIR= CARGO="$(CARGO) -q" >/dev/null
 	@PATH=$(EXECLINE_BIN):$$PATH $(EXECLINE_BIN)/execlineb -S1 examples/demo $(CURDIR)/target/demo/bin
 
 clean:
