@@ -13,7 +13,7 @@ use crate::diag::{bytes, warn, Error, EXIT_TIMEOUT};
 use crate::fifodir::{self, Listener, WaitError};
 use crate::layout::Service;
 use crate::wait::Wake;
-use crate::{copy, scandir, supervise};
+use crate::{copy, leftovers, scandir, supervise};
 
 /// How a new instance starts (`-d` and `-D`, the last one given wins).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,13 +192,15 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
             if !abandoned(service, name) {
                 return Err(e);
             }
+            let _working = leftovers::working(&service.instances());
             let aside = copy::move_aside(&dir).map_err(sys("remove", &dir))?;
             unlock_and_remove(locked, aside.map(|path| (dir, path)))?;
         }
     }
     // Copies that a killed create left behind go now, and what a killed
     // upgrade left is finished.
-    crate::upgrade::finish_leftovers(service);
+    leftovers::finish(service);
+    let _working = leftovers::working(&service.instances());
     for (i, name) in names.iter().enumerate() {
         if let Err(e) = clone_one(&template, &service.instance_dir(name)) {
             for made in &names[..i] {
@@ -300,6 +302,7 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
             })
         });
     if r.is_err() {
+        let _working = leftovers::working(&service.instances());
         for name in &names[..linked] {
             let _ = std::fs::remove_file(service.link(name));
         }
@@ -583,6 +586,7 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
         }
     }
     let _ = scandir::control(&service.scandir(), b"an");
+    let _working = leftovers::working(&service.instances());
     for name in names {
         let _ = copy::remove_tree(&service.instance_dir(name));
     }
@@ -652,6 +656,7 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
 pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsStr>, Error> {
     let mut kept = Vec::new();
     let mut aside = Vec::new();
+    let working = leftovers::working(&service.instances());
     let locked = service.lock_instances()?;
     let moved = names.iter().try_for_each(|&name| {
         let dir = service.instance_dir(name);
@@ -666,8 +671,11 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
         }
         Ok(())
     });
-    // What was moved aside goes, even when a later name failed.
+    // What was moved aside goes, even when a later name failed; then
+    // what killed commands left, if any.
     unlock_and_remove(locked, aside)?;
+    drop(working);
+    leftovers::finish(service);
     moved.map(|()| kept)
 }
 

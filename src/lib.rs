@@ -12,6 +12,7 @@ pub mod fifodir;
 pub mod getopt;
 pub mod instance;
 pub mod layout;
+pub mod leftovers;
 pub mod lock;
 pub mod maker;
 pub mod manifest;

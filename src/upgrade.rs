@@ -93,6 +93,8 @@ pub fn upgrade(
         Wait::Up
     });
     finish_leftovers_within(service, timeout.map(|t| Instant::now() + t));
+    // Hidden copies from here on: a kill leaves them to the next sweep.
+    let _working = crate::leftovers::working(&service.instances());
     // An instance is a link and its directory. Every name is checked
     // before anything moves; listed, a link without its directory (going
     // away) is left out.
@@ -707,22 +709,11 @@ fn let_go(
     }
 }
 
-/// What killed steps left in `instances/`: the copies of a killed create
-/// or upgrade are removed, and the scanner is told to stop the
-/// supervisors that still run in old trees aside (a killed upgrade's),
-/// which then start the instances' own; their trees are removed by a
-/// later look, once they have gone. No wait: for create.
-pub fn finish_leftovers(service: &Service) {
-    let running = copy::sweep_leftovers(&service.instances());
-    if !running.is_empty() {
-        let _ = crate::scandir::control(&service.scandir(), b"an");
-    }
-}
-
-/// The same, waiting (until `deadline`, if any) for those supervisors to
-/// exit, then removing their trees: for upgrade.
+/// What killed commands left (see crate::leftovers), waiting (until
+/// `deadline`, if any) for the supervisors of old trees aside to exit,
+/// then removing their trees.
 fn finish_leftovers_within(service: &Service, deadline: Option<Instant>) {
-    let running = copy::sweep_leftovers(&service.instances());
+    let running = crate::leftovers::sweep(service);
     if running.is_empty() {
         return;
     }
@@ -734,7 +725,7 @@ fn finish_leftovers_within(service: &Service, deadline: Option<Instant>) {
         let _ = crate::scandir::control(&service.scandir(), b"an");
     });
     // Gone or not, what is left of them is for the next look.
-    let _ = copy::sweep_leftovers(&service.instances());
+    let _ = crate::leftovers::sweep(service);
 }
 
 /// Instances a killed upgrade left held down (our `down` file in them)

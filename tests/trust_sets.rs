@@ -422,11 +422,23 @@ fn a_sync_has_a_linked_instance_the_scanner_was_never_told_of_supervised() {
 fn a_sync_with_nothing_to_do_sweeps_what_killed_commands_hid() {
     let (_t, svc) = Tree::with_service();
     assert_eq!(code(&sync(&svc, &["a"])), 0);
-    // As a delete killed while it removed a tree leaves it.
-    let hidden_tree = svc.join(format!("instances/.s6i-remove:{}:abcdef", dead_pid()));
-    sleeper_template(&hidden_tree);
+    // As a delete killed while it removed a tree leaves it: the tree, and
+    // the mark that says its process had hidden work under way.
+    let pid = dead_pid();
+    sleeper_template(&svc.join(format!("instances/.s6i-remove:{pid}:abcdef")));
+    std::fs::create_dir(svc.join("instances/.s6i-work")).unwrap();
+    std::fs::write(svc.join(format!("instances/.s6i-work/{pid}")), "").unwrap();
     let out = sync(&svc, &["a"]);
     assert_eq!((code(&out), out.stdout.as_slice()), (0, &b""[..]), "{}", stderr(&out));
     assert!(hidden(&svc).is_empty(), "{:?}", hidden(&svc));
     exactly(&svc, &["a"], "after the sweep");
+    // A delete finishes them too; with no killed command's mark, no
+    // command reads instances/ for them.
+    let pid = dead_pid();
+    sleeper_template(&svc.join(format!("instances/.s6i-clone:{pid}:abcdef")));
+    std::fs::create_dir(svc.join("instances/.s6i-work")).unwrap();
+    std::fs::write(svc.join(format!("instances/.s6i-work/{pid}")), "").unwrap();
+    let out = run(ours("s6-instance-delete").arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(hidden(&svc).is_empty(), "{:?}", hidden(&svc));
 }

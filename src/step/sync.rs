@@ -72,7 +72,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     // What killed commands left: hidden trees (swept by the creates
     // below when there are any), stale marks, unannounced links.
     if missing.is_empty() {
-        crate::upgrade::finish_leftovers(&service);
+        crate::leftovers::finish(&service);
     }
     instance::tidy_kept(&service, &kept);
     if delete_first {
