@@ -157,33 +157,48 @@ fn open_instance(dir: &Path) -> Result<OwnedFd, Errno> {
     open(dir, DIR_FLAGS, Mode::empty())
 }
 
-/// The `env/` of the instance open at `dfd`, if it is a directory of
-/// regular files only: anything else (missing, a link, a subdirectory in
-/// it) is no managed envdir, and differs from every wanted one.
-fn current_at(dfd: BorrowedFd) -> Result<Option<Env>, Errno> {
+/// The `env/` of the instance open at `dfd`: Ok(None) when there is
+/// none; Err(()) inside when it is no plain envdir (a link, a file, a
+/// subdirectory in it), which differs from every wanted one.
+fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, ()>, Errno> {
     match openat(dfd, ENV, DIR_FLAGS, Mode::empty()) {
         Ok(d) => match read_at(d)? {
-            Found::Env(env) => Ok(Some(env)),
-            Found::NotRegular(_) => Ok(None),
+            Found::Env(env) => Ok(Ok(Some(env))),
+            Found::NotRegular(_) => Ok(Err(())),
         },
-        Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => Ok(None),
+        Err(Errno::ENOENT) => Ok(Ok(None)),
+        Err(Errno::ELOOP | Errno::ENOTDIR) => Ok(Err(())),
         Err(e) => Err(e),
     }
 }
 
 /// Whether the instance at `dir` needs its `env/` changed to be `env`:
-/// names and contents compared byte for byte. Leftovers of killed swaps
-/// in it are removed on the way.
+/// names and contents compared byte for byte. No `env/` differs from
+/// any wanted one but the empty one (a template without `env/`, an
+/// instance without variables): an instance made before its set was
+/// managed is not restarted only to get an empty directory.
 pub fn differs(dir: &Path, env: &Env) -> Result<bool, Error> {
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
-    sweep_at(dfd.as_fd());
     let now = current_at(dfd.as_fd()).map_err(|e| Error::sys("read", &dir.join(ENV), e))?;
-    Ok(now.as_ref() != Some(env))
+    Ok(match now {
+        Ok(Some(now)) => now != *env,
+        Ok(None) => !env.is_empty(),
+        Err(()) => true,
+    })
+}
+
+/// Remove what killed swaps left in the instance at `dir` (see
+/// `sweep_at`).
+pub fn sweep(dir: &Path) {
+    if let Ok(dfd) = open_instance(dir) {
+        sweep_at(dfd.as_fd());
+    }
 }
 
 /// Set the `env/` of the instance at `dir` to `env` if it differs;
 /// returns whether it did.
 pub fn set(dir: &Path, env: &Env) -> Result<bool, Error> {
+    sweep(dir);
     if !differs(dir, env)? {
         return Ok(false);
     }
@@ -318,6 +333,12 @@ fn fallback(dfd: BorrowedFd, tmp: &OsStr) -> Result<(), Errno> {
         nix::fcntl::renameat(dfd, aside.as_os_str(), dfd, tmp)?;
     }
     Ok(())
+}
+
+/// Take `env/` out of the manifest of the instance at `dir`: it is the
+/// instance's own (see `disown_in_manifest`).
+pub fn disown(dir: &Path) -> Result<(), Errno> {
+    disown_in_manifest(open_instance(dir)?.as_fd())
 }
 
 /// Take `env` and what is below it out of the instance's manifest (see
