@@ -118,15 +118,23 @@ fn read_at(dir: OwnedFd) -> Result<Found, Errno> {
 /// Read the envdir at `path` (a directory the caller names; a link to
 /// it is followed, none below it).
 pub fn read_path(path: &Path) -> Result<Found, Errno> {
-    read_at(open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?)
+    read_at(open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// The template's `env/`, if it has one: the defaults of every
 /// instance. One that is not a directory, or holds anything but regular
 /// files, is refused (exit 100).
 pub fn template_env(template: &Path) -> Result<Env, Error> {
-    let t = open(template, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::sys("open", template, e))?;
+    let t = open(
+        template,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", template, e))?;
     let path = template.join(ENV);
     let dir = match openat(&t, ENV, DIR_FLAGS, Mode::empty()) {
         Ok(d) => d,
@@ -381,7 +389,11 @@ fn disown_in_manifest(dfd: BorrowedFd) -> Result<(), Errno> {
         .write_all(&kept)
         .map_err(|e| crate::diag::errno_of(&e))
         .and_then(|()| {
-            let _ = fchown(f.as_fd(), Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
+            let _ = fchown(
+                f.as_fd(),
+                Some(Uid::from_raw(st.st_uid)),
+                Some(Gid::from_raw(st.st_gid)),
+            );
             fchmod(f.as_fd(), Mode::from_bits_retain(st.st_mode & 0o7777))
         })
         .and_then(|()| nix::fcntl::renameat(dfd, tmp.as_os_str(), dfd, name));

@@ -310,7 +310,10 @@ fn change(service: &Service, set: &Set, wave: &[&OsStr], o: &Opts, deadline: Opt
         return Ok(());
     }
     // A restart is a way down, then up again.
-    let down = Target { up: false, ready: false };
+    let down = Target {
+        up: false,
+        ready: false,
+    };
     let mut back = Vec::with_capacity(watches.len());
     let mut late = Vec::new();
     for (name, mut watch) in watches {
