@@ -470,3 +470,85 @@ fn s6i_env_sets_one_instance_and_upgrade_keeps_it() {
         kv(&[("COLOR", "green\n"), ("DELAY", "0\n"), ("NEW", "1\n"), ("PORT", "1\n")])
     );
 }
+
+/// The variables of an envdir, read from one descriptor of it: what a
+/// starting service would see. None when the directory read is no
+/// longer `env/` once read (swapped out meanwhile, and being removed:
+/// that reader read an old one, and a restart after the swap reads the
+/// new one).
+fn read_whole(env: &Path) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::{fstat, stat, Mode};
+    let d = open(env, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).ok()?;
+    let got = read_all(&d)?;
+    let (now, read) = (stat(env).ok()?, fstat(&d).ok()?);
+    (now.st_ino == read.st_ino).then_some(got)
+}
+
+fn read_all(d: &std::os::fd::OwnedFd) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    use std::io::Read;
+    let mut out = Vec::new();
+    for key in ["K", "L"] {
+        let Ok(f) = openat(d, key, OFlag::O_RDONLY, Mode::empty()) else {
+            out.push((key.as_bytes().to_vec(), b"missing".to_vec()));
+            continue;
+        };
+        let mut v = Vec::new();
+        std::fs::File::from(f).read_to_end(&mut v).ok()?;
+        out.push((key.as_bytes().to_vec(), v));
+    }
+    Some(out)
+}
+
+#[test]
+fn concurrent_syncs_swap_whole_envdirs() {
+    let t = Tree::new();
+    let svc = t.service("svc", env_template);
+    let one = set_file(&t, "one", "a K=1 L=1\nb K=1 L=1\n");
+    let two = set_file(&t, "two", "a K=2 L=2\nb K=2 L=2\n");
+    assert_eq!(ok(&sync_file(&svc, &one, &[])), "+a\n+b\n");
+    let env = dir(&svc, "a").join("env");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (env, stop) = (env.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Some(got) = read_whole(&env) else { continue };
+                let whole = got == [(b"K".to_vec(), b"1\n".to_vec()), (b"L".to_vec(), b"1\n".to_vec())]
+                    || got == [(b"K".to_vec(), b"2\n".to_vec()), (b"L".to_vec(), b"2\n".to_vec())];
+                assert!(whole, "half an env/: {got:?}");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for round in 0..10 {
+        let spawn = |f: &Path| {
+            ours("s6-instance-sync")
+                .args(["-R", "none", "-f"])
+                .arg(f)
+                .arg(&svc)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (x, y) = (spawn(&one), spawn(&two));
+        for c in [x, y] {
+            let out = c.wait_with_output().unwrap();
+            assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    // Whole at the end too, the same for both instances' own sets, and
+    // nothing hidden left.
+    for n in ["a", "b"] {
+        let got = read_whole(&dir(&svc, n).join("env")).unwrap();
+        assert_eq!(got[0].1, got[1].1, "{n}");
+        assert!(hidden_in(&dir(&svc, n)).is_empty(), "{n}");
+    }
+}
