@@ -252,9 +252,13 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
         instance::await_supervisors(service, wave, o.start, deadline)?;
         diag::write_stdout(&plan(b'+', wave))?;
         if o.wait_new && o.start == Start::Up {
+            // Those the template makes normally down are not waited for.
             let mut watches = Vec::with_capacity(wave.len());
             for name in wave {
-                watches.push((*name, Watch::start(&service.instance_dir(name))?));
+                let dir = service.instance_dir(name);
+                if std::fs::symlink_metadata(dir.join("down")).is_err() {
+                    watches.push((*name, Watch::start(&dir)?));
+                }
             }
             wait_wave(service, watches, o.ready, deadline)?;
         }
