@@ -195,6 +195,59 @@ pub fn differs(dir: &Path, env: &Env) -> Result<bool, Error> {
     })
 }
 
+/// The mark of an instance whose new `env/` its service has not been
+/// told of yet: written (with the chain's pid) before a swap that is to
+/// be followed by a restart or a signal, removed once that is sent. One
+/// left by a chain that is gone makes the next sync treat the instance
+/// as changed.
+pub const CHANGED: &str = ".s6i-changed";
+
+/// Write the mark into the instance at `dir`, replacing one there.
+pub fn mark_changed(dir: &Path) -> Result<(), Error> {
+    let failed = |e: Errno| Error::sys("write", &dir.join(CHANGED), e);
+    let dfd = open_instance(dir).map_err(failed)?;
+    crate::copy::remove_at(dfd.as_fd(), OsStr::new(CHANGED)).map_err(failed)?;
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(&dfd, CHANGED, flags, Mode::from_bits_retain(0o644)).map_err(failed)?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(std::process::id().to_string().as_bytes())
+        .map_err(|e| failed(crate::diag::errno_of(&e)))
+}
+
+/// Remove the mark from the instance at `dir`.
+pub fn clear_changed(dir: &Path) -> Result<(), Error> {
+    let failed = |e: Errno| Error::sys("remove", &dir.join(CHANGED), e);
+    let dfd = open_instance(dir).map_err(failed)?;
+    crate::copy::remove_at(dfd.as_fd(), OsStr::new(CHANGED)).map_err(failed)
+}
+
+/// Whether the instance at `dir` holds a mark left by a chain that is
+/// gone (a regular file holding a pid; anything else there is no mark
+/// of ours).
+pub fn changed_by_dead_chain(dir: &Path) -> bool {
+    let Ok(dfd) = open_instance(dir) else {
+        return false;
+    };
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let Ok(fd) = openat(&dfd, CHANGED, flags, Mode::empty()) else {
+        return false;
+    };
+    if fstat(&fd).map_or(true, |st| {
+        SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG
+    }) {
+        return false;
+    }
+    let mut pid = String::new();
+    if std::fs::File::from(fd).take(32).read_to_string(&mut pid).is_err() {
+        return false;
+    }
+    pid.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|&p| p > 0)
+        .is_some_and(crate::copy::process_gone)
+}
+
 /// Remove what killed swaps left in the instance at `dir` (see
 /// `sweep_at`).
 pub fn sweep(dir: &Path) {

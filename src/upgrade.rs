@@ -245,7 +245,10 @@ fn add_missing(
     use crate::diag::errno_of;
     let service_dir = rel.as_os_str().is_empty() || rel == Path::new("log");
     for (name, is_dir) in copy::entries_below(old, rel)? {
-        let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending" | b"down");
+        let runtime = matches!(
+            name.as_bytes(),
+            b"supervise" | b"event" | b".s6i-pending" | b"down" | b".s6i-changed"
+        );
         if runtime && service_dir || rel.as_os_str().is_empty() && name == crate::manifest::NAME {
             continue;
         }

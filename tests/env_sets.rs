@@ -405,6 +405,21 @@ fn a_killed_swap_is_finished_by_the_next_sync() {
     std::fs::create_dir(&live).unwrap();
     assert_eq!(ok(&sync_file(&svc, &f, &[])), "");
     assert!(live.exists());
+    std::fs::remove_dir(&live).unwrap();
+    // A sync killed after its swap, before it restarted the service: its
+    // mark (and a dead pid) makes the next sync restart the instance,
+    // although env/ is already what the set says. A live chain's mark is
+    // its own business.
+    let pid_a = pid(&svc, "a");
+    std::fs::write(a.join(".s6i-changed"), std::process::id().to_string()).unwrap();
+    assert_eq!(ok(&sync_file(&svc, &f, &[])), "");
+    assert_eq!(pid(&svc, "a"), pid_a);
+    std::fs::write(a.join(".s6i-changed"), dead.to_string()).unwrap();
+    assert_eq!(ok(&sync_file(&svc, &f, &["-n"])), "~a\n");
+    assert_eq!(ok(&sync_file(&svc, &f, &[])), "~a\n");
+    assert_ne!(pid(&svc, "a"), pid_a);
+    assert!(!a.join(".s6i-changed").exists());
+    assert_eq!(ok(&sync_file(&svc, &f, &[])), "");
 }
 
 #[test]
@@ -550,5 +565,69 @@ fn concurrent_syncs_swap_whole_envdirs() {
         let got = read_whole(&dir(&svc, n).join("env")).unwrap();
         assert_eq!(got[0].1, got[1].1, "{n}");
         assert!(hidden_in(&dir(&svc, n)).is_empty(), "{n}");
+    }
+}
+
+#[test]
+fn killed_syncs_leave_envs_the_next_sync_makes_whole() {
+    let t = Tree::new();
+    let svc = t.service("svc", env_template);
+    let sets = [
+        "a PORT=1\nb PORT=1\nc PORT=1\n",
+        "b PORT=2 X=y\nc PORT=2\nd PORT=2\ne\n",
+        "a PORT=3\ne COLOR=red\n",
+    ];
+    let mut seed = 1919u64;
+    for round in 0..12 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_micros(seed >> 33 & 0x7fff);
+        let text = sets[round % sets.len()];
+        let f = set_file(&t, "set", text);
+        let action = if round % 2 == 0 { "none" } else { "restart" };
+        kill_after(
+            ours("s6-instance-sync").args(["-R", action, "-f"]).arg(&f).arg(&svc),
+            delay,
+        );
+        let what = format!("round {round}, killed at {delay:?}");
+        // Whatever the moment: every env/ there is a whole one.
+        for n in entries(&svc.join("instance")) {
+            if n.starts_with(b".") {
+                continue;
+            }
+            let env = svc.join("instances").join(String::from_utf8(n).unwrap()).join("env");
+            if env.exists() {
+                let colour = std::fs::read(env.join("COLOR")).unwrap_or_default();
+                assert!(colour == b"blue\n" || colour == b"red\n", "{what}: {env:?} half there");
+            }
+        }
+        let out = sync_file(&svc, &f, &["-R", action]);
+        assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+        // Exactly the set, each with its env/, nothing hidden left.
+        let mut names = Vec::new();
+        for line in text.lines() {
+            let mut words = line.split(' ');
+            let name = words.next().unwrap();
+            names.push(name.as_bytes().to_vec());
+            let mut want = vec![("COLOR", "blue\n".to_string()), ("DELAY", "0\n".to_string())];
+            for w in words {
+                let (k, v) = w.split_once('=').unwrap();
+                want.retain(|(key, _)| *key != k);
+                want.push((k, format!("{v}\n")));
+            }
+            want.sort();
+            let want: Vec<(&str, &str)> = want.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            assert_eq!(env_of(&svc, name), kv(&want), "{what}: {name}");
+            assert!(hidden_in(&dir(&svc, name)).is_empty(), "{what}: {name}");
+            assert!(
+                wait_until(Duration::from_secs(10), || supervised(&dir(&svc, name))),
+                "{what}: {name} not supervised"
+            );
+        }
+        names.sort();
+        let listed: Vec<Vec<u8>> = entries(&svc.join("instance"))
+            .into_iter()
+            .filter(|e| !e.starts_with(b"."))
+            .collect();
+        assert_eq!(listed, names, "{what}");
     }
 }

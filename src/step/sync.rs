@@ -205,7 +205,10 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
             if !o.dry_run {
                 envdir::sweep(&service.instance_dir(name));
             }
-            if envdir::differs(&service.instance_dir(name), env)? {
+            // A killed sync may have swapped env/ in without telling the
+            // service: its mark makes the instance changed again.
+            let dir = service.instance_dir(name);
+            if envdir::differs(&dir, env)? || envdir::changed_by_dead_chain(&dir) {
                 changed.push(name);
             }
         }
@@ -285,8 +288,14 @@ fn change(service: &Service, set: &Set, wave: &[&OsStr], o: &Opts, deadline: Opt
     let mut watches = Vec::new();
     for &name in wave {
         let dir = service.instance_dir(name);
+        // Marked until the service is told (see envdir::CHANGED).
+        if o.action != Action::Nothing {
+            envdir::mark_changed(&dir)?;
+        }
         if let Some(Some(env)) = set.get(name) {
-            envdir::install(&dir, env)?;
+            if envdir::differs(&dir, env)? {
+                envdir::install(&dir, env)?;
+            }
         }
         let up = || {
             crate::supervise::is_running(&dir).unwrap_or(false)
@@ -307,6 +316,9 @@ fn change(service: &Service, set: &Set, wave: &[&OsStr], o: &Opts, deadline: Opt
                     watches.push((name, watch));
                 }
             }
+        }
+        if o.action != Action::Nothing {
+            envdir::clear_changed(&dir)?;
         }
     }
     diag::write_stdout(&plan(b'~', wave))?;
