@@ -130,14 +130,17 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
                 (service, names.into_iter().map(|n| (n, None)).collect(), prog)
             }
         }
-        source => {
+        Source::File(f) => {
             let (service, prog) = service_alone(opts.rest())?;
-            let set = match source {
-                Source::File(f) => set_lines(&read_file(Path::new(&f))?)?,
-                Source::Dirs(d) => set_dirs(Path::new(&d))?,
-                Source::Count(n) => (1..=n).map(|i| (OsString::from(i.to_string()), None)).collect(),
-                Source::Names => unreachable!(),
-            };
+            (service, set_lines(&read_file(Path::new(&f))?)?, prog)
+        }
+        Source::Dirs(d) => {
+            let (service, prog) = service_alone(opts.rest())?;
+            (service, set_dirs(Path::new(&d))?, prog)
+        }
+        Source::Count(n) => {
+            let (service, prog) = service_alone(opts.rest())?;
+            let set = (1..=n).map(|i| (OsString::from(i.to_string()), None)).collect();
             (service, set, prog)
         }
     };
