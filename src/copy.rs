@@ -367,6 +367,16 @@ pub fn leftover_alive(name: &[u8]) -> bool {
     leftover_pid(name).is_some_and(|pid| !process_gone(pid))
 }
 
+/// Whether this is a `.s6i-TAG:PID:RANDOM` name.
+pub fn leftover_name(name: &[u8]) -> bool {
+    leftover_pid(name).is_some()
+}
+
+/// Whether this is a `.s6i-TAG:PID:RANDOM` name whose process is gone.
+pub fn leftover_gone(name: &[u8]) -> bool {
+    leftover_pid(name).is_some_and(process_gone)
+}
+
 /// Whether no process has this pid any more (a recycled pid counts as
 /// alive: its work is left alone).
 pub fn process_gone(pid: i32) -> bool {

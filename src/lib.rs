@@ -7,6 +7,7 @@ pub mod args;
 pub mod chain;
 pub mod copy;
 pub mod diag;
+pub mod envdir;
 pub mod fifo;
 pub mod fifodir;
 pub mod getopt;

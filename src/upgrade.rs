@@ -247,13 +247,32 @@ fn add_missing(
     use crate::diag::errno_of;
     let service_dir = rel.as_os_str().is_empty() || rel == Path::new("log");
     for (name, is_dir) in copy::entries_below(old, rel)? {
-        let runtime = matches!(name.as_bytes(), b"supervise" | b"event" | b".s6i-pending" | b"down");
+        let runtime = matches!(
+            name.as_bytes(),
+            b"supervise" | b"event" | b".s6i-pending" | b"down" | b".s6i-changed"
+        );
         if runtime && service_dir || rel.as_os_str().is_empty() && name == crate::manifest::NAME {
+            continue;
+        }
+        // What a killed env swap (see crate::envdir) left is not carried.
+        if rel.as_os_str().is_empty() && copy::leftover_name(name.as_bytes()) {
             continue;
         }
         let r = rel.join(&name);
         let to = new.join(&r);
         let templates = from_template.is_some_and(|t| t.contains(&r));
+        // An `env/` the instance owns (written by sync or s6i-env, or by
+        // hand after its clone: the manifest does not list it) goes over
+        // whole, in the place of the template's: its values are the
+        // instance's, defaults included.
+        if rel.as_os_str().is_empty() && name == crate::envdir::ENV && is_dir && from_template.is_some() && !templates {
+            if std::fs::symlink_metadata(&to).is_ok() {
+                copy::remove_tree(&to)?;
+            }
+            copy::copy_entry(old, &r, &to)?;
+            crate::envdir::disown(new)?;
+            continue;
+        }
         match std::fs::symlink_metadata(&to) {
             Err(_) if !templates => copy::copy_entry(old, &r, &to)?,
             Err(_) if is_dir => {

@@ -11,6 +11,7 @@ use crate::diag::Error;
 pub mod args;
 pub mod clone;
 pub mod ensure;
+pub mod env;
 pub mod link;
 pub mod list;
 pub mod make;
@@ -45,6 +46,11 @@ pub const ENSURE: Step = Step {
     name: "s6i-ensure",
     usage: ensure::USAGE,
     run: ensure::run,
+};
+pub const ENV: Step = Step {
+    name: "s6i-env",
+    usage: env::USAGE,
+    run: env::run,
 };
 pub const LINK: Step = Step {
     name: "s6i-link",
@@ -107,10 +113,11 @@ pub const WAIT_SUPERVISE: Step = Step {
     run: wait_supervise::run,
 };
 
-const ALL: [&Step; 15] = [
+const ALL: [&Step; 16] = [
     &ARGS,
     &CLONE,
     &ENSURE,
+    &ENV,
     &LINK,
     &LIST,
     &MAKE,

@@ -187,7 +187,7 @@ fn readiness_notified(dir: &std::path::Path) -> Result<bool, Error> {
 
 /// The command letter for `-s signal`: s6-svc sends only the signals it
 /// has a letter for.
-fn signal_command(sig: &[u8]) -> Result<u8, Error> {
+pub(crate) fn signal_command(sig: &[u8]) -> Result<u8, Error> {
     const LETTERS: [(i32, u8); 12] = [
         (libc::SIGALRM, b'a'),
         (libc::SIGABRT, b'b'),

@@ -1,0 +1,497 @@
+//! An instance's managed environment: `SV/instances/NAME/env/`, an
+//! envdir as `s6-envdir` reads it (one file per variable), made from the
+//! template's own `env/` (defaults for every instance) with the
+//! instance's variables added or replacing. What sync (`-f`, `-E`,
+//! stdin) and s6i-env share: compute it, compare it with what is there,
+//! and swap a new one in whole.
+//!
+//! The swap: the new `env/` is written under a hidden name in the
+//! instance directory (`.s6i-env:PID:RANDOM`), root's alone (0700) until
+//! complete, its files 0644; then it gets mode 0755 and the owner of the
+//! instance directory (on its descriptor), and is exchanged with `env/`
+//! (renameat2 RENAME_EXCHANGE; a plain rename when there is no `env/`).
+//! The old one, now under the hidden name, is removed. A reader sees the
+//! old `env/` or the new one, never half of either. A chain killed
+//! midway leaves only the hidden directory, which the next sync or
+//! s6i-env on that instance removes (its pid is dead).
+//!
+//! Everything below the instance directory is reached from a descriptor
+//! of it, opened without following a link: the instance's user owns it
+//! and may have planted links.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io::{Read as _, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{open, openat, OFlag};
+use nix::sys::stat::{fchmod, fstat, mkdirat, Mode, SFlag};
+use nix::unistd::{fchown, Gid, Uid};
+
+use crate::diag::{Error, EXIT_USAGE};
+
+/// Variables: the file name (the key) and the file's whole contents.
+pub type Env = BTreeMap<OsString, Vec<u8>>;
+
+/// The name of the managed envdir in an instance directory.
+pub const ENV: &str = "env";
+/// The tag of the hidden directory a swap builds (`.s6i-env:PID:RANDOM`).
+const TAG: &str = "env";
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+/// One `KEY=VALUE` word, checked: the key is not empty and holds no `/`
+/// (nor is `.` or `..`), the value holds no NUL. The file gets the value
+/// and a newline. The error says why, for the caller's message.
+pub fn parse_var(word: &[u8]) -> Result<(OsString, Vec<u8>), Vec<u8>> {
+    let Some(eq) = word.iter().position(|&b| b == b'=') else {
+        return Err([&b"word without =: "[..], word].concat());
+    };
+    let (key, value) = (&word[..eq], &word[eq + 1..]);
+    check_key(key)?;
+    if value.contains(&0) {
+        return Err([&b"value of "[..], key, b" holds a NUL byte"].concat());
+    }
+    let mut contents = value.to_vec();
+    contents.push(b'\n');
+    Ok((OsString::from_vec(key.to_vec()), contents))
+}
+
+/// A key is a file name in `env/`.
+pub fn check_key(key: &[u8]) -> Result<(), Vec<u8>> {
+    if key.is_empty() {
+        return Err(b"empty key".to_vec());
+    }
+    if key.contains(&b'/') || key.contains(&b'=') || key == b"." || key == b".." || key.contains(&0) {
+        return Err([&b"invalid key: "[..], key].concat());
+    }
+    Ok(())
+}
+
+/// What reading an envdir found: its variables, or the first entry that
+/// is not a regular file.
+pub enum Found {
+    Env(Env),
+    NotRegular(OsString),
+}
+
+/// Read the envdir open at `dir`: every entry must be a regular file
+/// (opened without following a link or blocking on a FIFO).
+fn read_at(dir: OwnedFd) -> Result<Found, Errno> {
+    let mut d = Dir::from_fd(dir)?;
+    let mut names = Vec::new();
+    for entry in d.iter() {
+        let entry = entry?;
+        let b = entry.file_name().to_bytes();
+        if b != b"." && b != b".." {
+            names.push(OsString::from_vec(b.to_vec()));
+        }
+    }
+    let mut env = Env::new();
+    for name in names {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match openat(d.as_fd(), name.as_os_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ELOOP | Errno::ENXIO) => return Ok(Found::NotRegular(name)),
+            Err(e) => return Err(e),
+        };
+        let st = fstat(&fd)?;
+        if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+            return Ok(Found::NotRegular(name));
+        }
+        let mut contents = Vec::new();
+        std::fs::File::from(fd)
+            .read_to_end(&mut contents)
+            .map_err(|e| crate::diag::errno_of(&e))?;
+        env.insert(name, contents);
+    }
+    Ok(Found::Env(env))
+}
+
+/// Read the envdir at `path` (a directory the caller names; a link to
+/// it is followed, none below it).
+pub fn read_path(path: &Path) -> Result<Found, Errno> {
+    read_at(open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// The template's `env/`, if it has one: the defaults of every
+/// instance. One that is not a directory, or holds anything but regular
+/// files, is refused (exit 100).
+pub fn template_env(template: &Path) -> Result<Env, Error> {
+    let t = open(
+        template,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", template, e))?;
+    let path = template.join(ENV);
+    let dir = match openat(&t, ENV, DIR_FLAGS, Mode::empty()) {
+        Ok(d) => d,
+        Err(Errno::ENOENT) => return Ok(Env::new()),
+        Err(e @ (Errno::ELOOP | Errno::ENOTDIR)) => return Err(Error::sys_code(EXIT_USAGE, "use", &path, e)),
+        Err(e) => return Err(Error::sys("open", &path, e)),
+    };
+    match read_at(dir).map_err(|e| Error::sys("read", &path, e))? {
+        Found::Env(env) => Ok(env),
+        Found::NotRegular(name) => {
+            let mut msg = b"unable to use ".to_vec();
+            msg.extend_from_slice(crate::diag::bytes(&path.join(name)));
+            msg.extend_from_slice(b": not a regular file");
+            Err(Error::new(EXIT_USAGE, msg))
+        }
+    }
+}
+
+/// The template's variables with `vars` added or replacing.
+pub fn overlay(base: &Env, vars: impl IntoIterator<Item = (OsString, Vec<u8>)>) -> Env {
+    let mut env = base.clone();
+    env.extend(vars);
+    env
+}
+
+/// The instance directory `dir`, opened without following a link.
+fn open_instance(dir: &Path) -> Result<OwnedFd, Errno> {
+    open(dir, DIR_FLAGS, Mode::empty())
+}
+
+/// The `env/` of the instance open at `dfd`: Ok(None) when there is
+/// none; Err(()) inside when it is no plain envdir (a link, a file, a
+/// subdirectory in it), which differs from every wanted one.
+fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, ()>, Errno> {
+    match openat(dfd, ENV, DIR_FLAGS, Mode::empty()) {
+        Ok(d) => match read_at(d)? {
+            Found::Env(env) => Ok(Ok(Some(env))),
+            Found::NotRegular(_) => Ok(Err(())),
+        },
+        Err(Errno::ENOENT) => Ok(Ok(None)),
+        Err(Errno::ELOOP | Errno::ENOTDIR) => Ok(Err(())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the instance at `dir` needs its `env/` changed to be `env`:
+/// names and contents compared byte for byte. No `env/` differs from
+/// any wanted one but the empty one (a template without `env/`, an
+/// instance without variables): an instance made before its set was
+/// managed is not restarted only to get an empty directory.
+pub fn differs(dir: &Path, env: &Env) -> Result<bool, Error> {
+    let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
+    let now = current_at(dfd.as_fd()).map_err(|e| Error::sys("read", &dir.join(ENV), e))?;
+    Ok(match now {
+        Ok(Some(now)) => now != *env,
+        Ok(None) => !env.is_empty(),
+        Err(()) => true,
+    })
+}
+
+/// The mark of an instance whose new `env/` its service has not been
+/// told of yet: written (with the chain's pid) before a swap that is to
+/// be followed by a restart or a signal, removed once that is sent. One
+/// left by a chain that is gone makes the next sync treat the instance
+/// as changed.
+pub const CHANGED: &str = ".s6i-changed";
+
+/// Write the mark into the instance at `dir`, replacing one there.
+pub fn mark_changed(dir: &Path) -> Result<(), Error> {
+    let failed = |e: Errno| Error::sys("write", &dir.join(CHANGED), e);
+    let dfd = open_instance(dir).map_err(failed)?;
+    crate::copy::remove_at(dfd.as_fd(), OsStr::new(CHANGED)).map_err(failed)?;
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(&dfd, CHANGED, flags, Mode::from_bits_retain(0o644)).map_err(failed)?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(std::process::id().to_string().as_bytes())
+        .map_err(|e| failed(crate::diag::errno_of(&e)))
+}
+
+/// Remove the mark from the instance at `dir`.
+pub fn clear_changed(dir: &Path) -> Result<(), Error> {
+    let failed = |e: Errno| Error::sys("remove", &dir.join(CHANGED), e);
+    let dfd = open_instance(dir).map_err(failed)?;
+    crate::copy::remove_at(dfd.as_fd(), OsStr::new(CHANGED)).map_err(failed)
+}
+
+/// Whether the instance at `dir` holds a mark left by a chain that is
+/// gone (a regular file holding a pid; anything else there is no mark
+/// of ours).
+pub fn changed_by_dead_chain(dir: &Path) -> bool {
+    let Ok(dfd) = open_instance(dir) else {
+        return false;
+    };
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let Ok(fd) = openat(&dfd, CHANGED, flags, Mode::empty()) else {
+        return false;
+    };
+    if fstat(&fd).map_or(true, |st| {
+        SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG
+    }) {
+        return false;
+    }
+    let mut pid = String::new();
+    if std::fs::File::from(fd).take(32).read_to_string(&mut pid).is_err() {
+        return false;
+    }
+    pid.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|&p| p > 0)
+        .is_some_and(crate::copy::process_gone)
+}
+
+/// Remove what killed swaps left in the instance at `dir` (see
+/// `sweep_at`).
+pub fn sweep(dir: &Path) {
+    if let Ok(dfd) = open_instance(dir) {
+        sweep_at(dfd.as_fd());
+    }
+}
+
+/// Set the `env/` of the instance at `dir` to `env` if it differs;
+/// returns whether it did.
+pub fn set(dir: &Path, env: &Env) -> Result<bool, Error> {
+    sweep(dir);
+    if !differs(dir, env)? {
+        return Ok(false);
+    }
+    install(dir, env)?;
+    Ok(true)
+}
+
+/// Remove what killed swaps left in the instance open at `dfd`: hidden
+/// `.s6i-env:PID:RANDOM` directories (and `.s6i-manifest:PID:RANDOM`
+/// files) whose pid is gone.
+fn sweep_at(dfd: BorrowedFd) {
+    let Ok(fd) = openat(dfd, ".", DIR_FLAGS, Mode::empty()) else {
+        return;
+    };
+    let Ok(mut d) = Dir::from_fd(fd) else {
+        return;
+    };
+    let left: Vec<OsString> = d
+        .iter()
+        .flatten()
+        .map(|e| e.file_name().to_bytes().to_vec())
+        .filter(|b| (b.starts_with(b".s6i-env:") || b.starts_with(b".s6i-manifest:")) && crate::copy::leftover_gone(b))
+        .map(OsString::from_vec)
+        .collect();
+    for name in left {
+        let _ = crate::copy::remove_at(dfd, &name);
+    }
+}
+
+/// Write `env` as the new `env/` of the instance at `dir`, and swap it
+/// in whole (see the top of this file).
+pub fn install(dir: &Path, env: &Env) -> Result<(), Error> {
+    let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
+    let dfd = dfd.as_fd();
+    sweep_at(dfd);
+    let target = dir.join(ENV);
+    let tmp = hidden_name();
+    let built = build(dfd, &tmp, env);
+    let failed = |e: Errno| {
+        let _ = crate::copy::remove_at(dfd, &tmp);
+        Error::sys("write", &target, e)
+    };
+    built.map_err(failed)?;
+    // The instance's env/ is its own now, not the template's: an upgrade
+    // carries it over whole (see upgrade::keep_own_state).
+    disown_in_manifest(dfd).map_err(failed)?;
+    swap(dfd, &tmp).map_err(failed)?;
+    // The old env/ is now under the hidden name.
+    crate::copy::remove_at(dfd, &tmp).map_err(|e| Error::sys("remove the old", &target, e))
+}
+
+fn hidden_name() -> OsString {
+    let mut name = format!(".s6i-{TAG}:{}:", std::process::id()).into_bytes();
+    name.extend_from_slice(&crate::random::suffix());
+    OsString::from_vec(name)
+}
+
+/// Make the directory `name` in `dfd` holding `env`: root's alone while
+/// written, then the owner of the instance directory, mode 0755, files
+/// 0644.
+fn build(dfd: BorrowedFd, name: &OsStr, env: &Env) -> Result<(), Errno> {
+    let owner = fstat(dfd)?;
+    let (uid, gid) = (Some(Uid::from_raw(owner.st_uid)), Some(Gid::from_raw(owner.st_gid)));
+    mkdirat(dfd, name, Mode::S_IRWXU)?;
+    let top = openat(dfd, name, DIR_FLAGS, Mode::empty())?;
+    for (key, contents) in env {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(&top, key.as_os_str(), flags, Mode::from_bits_retain(0o600))?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(contents).map_err(|e| crate::diag::errno_of(&e))?;
+        let _ = fchown(f.as_fd(), uid, gid);
+        fchmod(f.as_fd(), Mode::from_bits_retain(0o644))?;
+    }
+    let _ = fchown(&top, uid, gid);
+    fchmod(&top, Mode::from_bits_retain(0o755))
+}
+
+/// renameat2 in one directory, through the raw system call.
+fn renameat2(dfd: BorrowedFd, from: &OsStr, to: &OsStr, flags: libc::c_uint) -> Result<(), Errno> {
+    let cfrom = CString::new(from.as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let cto = CString::new(to.as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let fd = dfd.as_raw_fd();
+    // SAFETY: valid descriptor, NUL-terminated names.
+    let r = unsafe { libc::syscall(libc::SYS_renameat2, fd, cfrom.as_ptr(), fd, cto.as_ptr(), flags) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::last())
+    }
+}
+
+/// Put the directory `tmp` in the place of `env/`, and what was there
+/// (if anything) at `tmp`.
+fn swap(dfd: BorrowedFd, tmp: &OsStr) -> Result<(), Errno> {
+    let env = OsStr::new(ENV);
+    loop {
+        match renameat2(dfd, tmp, env, libc::RENAME_EXCHANGE) {
+            Ok(()) => return Ok(()),
+            // No env/ yet: a plain rename, unless one came meanwhile.
+            Err(Errno::ENOENT) => match renameat2(dfd, tmp, env, libc::RENAME_NOREPLACE) {
+                Ok(()) => return Ok(()),
+                Err(Errno::EEXIST | Errno::ENOTEMPTY) => continue,
+                Err(Errno::EINVAL | Errno::ENOSYS) => return fallback(dfd, tmp),
+                Err(e) => return Err(e),
+            },
+            Err(Errno::EINVAL | Errno::ENOSYS) => return fallback(dfd, tmp),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Without RENAME_EXCHANGE (an old kernel, some file systems): the old
+/// `env/` goes aside under a hidden name, the new one takes its place,
+/// and the old one ends at `tmp`. For a moment there is no `env/`, never
+/// half of one; a chain killed then leaves none, which the next one
+/// writes.
+fn fallback(dfd: BorrowedFd, tmp: &OsStr) -> Result<(), Errno> {
+    let env = OsStr::new(ENV);
+    let aside = hidden_name();
+    let had = match nix::fcntl::renameat(dfd, env, dfd, aside.as_os_str()) {
+        Ok(()) => true,
+        Err(Errno::ENOENT) => false,
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = nix::fcntl::renameat(dfd, tmp, dfd, env) {
+        if had {
+            let _ = nix::fcntl::renameat(dfd, aside.as_os_str(), dfd, env);
+        }
+        return Err(e);
+    }
+    if had {
+        nix::fcntl::renameat(dfd, aside.as_os_str(), dfd, tmp)?;
+    }
+    Ok(())
+}
+
+/// Take `env/` out of the manifest of the instance at `dir`: it is the
+/// instance's own (see `disown_in_manifest`).
+pub fn disown(dir: &Path) -> Result<(), Errno> {
+    disown_in_manifest(open_instance(dir)?.as_fd())
+}
+
+/// Take `env` and what is below it out of the instance's manifest (see
+/// `crate::manifest`), if it lists them: rewritten under a hidden name
+/// and renamed over it.
+fn disown_in_manifest(dfd: BorrowedFd) -> Result<(), Errno> {
+    let name = OsStr::new(crate::manifest::NAME);
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let fd = match openat(dfd, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ELOOP | Errno::ENXIO) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let st = fstat(&fd)?;
+    if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+        return Ok(());
+    }
+    let mut list = Vec::new();
+    std::fs::File::from(fd)
+        .read_to_end(&mut list)
+        .map_err(|e| crate::diag::errno_of(&e))?;
+    let is_env = |p: &[u8]| p == ENV.as_bytes() || p.starts_with(b"env/");
+    if !list.split(|&b| b == 0).any(is_env) {
+        return Ok(());
+    }
+    let mut kept = Vec::with_capacity(list.len());
+    for p in list.split(|&b| b == 0).filter(|p| !p.is_empty() && !is_env(p)) {
+        kept.extend_from_slice(p);
+        kept.push(0);
+    }
+    let tmp = {
+        let mut n = format!(".s6i-manifest:{}:", std::process::id()).into_bytes();
+        n.extend_from_slice(&crate::random::suffix());
+        OsString::from_vec(n)
+    };
+    let wflags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let out = openat(dfd, tmp.as_os_str(), wflags, Mode::from_bits_retain(0o644))?;
+    let mut f = std::fs::File::from(out);
+    let written = f
+        .write_all(&kept)
+        .map_err(|e| crate::diag::errno_of(&e))
+        .and_then(|()| {
+            let _ = fchown(
+                f.as_fd(),
+                Some(Uid::from_raw(st.st_uid)),
+                Some(Gid::from_raw(st.st_gid)),
+            );
+            fchmod(f.as_fd(), Mode::from_bits_retain(st.st_mode & 0o7777))
+        })
+        .and_then(|()| nix::fcntl::renameat(dfd, tmp.as_os_str(), dfd, name));
+    if written.is_err() {
+        let _ = nix::unistd::unlinkat(dfd, tmp.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vars() {
+        assert_eq!(parse_var(b"A=b c").unwrap(), (OsString::from("A"), b"b c\n".to_vec()));
+        assert_eq!(parse_var(b"A=").unwrap().1, b"\n");
+        assert_eq!(parse_var(b"A=x=y").unwrap().1, b"x=y\n");
+        for bad in [&b"A"[..], b"=x", b"a/b=x", b"..=x", b"A=x\0y"] {
+            assert!(parse_var(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn swaps_in_whole_and_sweeps_dead_leftovers() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path();
+        std::fs::write(dir.join(crate::manifest::NAME), b"env\0env/A\0run\0").unwrap();
+        std::fs::create_dir(dir.join("env")).unwrap();
+        std::fs::write(dir.join("env/A"), b"1\n").unwrap();
+        std::fs::create_dir(dir.join(".s6i-env:999999999:abcdef")).unwrap();
+        let env: Env = [(OsString::from("B"), b"2\n".to_vec())].into_iter().collect();
+        assert!(set(dir, &env).unwrap());
+        assert!(!set(dir, &env).unwrap());
+        assert_eq!(std::fs::read(dir.join("env/B")).unwrap(), b"2\n");
+        assert!(!dir.join("env/A").exists());
+        assert_eq!(std::fs::read(dir.join(crate::manifest::NAME)).unwrap(), b"run\0");
+        let hidden: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().as_bytes().starts_with(b".s6i-env"))
+            .collect();
+        assert!(hidden.is_empty());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!((mode(&dir.join("env")), mode(&dir.join("env/B"))), (0o755, 0o644));
+    }
+}
