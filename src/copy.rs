@@ -327,7 +327,9 @@ pub fn remove_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
 pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
     let mut name = format!(".s6i-{tag}:{}:", std::process::id()).into_bytes();
     name.extend_from_slice(&crate::random::suffix());
-    path.parent().unwrap_or(Path::new(".")).join(OsString::from_vec(name))
+    let hidden = path.parent().unwrap_or(Path::new(".")).join(OsString::from_vec(name));
+    crate::leftovers::hidden(&hidden);
+    hidden
 }
 
 /// Remove the hidden work-in-progress trees left in `dir` by steps that

@@ -57,9 +57,26 @@ pub fn working(instances: &Path) -> Working {
     Working { mark }
 }
 
+/// Every hidden name this process made (copy::hidden_sibling), to tell
+/// at the end of its work whether one was left behind (a removal that
+/// failed): then the mark stays, for a sweep once the process is gone.
+static HIDDEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Note a hidden name about to be made.
+pub fn hidden(path: &Path) {
+    HIDDEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.to_path_buf());
+}
+
 impl Drop for Working {
     fn drop(&mut self) {
         if UNDER_WAY.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let made: Vec<PathBuf> = std::mem::take(&mut *HIDDEN.lock().unwrap_or_else(|e| e.into_inner()));
+            if made.iter().any(|p| std::fs::symlink_metadata(p).is_ok()) {
+                return;
+            }
             let _ = std::fs::remove_file(&self.mark);
             // Empty, it goes: `instances/` holds nothing of ours at rest.
             if let Some(work) = self.mark.parent() {
