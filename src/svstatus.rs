@@ -148,6 +148,17 @@ impl Status {
         self.pid == 0 && !self.finishing && self.paused
     }
 
+    /// How the last run ended, in s6-svstat's words: `exitcode N`, or
+    /// `signal SIGNAME` (named as `release` names it). s6-supervise keeps
+    /// it in the record while the next run is up too, until that one
+    /// ends; a record that never saw a run says `exitcode 0`.
+    pub fn death(&self, release: Release) -> String {
+        match self.signaled() {
+            Some(sig) => format!("signal SIG{}", sig_name(sig, release)),
+            None => format!("exitcode {}", libc::WEXITSTATUS(i32::from(self.wstat))),
+        }
+    }
+
     fn exited(&self) -> Option<i32> {
         let w = i32::from(self.wstat);
         libc::WIFEXITED(w).then(|| libc::WEXITSTATUS(w))
@@ -365,14 +376,10 @@ impl View {
             format!("up (pid {}) ", st.pid)
         } else if not_started {
             "down (not started yet) ".to_string()
-        } else if let Some(sig) = st.signaled() {
-            if numeric {
-                format!("down (signal {sig}) ")
-            } else {
-                format!("down (signal SIG{}) ", sig_name(sig, self.release))
-            }
+        } else if let (Some(sig), true) = (st.signaled(), numeric) {
+            format!("down (signal {sig}) ")
         } else {
-            format!("down (exitcode {}) ", libc::WEXITSTATUS(i32::from(st.wstat)))
+            format!("down ({}) ", st.death(self.release))
         };
         if !not_started {
             s += &format!("{} seconds", st.stamp.seconds_until(&self.now));
