@@ -364,10 +364,9 @@ impl Watch<'_> {
                 // Down now: said when it was up at the last line, at the
                 // first look, or when a whole run came and went between
                 // two looks (a `u` read, and the record changed since).
-                if shown.up.is_some() || !shown.known || (inst.saw_up && st.stamp != shown.stamp) {
-                    if stream {
-                        line(death().as_bytes());
-                    }
+                let news = shown.up.is_some() || !shown.known || (inst.saw_up && st.stamp != shown.stamp);
+                if news && stream {
+                    line(death().as_bytes());
                 }
                 shown.up = None;
                 shown.ready = false;
