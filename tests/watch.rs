@@ -647,3 +647,24 @@ fn example_watch_failures_logs_each_failure_by_name() {
         fifos(&svc)
     );
 }
+
+#[test]
+fn an_upgraded_instance_is_followed_onto_its_new_tree() {
+    let (t, svc) = Tree::with_service();
+    let _ = &t;
+    create(&svc, "a");
+    let mut w = watch(&svc, &[]);
+    w.lines(1);
+    // The upgrade swaps a new copy of the instance in, with a supervisor
+    // of its own: the watch subscribes to that one.
+    let out = run(ours("s6-instance-upgrade").args(["-t", "10000"]).arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let up = format!("a up {}", pid_of(&inst(&svc, "a")));
+    w.until(&up);
+    svc_cmd(&svc, "a", "-k");
+    assert_eq!(w.until("a down signal SIGKILL"), vec!["a down signal SIGKILL"]);
+    assert!(wait_until(Duration::from_secs(5), || pid_of(&inst(&svc, "a")) != 0));
+    w.until(&format!("a up {}", pid_of(&inst(&svc, "a"))));
+    assert_eq!(w.stop(Signal::SIGTERM).signal(), Some(libc::SIGTERM));
+    assert_eq!(fifos(&svc), Vec::<PathBuf>::new());
+}

@@ -87,6 +87,8 @@ struct Inst {
     /// Its listener's index in the waiter; None when its event fifodir
     /// could not be subscribed to (said once, then nothing more).
     slot: Option<usize>,
+    /// The directory subscribed to.
+    tree: Option<Tree>,
     shown: Shown,
     /// Its last record, if it has one.
     status: Option<Status>,
@@ -262,6 +264,12 @@ impl Watch<'_> {
         waiter.watch_pipe(std::io::stdout().as_fd()).map_err(failed)?;
         waiter.catch_interrupts(blocked).map_err(failed)?;
         waiter.watch_names(&scan).map_err(failed)?;
+        // Trees swapped in `instances/` (an upgrade) come by name too.
+        let instances = self.service.instances();
+        match waiter.watch_names(&instances) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(Error::sys("watch", &instances, e)),
+        }
         let mut names = self.service.instance_names()?;
         if let Some(named) = &self.named {
             names.retain(|n| named.contains(n));
@@ -279,7 +287,29 @@ impl Watch<'_> {
 
     /// Subscribe to a new instance. Its state is read by the caller.
     fn add(&mut self, waiter: &mut Waiter, name: &OsStr) -> Result<(), Error> {
+        let (slot, tree) = self.subscribe(waiter, name)?;
+        let inst = Inst {
+            slot,
+            tree,
+            shown: Shown::default(),
+            status: None,
+            dirty: false,
+            saw_up: false,
+            saw_failed: false,
+            failed: false,
+            exiting: false,
+        };
+        self.insts.insert(name.to_os_string(), inst);
+        Ok(())
+    }
+
+    /// A listener in the event fifodir of instance `name`, in the slot
+    /// the waiter gives it, and which directory that is.
+    fn subscribe(&mut self, waiter: &mut Waiter, name: &OsStr) -> Result<(Option<usize>, Option<Tree>), Error> {
         let dir = self.service.instance_dir(name);
+        // Looked at before the subscription: a tree swapped in between is
+        // seen as swapped again, and subscribed to once more.
+        let tree = tree_of(&dir);
         let slot = match subscribe(&dir) {
             Ok(l) => {
                 let slot = waiter.hold(l).map_err(|e| Error::sys("watch", &dir, e))?;
@@ -297,18 +327,31 @@ impl Watch<'_> {
                 None
             }
         };
-        let inst = Inst {
-            slot,
-            shown: Shown::default(),
-            status: None,
-            dirty: false,
-            saw_up: false,
-            saw_failed: false,
-            failed: false,
-            exiting: false,
+        Ok((slot, tree))
+    }
+
+    /// An instance whose directory is another tree now (an upgrade
+    /// swaps a new copy in, or puts the old one back): its supervisor
+    /// from now on is the one in that tree, whose fifodir is subscribed
+    /// to in place of the old one. Ok(false) when it is the same tree.
+    fn follow(&mut self, waiter: &mut Waiter, name: &OsStr) -> Result<bool, Error> {
+        let Some(inst) = self.insts.get_mut(name) else {
+            return Ok(false);
         };
-        self.insts.insert(name.to_os_string(), inst);
-        Ok(())
+        let now = tree_of(&self.service.instance_dir(name));
+        if now.is_none() || now == inst.tree {
+            return Ok(false);
+        }
+        if let Some(slot) = inst.slot.take() {
+            waiter.release(slot);
+            self.slots[slot] = None;
+        }
+        let (slot, tree) = self.subscribe(waiter, name)?;
+        if let Some(inst) = self.insts.get_mut(name) {
+            (inst.slot, inst.tree) = (slot, tree);
+            (inst.exiting, inst.failed, inst.saw_failed) = (false, false, false);
+        }
+        Ok(true)
     }
 
     /// Read an instance's record and print what changed since its last
@@ -430,8 +473,12 @@ impl Watch<'_> {
                         self.line(&name, b"deleted");
                     }
                 }
-                // A link put in another's place: read again.
-                (true, true) => self.read(&name),
+                // Another tree in its place, or a link put in another's
+                // place: subscribed to anew if need be, read again.
+                (true, true) => {
+                    self.follow(waiter, &name)?;
+                    self.read(&name);
+                }
                 _ => {}
             }
         }
@@ -552,6 +599,14 @@ impl Watch<'_> {
         msg.extend_from_slice(bytes(self.service.root()));
         Error::new(EXIT_NOT_RUNNING, msg)
     }
+}
+
+/// Which directory is at a path: device and inode.
+type Tree = (u64, u64);
+
+fn tree_of(dir: &std::path::Path) -> Option<Tree> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(dir).ok().map(|md| (md.dev(), md.ino()))
 }
 
 fn listed(head: &str, names: &[&OsStr]) -> Vec<u8> {
