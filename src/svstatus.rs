@@ -129,7 +129,15 @@ impl Status {
     pub fn read(svdir: &Path) -> Result<Status, Errno> {
         use std::io::Read;
         let path = svdir.join("supervise").join("status");
-        let f = std::fs::File::open(path).map_err(|e| crate::diag::errno_of(&e))?;
+        // Without blocking: a FIFO put in the record's place by whoever
+        // owns the service directory reads as a short record, and does
+        // not hang a reader (a watch runs for ever).
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| crate::diag::errno_of(&e))?;
         let mut b = Vec::with_capacity(SIZE_WITH_PGID);
         f.take(SIZE_WITH_PGID as u64)
             .read_to_end(&mut b)

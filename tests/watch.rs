@@ -162,7 +162,13 @@ impl Watcher {
                         return got;
                     }
                 }
-                None => panic!("no line {what:?}; got {got:?}; stderr: {}", self.stop_output()),
+                None => {
+                    let seen = self.seen.clone();
+                    panic!(
+                        "no line {what:?}; got {got:?}; all: {seen:?}; stderr: {}",
+                        self.stop_output()
+                    )
+                }
             }
         }
     }
@@ -202,8 +208,16 @@ impl Drop for Watcher {
     }
 }
 
+/// The pid of the run, 0 when down. While the finish script runs (as
+/// s6-supervise 2.11 forks one, even with no finish file), the record
+/// holds its pid, flagged finishing: down.
 fn pid_of(dir: &Path) -> u64 {
-    status(dir).0
+    let (pid, flags) = status(dir);
+    if flags & 2 != 0 {
+        0
+    } else {
+        pid
+    }
 }
 
 #[test]
@@ -214,7 +228,11 @@ fn snapshot_then_a_line_per_change() {
         create(&svc, n);
     }
     for n in ["a", "b", "c"] {
-        assert!(wait_until(Duration::from_secs(10), || status(&inst(&svc, n)).1 & 8 != 0));
+        // Up and ready: a record that never saw a run has its ready flag
+        // set too.
+        assert!(wait_until(Duration::from_secs(10), || {
+            pid_of(&inst(&svc, n)) != 0 && status(&inst(&svc, n)).1 & 8 != 0
+        }));
     }
     let mut w = watch(&svc, &[]);
     let snap = w.lines(6);
@@ -228,7 +246,7 @@ fn snapshot_then_a_line_per_change() {
     svc_cmd(&svc, "b", "-k");
     let got = w.until("b ready");
     assert_eq!(got[0], "b down signal SIGKILL", "{got:?}");
-    assert!(wait_until(Duration::from_secs(5), || status(&inst(&svc, "b")).0 != 0));
+    assert!(wait_until(Duration::from_secs(5), || pid_of(&inst(&svc, "b")) != 0));
     assert_eq!(got[1], format!("b up {}", pid_of(&inst(&svc, "b"))), "{got:?}");
     assert_eq!(got.len(), 3, "{got:?}");
 
@@ -279,6 +297,7 @@ fn named_instances_only_and_one_not_made_yet() {
     let _ = &t;
     create(&svc, "a");
     create(&svc, "b");
+    assert!(wait_until(Duration::from_secs(10), || pid_of(&inst(&svc, "b")) != 0));
     let mut w = watcher(ours("s6-instance-watch").arg(&svc).args(["b", "z"]));
     assert_eq!(w.lines(1), vec![format!("b up {}", pid_of(&inst(&svc, "b")))]);
     create(&svc, "y");
@@ -333,7 +352,7 @@ fn idle_then_a_burst_of_100_restarts_ends_on_every_record() {
     let out = run(program(bindir().join("s6i-signal")).args(&argv));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(wait_until(Duration::from_secs(20), || all.iter().all(|n| {
-        let (pid, _) = status(&inst(&svc, n));
+        let pid = pid_of(&inst(&svc, n));
         pid != 0 && pid != olds[n]
     })));
     // The last up line of each names the pid in its record.
@@ -429,7 +448,8 @@ fn waits_on_the_whole_set() {
     create(&svc, "a");
     create(&svc, "b");
     for (opt, want) in [("-u", 0), ("-U", 0), ("-d", 99), ("-D", 99)] {
-        let out = run(&mut wait_cmd(&svc, &[opt, "-t", "300"]));
+        let limit = if want == 0 { "10000" } else { "300" };
+        let out = run(&mut wait_cmd(&svc, &[opt, "-t", limit]));
         assert_eq!(code(&out), want, "{opt}: {}", stderr(&out));
         assert!(out.stdout.is_empty());
         if want == 99 {
@@ -667,4 +687,24 @@ fn an_upgraded_instance_is_followed_onto_its_new_tree() {
     w.until(&format!("a up {}", pid_of(&inst(&svc, "a"))));
     assert_eq!(w.stop(Signal::SIGTERM).signal(), Some(libc::SIGTERM));
     assert_eq!(fifos(&svc), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_wait_does_not_care_who_reads_its_output() {
+    let (t, svc) = Tree::with_service();
+    let _ = &t;
+    let out = run(ours("s6-instance-create").arg("-d").arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (r, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let child = wait_cmd(&svc, &["-u", "-t", "20000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(wr))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(r);
+    std::thread::sleep(Duration::from_millis(300));
+    svc_cmd(&svc, "a", "-u");
+    let st = ended_within(child, Duration::from_secs(10)).expect("the wait did not end");
+    assert_eq!(st.code(), Some(0), "{st:?}");
 }

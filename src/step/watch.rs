@@ -255,13 +255,16 @@ impl Watch<'_> {
         let scan = self.service.scandir();
         let failed = |e| Error::sys("watch", &scan, e);
         // The scanner's exit is watch 0 (SCANNER); standard output's
-        // readers, watch 1 when it is a pipe.
+        // readers, watch 1 when it is a pipe and lines are printed.
         if !waiter.watch_reader(&scandir::control_fifo(&scan)).map_err(failed)? {
             // Its lock is held (checked) but nobody reads its FIFO: a
             // scanner starting or on its way out.
             return Err(self.not_running());
         }
-        waiter.watch_pipe(std::io::stdout().as_fd()).map_err(failed)?;
+        // A wait prints nothing: whoever reads its output does not matter.
+        if self.target.is_none() {
+            waiter.watch_pipe(std::io::stdout().as_fd()).map_err(failed)?;
+        }
         waiter.catch_interrupts(blocked).map_err(failed)?;
         waiter.watch_names(&scan).map_err(failed)?;
         // Trees swapped in `instances/` (an upgrade) come by name too.
