@@ -708,3 +708,17 @@ fn a_wait_does_not_care_who_reads_its_output() {
     let st = ended_within(child, Duration::from_secs(10)).expect("the wait did not end");
     assert_eq!(st.code(), Some(0), "{st:?}");
 }
+
+#[test]
+fn names_are_bytes() {
+    let (t, svc) = Tree::with_service();
+    let _ = &t;
+    let name = os(b"caf\xe9");
+    let out = run(ours("s6-instance-create").arg("-d").arg(&svc).arg(name));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(ours("s6-instance-watch").args(["-t", "300"]).arg(&svc).arg(name));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"caf\xe9 down exitcode 0\n");
+    let out = run(ours("s6-instance-watch").args(["-d", "-t", "5000"]).arg(&svc));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
