@@ -373,6 +373,20 @@ pub fn block_interrupts() -> Result<Blocked, Errno> {
     Ok(Blocked { old })
 }
 
+impl Blocked {
+    /// Run `f` with the interrupts let through as they were before they
+    /// were blocked: for a call that may block in the kernel outside a
+    /// wait (a write to a pipe nobody reads from), which one of them must
+    /// still end. Caught there, they reach the handler that removes our
+    /// FIFOs, then end the process.
+    pub fn let_through<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+        let r = f();
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&interrupts()), None);
+        r
+    }
+}
+
 impl Drop for Blocked {
     fn drop(&mut self) {
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);

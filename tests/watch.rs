@@ -478,20 +478,29 @@ fn waits_on_the_whole_set() {
     let st = ended_within(child, Duration::from_secs(10)).expect("the -D wait did not end");
     assert_eq!(st.code(), Some(0));
 
-    // Up, with one made meanwhile (down): it joins the wait.
+    // Up and ready, with one made meanwhile (down): it joins the wait.
+    // b, still down, keeps the wait going until c is made.
     svc_cmd(&svc, "a", "-u");
-    svc_cmd(&svc, "b", "-u");
     let child = wait_cmd(&svc, &["-U", "-t", "20000"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    let alive = || {
+        nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+            .is_ok_and(|s| s == nix::sys::wait::WaitStatus::StillAlive)
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive());
     let out = run(ours("s6-instance-create").arg("-d").arg(&svc).arg("c"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    std::thread::sleep(Duration::from_millis(500));
-    let pid = Pid::from_raw(child.id() as i32);
-    assert!(nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
-        .is_ok_and(|s| s == nix::sys::wait::WaitStatus::StillAlive));
+    svc_cmd(&svc, "b", "-u");
+    assert!(wait_until(Duration::from_secs(5), || {
+        pid_of(&inst(&svc, "b")) != 0 && status(&inst(&svc, "b")).1 & 8 != 0
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(), "the wait ended with c down");
     svc_cmd(&svc, "c", "-u");
     let st = ended_within(child, Duration::from_secs(10)).expect("the -U wait did not end");
     assert_eq!(st.code(), Some(0));
@@ -723,4 +732,31 @@ fn names_are_bytes() {
     assert_eq!(out.stdout, b"caf\xe9 down exitcode 0\n");
     let out = run(ours("s6-instance-watch").args(["-d", "-t", "5000"]).arg(&svc));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn a_reader_that_does_not_read_does_not_keep_it_from_its_signals() {
+    let (t, svc) = Tree::with_service();
+    let _ = &t;
+    create(&svc, "a");
+    // A pipe already full: the snapshot's write blocks.
+    let (r, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let set = |flags: nix::fcntl::OFlag| nix::fcntl::fcntl(&wr, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    set(nix::fcntl::OFlag::O_NONBLOCK);
+    while nix::unistd::write(&wr, &[b'x'; 4096]).is_ok() {}
+    set(nix::fcntl::OFlag::empty());
+    let child = ours("s6-instance-watch")
+        .arg(&svc)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(wr))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !fifos(&svc).is_empty()));
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    let st = ended_within(child, Duration::from_secs(5)).expect("SIGTERM did not end a blocked write");
+    assert_eq!(st.signal(), Some(libc::SIGTERM));
+    assert_eq!(fifos(&svc), Vec::<PathBuf>::new());
+    drop(r);
 }

@@ -189,7 +189,7 @@ impl Watch<'_> {
             Ok(()) => {}
             Err(e) => return End::Fail(e),
         }
-        if let Err(end) = self.flush() {
+        if let Err(end) = self.flush(blocked) {
             return end;
         }
         loop {
@@ -243,7 +243,7 @@ impl Watch<'_> {
             if self.scanner_gone {
                 self.drop_exited(waiter);
             }
-            if let Err(end) = self.flush() {
+            if let Err(end) = self.flush(blocked) {
                 return end;
             }
         }
@@ -516,11 +516,15 @@ impl Watch<'_> {
         self.out.push(b'\n');
     }
 
-    /// Write the lines of one wake-up at once.
-    fn flush(&mut self) -> Result<(), End> {
+    /// Write the lines of one wake-up at once. A reader that does not
+    /// read blocks the write: SIGTERM, SIGINT and SIGHUP are let through
+    /// meanwhile, and still end the watch (their handler removes the
+    /// FIFOs).
+    fn flush(&mut self, blocked: &wait::Blocked) -> Result<(), End> {
         let mut done = 0;
         while done < self.out.len() {
-            match nix::unistd::write(std::io::stdout(), &self.out[done..]) {
+            let written = blocked.let_through(|| nix::unistd::write(std::io::stdout(), &self.out[done..]));
+            match written {
                 Ok(n) => done += n,
                 Err(Errno::EINTR) => {}
                 Err(Errno::EPIPE) => return Err(End::ReaderGone),
