@@ -61,8 +61,8 @@ export S6I_S6_VERSION := $(S6_VERSION)
 # check-s6-versions).
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-STEPS := s6i-args s6i-ensure s6i-clone s6i-env s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list s6i-signal s6i-status s6i-summary s6i-sync s6i-template s6i-upgrade s6i-make
-SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker s6-instance-summary s6-instance-sync s6-instance-template s6-instance-upgrade
+STEPS := s6i-args s6i-ensure s6i-clone s6i-env s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list s6i-signal s6i-status s6i-summary s6i-sync s6i-template s6i-upgrade s6i-make s6i-watch
+SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker s6-instance-summary s6-instance-sync s6-instance-template s6-instance-upgrade s6-instance-watch
 CHECK_PREFIX := $(CARGO_TARGET_DIR)/check
 
 .PHONY: all install uninstall deb check deps-check check-deb check-s6-versions lint-man lint-fmt bench fuzz deps demo clean version

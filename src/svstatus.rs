@@ -129,7 +129,15 @@ impl Status {
     pub fn read(svdir: &Path) -> Result<Status, Errno> {
         use std::io::Read;
         let path = svdir.join("supervise").join("status");
-        let f = std::fs::File::open(path).map_err(|e| crate::diag::errno_of(&e))?;
+        // Without blocking: a FIFO put in the record's place by whoever
+        // owns the service directory reads as a short record, and does
+        // not hang a reader (a watch runs for ever).
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| crate::diag::errno_of(&e))?;
         let mut b = Vec::with_capacity(SIZE_WITH_PGID);
         f.take(SIZE_WITH_PGID as u64)
             .read_to_end(&mut b)
@@ -146,6 +154,17 @@ impl Status {
     /// first record paused, with no pid (s6 2.13.2 and later).
     fn not_started(&self) -> bool {
         self.pid == 0 && !self.finishing && self.paused
+    }
+
+    /// How the last run ended, in s6-svstat's words: `exitcode N`, or
+    /// `signal SIGNAME` (named as `release` names it). s6-supervise keeps
+    /// it in the record while the next run is up too, until that one
+    /// ends; a record that never saw a run says `exitcode 0`.
+    pub fn death(&self, release: Release) -> String {
+        match self.signaled() {
+            Some(sig) => format!("signal SIG{}", sig_name(sig, release)),
+            None => format!("exitcode {}", libc::WEXITSTATUS(i32::from(self.wstat))),
+        }
     }
 
     fn exited(&self) -> Option<i32> {
@@ -365,14 +384,10 @@ impl View {
             format!("up (pid {}) ", st.pid)
         } else if not_started {
             "down (not started yet) ".to_string()
-        } else if let Some(sig) = st.signaled() {
-            if numeric {
-                format!("down (signal {sig}) ")
-            } else {
-                format!("down (signal SIG{}) ", sig_name(sig, self.release))
-            }
+        } else if let (Some(sig), true) = (st.signaled(), numeric) {
+            format!("down (signal {sig}) ")
         } else {
-            format!("down (exitcode {}) ", libc::WEXITSTATUS(i32::from(st.wstat)))
+            format!("down ({}) ", st.death(self.release))
         };
         if !not_started {
             s += &format!("{} seconds", st.stamp.seconds_until(&self.now));

@@ -78,10 +78,27 @@ fn interrupts() -> SigSet {
     set
 }
 
+/// A listener a wait reads: one the caller keeps, or one handed over
+/// (`hold`), dropped (its FIFO removed) by `release` or with the wait.
+enum Held<'l> {
+    Borrowed(&'l Listener),
+    Owned(Listener),
+}
+
+impl Held<'_> {
+    fn get(&self) -> &Listener {
+        match self {
+            Held::Borrowed(l) => l,
+            Held::Owned(l) => l,
+        }
+    }
+}
+
 /// A set of things to wait on; see the module's comment.
 pub struct Waiter<'l> {
     epoll: Epoll,
-    listeners: Vec<&'l Listener>,
+    /// By index; a released one leaves a hole, which `hold` fills again.
+    listeners: Vec<Option<Held<'l>>>,
     gone: Vec<Option<OwnedFd>>,
     inotify: Option<Inotify>,
     signals: Option<SignalFd>,
@@ -101,13 +118,47 @@ impl<'l> Waiter<'l> {
     /// Wait on `listener`'s events; they come as `Wake::Event(i, byte)`,
     /// `i` counting the listeners in the order added.
     pub fn listen(&mut self, listener: &'l Listener) -> Result<usize, Errno> {
-        let i = self.listeners.len();
+        self.add_listener(Held::Borrowed(listener))
+    }
+
+    /// Wait on `listener`'s events for as long as the caller wants: the
+    /// wait keeps it until `release(i)` (or its own end) drops it. `i`
+    /// may be one a released listener had.
+    pub fn hold(&mut self, listener: Listener) -> Result<usize, Errno> {
+        self.add_listener(Held::Owned(listener))
+    }
+
+    fn add_listener(&mut self, held: Held<'l>) -> Result<usize, Errno> {
+        let i = match self.listeners.iter().position(Option::is_none) {
+            Some(i) if matches!(held, Held::Owned(_)) => i,
+            _ => self.listeners.len(),
+        };
         self.epoll.add(
-            listener.fd(),
+            held.get().fd(),
             EpollEvent::new(EpollFlags::EPOLLIN, LISTENERS | i as u64),
         )?;
-        self.listeners.push(listener);
+        if i == self.listeners.len() {
+            self.listeners.push(Some(held));
+        } else {
+            self.listeners[i] = Some(held);
+        }
         Ok(i)
+    }
+
+    /// Stop waiting on listener `i`; one handed over by `hold` is dropped
+    /// (its FIFO removed).
+    pub fn release(&mut self, i: usize) {
+        if let Some(held) = self.listeners.get_mut(i).and_then(Option::take) {
+            let _ = self.epoll.delete(held.get().fd());
+        }
+    }
+
+    /// Drop every listener handed over by `hold` (their FIFOs removed),
+    /// for a wait that ends here.
+    pub fn release_all(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.release(i);
+        }
     }
 
     /// Watch the process that reads `fifo` (a control FIFO): it comes as
@@ -120,13 +171,34 @@ impl<'l> Waiter<'l> {
             Ok(None) | Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(false),
             Err(e) => return Err(e),
         };
+        self.watch_gone(fd).map(|_| true)
+    }
+
+    /// Watch the readers of the pipe that `fd` writes to (a step's
+    /// standard output): `Wake::Gone(i)` once the last one has closed
+    /// it, before anything is written there. Ok(None), and nothing
+    /// watched, when `fd` is no pipe (a file, a terminal, a socket: a
+    /// write says when those are gone).
+    pub fn watch_pipe(&mut self, fd: std::os::fd::BorrowedFd) -> Result<Option<usize>, Errno> {
+        if !nix::sys::stat::SFlag::from_bits_truncate(nix::sys::stat::fstat(fd)?.st_mode)
+            .contains(nix::sys::stat::SFlag::S_IFIFO)
+        {
+            return Ok(None);
+        }
+        let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+        // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor, ours alone.
+        let dup = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+        self.watch_gone(dup).map(Some)
+    }
+
+    fn watch_gone(&mut self, fd: OwnedFd) -> Result<usize, Errno> {
         // No EPOLLOUT: the end is always writable. An error is always
         // reported, and is what we wait for.
         let i = self.gone.len();
         self.epoll
             .add(fd.as_fd(), EpollEvent::new(EpollFlags::empty(), GONE | i as u64))?;
         self.gone.push(Some(fd));
-        Ok(true)
+        Ok(i)
     }
 
     /// Watch `dir` for entries removed or renamed away, and for entries
@@ -135,6 +207,19 @@ impl<'l> Waiter<'l> {
         self.watch_dir(
             dir,
             AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_MOVED_TO,
+        )
+    }
+
+    /// Watch `dir` for entries made, removed, or renamed in or out
+    /// (links of a scan directory): `Wake::Entry(name)`. What happened is
+    /// for the caller to look up: the name is there now or is not.
+    pub fn watch_names(&mut self, dir: &Path) -> Result<(), Errno> {
+        self.watch_dir(
+            dir,
+            AddWatchFlags::IN_CREATE
+                | AddWatchFlags::IN_MOVED_TO
+                | AddWatchFlags::IN_DELETE
+                | AddWatchFlags::IN_MOVED_FROM,
         )
     }
 
@@ -207,7 +292,10 @@ impl<'l> Waiter<'l> {
                 let (kind, i) = (ev.data() & !INDEX, (ev.data() & INDEX) as usize);
                 match kind {
                     LISTENERS => {
-                        let got = self.listeners[i].drain(&mut buf).map_err(WaitError::Sys)?;
+                        let Some(Some(held)) = self.listeners.get(i) else {
+                            continue;
+                        };
+                        let got = held.get().drain(&mut buf).map_err(WaitError::Sys)?;
                         for &b in &buf[..got] {
                             over |= on(Wake::Event(i, b));
                         }
@@ -283,6 +371,20 @@ pub fn block_interrupts() -> Result<Blocked, Errno> {
     let mut old = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&interrupts()), Some(&mut old))?;
     Ok(Blocked { old })
+}
+
+impl Blocked {
+    /// Run `f` with the interrupts let through as they were before they
+    /// were blocked: for a call that may block in the kernel outside a
+    /// wait (a write to a pipe nobody reads from), which one of them must
+    /// still end. Caught there, they reach the handler that removes our
+    /// FIFOs, then end the process.
+    pub fn let_through<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+        let r = f();
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&interrupts()), None);
+        r
+    }
 }
 
 impl Drop for Blocked {

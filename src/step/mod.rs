@@ -24,6 +24,7 @@ pub mod template;
 pub mod unlink;
 pub mod upgrade;
 pub mod wait_supervise;
+pub mod watch;
 
 /// One step: its program name, its usage line, what it does.
 pub struct Step {
@@ -113,7 +114,13 @@ pub const WAIT_SUPERVISE: Step = Step {
     run: wait_supervise::run,
 };
 
-const ALL: [&Step; 16] = [
+pub const WATCH: Step = Step {
+    name: "s6i-watch",
+    usage: watch::USAGE,
+    run: watch::run,
+};
+
+const ALL: [&Step; 17] = [
     &ARGS,
     &CLONE,
     &ENSURE,
@@ -130,6 +137,7 @@ const ALL: [&Step; 16] = [
     &UNLINK,
     &UPGRADE,
     &WAIT_SUPERVISE,
+    &WATCH,
 ];
 
 /// The whole command line of a step that takes no option, then
