@@ -19,9 +19,13 @@
 //! status records; s6 has no upgrade, so beside it, for reference, what
 //! an operator would do with s6's C programs: a delete then a create of
 //! each instance in turn. Then the peak RSS of one command of each kind,
-//! ours against C. `S6I_BENCH_ONLY=upgrade` (or `ops`, `rss`, or a
-//! comma-separated list of them) runs only those parts: `ops` is the
-//! per-N part, `upgrade` the upgrade, `rss` the peak RSS.
+//! ours against C. Then per-instance configuration: a sync of 1000 set
+//! lines that makes them all, then one where 10 lines changed (only
+//! those 10 restarted), as a fraction of the first, and the plan (`-n`)
+//! of 10000 set lines. `S6I_BENCH_ONLY=upgrade` (or `ops`, `env`, `rss`,
+//! or a comma-separated list of them) runs only those parts: `ops` is
+//! the per-N part, `upgrade` the upgrade, `env` the sets with
+//! variables, `rss` the peak RSS.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -86,7 +90,7 @@ fn main() {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![200, 1000]);
     let only = std::env::var("S6I_BENCH_ONLY").ok();
-    let parts = ["ops", "upgrade", "rss"];
+    let parts = ["ops", "upgrade", "env", "rss"];
     if let Some(o) = &only {
         let unknown: Vec<&str> = o.split(',').map(str::trim).filter(|p| !parts.contains(p)).collect();
         assert!(
@@ -103,6 +107,9 @@ fn main() {
     }
     if part("upgrade") {
         upgrade();
+    }
+    if part("env") {
+        env_sets();
     }
     if part("rss") {
         peak_rss();
@@ -413,6 +420,86 @@ fn sets(svc_ours: &Path, svc_c: &Path, n: usize, many: (Duration, Duration)) {
     };
     vs("sync 0->N", up.0, many.0, "create-many");
     vs("sync N->0", down.0, many.1, "delete-many");
+}
+
+/// The instances of the per-instance configuration bench, and how many
+/// of their lines change.
+const ENV_N: usize = 1000;
+const ENV_CHANGED: usize = 10;
+
+fn env_sets() {
+    let t = Tree::new();
+    let svc = t.offline_service_with("env", sleeper_template, &["-c", "2500"]);
+    t.start("env", &svc);
+    let set = t.path().join("env.set");
+    // Line i: its port, and a generation that the first `changed` lines
+    // have moved on.
+    let write = |path: &Path, n: usize, changed: usize| {
+        let mut text = String::from("# name PORT GEN\n");
+        for i in 0..n {
+            let gen = usize::from(i < changed);
+            text.push_str(&format!("w{i} PORT={} GEN={gen}\n", 8000 + i));
+        }
+        std::fs::write(path, text).unwrap();
+    };
+    let sync = |extra: &[&str], set: &Path| {
+        let mut c = ours("s6-instance-sync");
+        c.args(["-t", "120000"])
+            .args(extra)
+            .arg("-f")
+            .arg(set)
+            .arg("--")
+            .arg(&svc);
+        c
+    };
+    let pids = || -> Vec<u64> {
+        (0..ENV_N)
+            .map(|i| status(&svc.join("instances").join(format!("w{i}"))).0)
+            .collect()
+    };
+    write(&set, ENV_N, 0);
+    let made = measure(|| assert_eq!(lines(&mut sync(&[], &set)), ENV_N, "sync of {ENV_N} lines"));
+    let dirs: Vec<PathBuf> = (0..ENV_N)
+        .map(|i| svc.join("instances").join(format!("w{i}")))
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(60), || dirs.iter().all(|d| status(d).0 != 0)),
+        "{ENV_N} instances never all up"
+    );
+    let before = pids();
+    write(&set, ENV_N, ENV_CHANGED);
+    let changed = measure(|| assert_eq!(lines(&mut sync(&[], &set)), ENV_CHANGED, "changed lines"));
+    let after = pids();
+    let restarted = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+    assert_eq!(restarted, ENV_CHANGED, "only the changed instances restart");
+    println!(
+        "\nPer-instance configuration, {ENV_N} instances, tree in {}",
+        t.path().display()
+    );
+    println!(
+        "sync -f, {ENV_N} new lines     {:>8.1} ms (CPU {:.1} ms)",
+        ms(made.0),
+        ms(made.1)
+    );
+    println!(
+        "sync -f, {ENV_CHANGED} lines changed   {:>8.1} ms (CPU {:.1} ms)   {:.1}% of the first   {restarted} restarted",
+        ms(changed.0),
+        ms(changed.1),
+        100.0 * changed.0.as_secs_f64() / made.0.as_secs_f64()
+    );
+    // The plan of ten times as many lines: the best of three.
+    let big = t.path().join("big.set");
+    write(&big, 10 * ENV_N, 0);
+    let plan = (0..3)
+        .map(|_| measure(|| assert_eq!(lines(&mut sync(&["-n"], &big)), 9 * ENV_N, "the plan")))
+        .min()
+        .unwrap();
+    println!(
+        "sync -n, {} lines          {:>8.1} ms (CPU {:.1} ms)",
+        10 * ENV_N,
+        ms(plan.0),
+        ms(plan.1)
+    );
 }
 
 const EL: &str = "/usr/lib/execline/bin";
