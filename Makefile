@@ -25,8 +25,9 @@ S6_BIN ?= $(firstword $(foreach d,/usr/bin /bin /usr/local/bin,$(if $(wildcard $
 # release is in the name of its shared library; a static build (such as
 # s6-overlay's) is told apart by what its programs say and accept.
 S6_VERSION ?= $(shell $(S6_PROBE))
+S6_LIBS ?= /usr/lib/*/libs6.so.*.*.*.* /usr/lib/libs6.so.*.*.*.* /lib/libs6.so.*.*.*.*
 define S6_PROBE
-v=$$(ls /usr/lib/*/libs6.so.*.*.*.* /usr/lib/libs6.so.*.*.*.* /lib/libs6.so.*.*.*.* 2>/dev/null | sed -n 's|.*/libs6\.so\.||p' | sort -t. -k1,1n -k2,2n -k3,3n -k4,4n | tail -n 1); \
+v=$$(ls $(S6_LIBS) 2>/dev/null | sed -n 's|.*/libs6\.so\.||p' | sort -t. -k1,1n -k2,2n -k3,3n -k4,4n | tail -n 1); \
 if [ -n "$$v" ]; then echo $$v; \
 elif grep -aq 'abqhkti12pcyrlPCK' $(S6_BIN)/s6-svc 2>/dev/null; then echo 2.15.1.0; \
 elif $(S6_BIN)/s6-svscan -c 1 $(CURDIR)/target/.s6i-nowhere >/dev/null 2>&1; [ $$? = 100 ]; then echo 2.15.0.0; \

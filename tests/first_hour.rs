@@ -301,3 +301,19 @@ fn a_delete_that_times_out_leaves_the_directory_to_the_next_one() {
     create(&svc, "b");
     assert!(!bdir.join(".s6i-pending").exists());
 }
+
+/// The Makefile's probe of the s6 release says nothing where s6 is not
+/// (a fresh machine, before `make demo` has installed it): no library
+/// to read the release from, no programs to ask.
+#[test]
+fn the_s6_probe_is_quiet_without_s6() {
+    let nowhere = tempfile::tempdir().unwrap();
+    let out = run(std::process::Command::new("/usr/bin/make")
+        .args(["-s", "-C", env!("CARGO_MANIFEST_DIR"), "version"])
+        .arg(format!("S6_BIN={}", nowhere.path().display()))
+        .arg(format!("S6_LIBS={}/libs6.so.*", nowhere.path().display()))
+        .arg(format!("CARGO_TARGET_DIR={}", nowhere.path().display())));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("s6 2.11.3.2 "));
+}
