@@ -22,10 +22,13 @@
 //! ours against C. Then per-instance configuration: a sync of 1000 set
 //! lines that makes them all, then one where 10 lines changed (only
 //! those 10 restarted), as a fraction of the first, and the plan (`-n`)
-//! of 10000 set lines. `S6I_BENCH_ONLY=upgrade` (or `ops`, `env`, `rss`,
-//! or a comma-separated list of them) runs only those parts: `ops` is
-//! the per-N part, `upgrade` the upgrade, `env` the sets with
-//! variables, `rss` the peak RSS.
+//! of 10000 set lines. Then s6-instance-watch on 1000 instances: the
+//! time to the end of its snapshot, its memory and descriptors, its CPU
+//! while all 1000 restart at once, and the latency from s6-svc to its
+//! line (p50, p99). `S6I_BENCH_ONLY=upgrade` (or `ops`, `env`, `watch`,
+//! `rss`, or a comma-separated list of them) runs only those parts:
+//! `ops` is the per-N part, `upgrade` the upgrade, `env` the sets with
+//! variables, `watch` the watch, `rss` the peak RSS.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -90,7 +93,7 @@ fn main() {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![200, 1000]);
     let only = std::env::var("S6I_BENCH_ONLY").ok();
-    let parts = ["ops", "upgrade", "env", "rss"];
+    let parts = ["ops", "upgrade", "env", "watch", "rss"];
     if let Some(o) = &only {
         let unknown: Vec<&str> = o.split(',').map(str::trim).filter(|p| !parts.contains(p)).collect();
         assert!(
@@ -110,6 +113,9 @@ fn main() {
     }
     if part("env") {
         env_sets();
+    }
+    if part("watch") {
+        watch();
     }
     if part("rss") {
         peak_rss();
@@ -500,6 +506,142 @@ fn env_sets() {
         ms(plan.0),
         ms(plan.1)
     );
+}
+
+/// The instances of the watch bench, and the latency samples taken.
+const WATCH_N: usize = 1000;
+const WATCH_SAMPLES: usize = 30;
+
+/// A field of /proc/PID/status, in kB.
+fn proc_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time (user and system) of a running process.
+fn proc_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().map(|w| w.parse().unwrap_or(0)).collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis((f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) * 1000 / hz)
+}
+
+fn watch() {
+    use std::io::BufRead;
+    let t = Tree::new();
+    let svc = t.offline_service_with("watched", sleeper_template, &["-c", "1200"]);
+    t.start("watched", &svc);
+    let names: Vec<String> = (0..WATCH_N).map(|i| format!("w{i}")).collect();
+    time(
+        ours("s6-instance-sync")
+            .args(["-t", "60000", "--"])
+            .arg(&svc)
+            .args(&names),
+    );
+    let dirs: Vec<PathBuf> = names.iter().map(|n| svc.join("instances").join(n)).collect();
+    assert!(
+        wait_until(Duration::from_secs(60), || dirs.iter().all(|d| status(d).0 != 0)),
+        "{WATCH_N} instances never all up"
+    );
+    let started = Instant::now();
+    let mut child = ours("s6-instance-watch")
+        .arg("--")
+        .arg(&svc)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("s6-instance-watch");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, String)>();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |limit: Duration| rx.recv_timeout(limit).expect("no line from s6-instance-watch");
+    let mut snapshot = 0;
+    let mut done = started;
+    while snapshot < WATCH_N {
+        let (at, line) = next(Duration::from_secs(30));
+        if line.split(' ').nth(1) == Some("up") {
+            snapshot += 1;
+            done = at;
+        }
+    }
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    println!(
+        "\ns6-instance-watch, {WATCH_N} instances, tree in {}",
+        t.path().display()
+    );
+    println!(
+        "snapshot done     {:>8.1} ms   RSS {} kB   descriptors {fds}",
+        ms(done - started),
+        proc_kb(pid, "VmRSS:")
+    );
+    // All restart at once: one bulk s6i-signal; every instance's new up
+    // line read.
+    let cpu0 = proc_cpu(pid);
+    let mut restart = program(bindir().join("s6i-signal"));
+    restart.args(["-r", "--"]).arg(&svc);
+    for n in &names {
+        restart.arg(format!(" {n}"));
+    }
+    restart.arg("");
+    let t0 = Instant::now();
+    time(&mut restart);
+    let mut ups = 0;
+    while ups < WATCH_N {
+        let (_, line) = next(Duration::from_secs(60));
+        ups += usize::from(line.split(' ').nth(1) == Some("up"));
+    }
+    println!(
+        "{WATCH_N} restarted   every new up line in {:>8.1} ms   watch CPU {:.1} ms",
+        ms(t0.elapsed()),
+        ms(proc_cpu(pid) - cpu0)
+    );
+    // Latency: s6-svc -d (or -u) on one instance, to its line; a second
+    // apart, the least s6-supervise leaves between two starts.
+    let mut lat = Vec::new();
+    let dir = &dirs[0];
+    for i in 0..WATCH_SAMPLES {
+        std::thread::sleep(Duration::from_millis(1050));
+        let (flag, want) = if i % 2 == 0 { ("-d", "down") } else { ("-u", "up") };
+        let t0 = Instant::now();
+        time(reference("s6-svc").arg(flag).arg(dir));
+        loop {
+            let (at, line) = next(Duration::from_secs(10));
+            let mut w = line.split(' ');
+            if w.next() == Some(names[0].as_str()) && w.next() == Some(want) {
+                lat.push(at - t0);
+                break;
+            }
+        }
+    }
+    lat.sort();
+    println!(
+        "latency s6-svc to line   p50 {:.1} ms   p99 {:.1} ms   ({WATCH_SAMPLES} samples)",
+        pct(&lat, 0.50),
+        pct(&lat, 0.99)
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    let _ = reader.join();
 }
 
 const EL: &str = "/usr/lib/execline/bin";
