@@ -417,40 +417,21 @@ pub fn move_aside(path: &Path) -> Result<Option<PathBuf>, Errno> {
     }
 }
 
-/// remove_dir_all. A supervisor still running in the tree (one a delete
-/// with -X did not wait for, or a create undone) writes into it as we
-/// empty it: then it is told to bring its service down and exit, as the
-/// scanner's prune would (the service's, then its logger's), waited for
-/// (a kernel wait, see supervise::Exits), and the removal tried again.
+/// remove_dir_all, tried again at once when a directory turns out not
+/// to be empty: a supervisor still running in the tree (one a delete
+/// with -X does not wait for, on its way out) writes its status as we
+/// empty it. Each failure is one such write come between our look and
+/// our removal, and a supervisor makes only a few: a bounded number of
+/// tries, with nothing to wait for in between (once the tree is gone,
+/// its writes fail on their own).
 pub fn remove_all(path: &Path) -> Result<(), Errno> {
-    let mut looked_empty = false;
+    let mut tries = 64;
     loop {
-        let e = match fs::remove_dir_all(path) {
+        match fs::remove_dir_all(path) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => errno_of(&e),
-        };
-        if e != Errno::ENOTEMPTY {
-            return Err(e);
-        }
-        let running: Vec<PathBuf> = crate::supervise::with_own_logger(path)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| crate::supervise::is_running(d).unwrap_or(false))
-            .collect();
-        // Nothing running: one that exited as we looked gets one more try.
-        if running.is_empty() {
-            if looked_empty {
-                return Err(e);
-            }
-            looked_empty = true;
-            continue;
-        }
-        // The service first, then its logger, which so logs its last words.
-        for d in running {
-            let exits = crate::supervise::Exits::watch([d.clone()]).map_err(|_| e)?;
-            let _ = crate::supervise::control(&d, b"dx");
-            exits.wait(None).map_err(|_| e)?;
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && tries > 0 => tries -= 1,
+            Err(e) => return Err(errno_of(&e)),
         }
     }
 }
