@@ -243,6 +243,21 @@ impl Service {
     }
 }
 
+/// The operands of a step that reads a service and any number of its
+/// instances (`service [ name... ]`: summary, watch): an empty service
+/// is refused in words of its own, as s6-instance-status does, and every
+/// name is checked, before the service is looked at.
+pub fn service_then_names(rest: &[OsString]) -> Result<(Service, &[OsString]), Error> {
+    let (service, named) = rest.split_first().ok_or(Error::Usage)?;
+    if service.is_empty() {
+        return Err(Error::new(EXIT_USAGE, "invalid service name"));
+    }
+    for name in named {
+        crate::name::check(name.as_bytes())?;
+    }
+    Ok((Service::new(service)?, named))
+}
+
 /// The operands of the steps that act on instances already there
 /// (signal, status): as `service_and_names`, but, as s6-instance-control
 /// and s6-instance-status do, and unlike create and delete, an empty

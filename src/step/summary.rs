@@ -4,8 +4,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
-use crate::layout::Service;
+use crate::diag::{self, Error, EXIT_NOT_RUNNING};
 use crate::release::BUILT_FOR;
 use crate::step::status::{read, Format};
 
@@ -17,14 +16,7 @@ pub const USAGE: &str = if BUILT_FOR.svstat_pgid() {
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (format, rest) = Format::from_options(&argv)?;
-    let (service, named) = rest.split_first().ok_or(Error::Usage)?;
-    if service.is_empty() {
-        return Err(Error::new(EXIT_USAGE, "invalid service name"));
-    }
-    for name in named {
-        crate::name::check(name.as_bytes())?;
-    }
-    let service = Service::new(service)?;
+    let (service, named) = crate::layout::service_then_names(rest)?;
     service.check_live()?;
     let mut names = if named.is_empty() {
         service.instance_names()?

@@ -30,7 +30,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use crate::diag::{self, bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT, EXIT_USAGE};
+use crate::diag::{self, bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::fifodir::{self, Listener};
 use crate::getopt::{number, Getopt};
 use crate::layout::Service;
@@ -127,14 +127,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             _ => return Err(Error::Usage),
         }
     }
-    let (service, named) = opts.rest().split_first().ok_or(Error::Usage)?;
-    if service.is_empty() {
-        return Err(Error::new(EXIT_USAGE, "invalid service name"));
-    }
-    for name in named {
-        crate::name::check(name.as_bytes())?;
-    }
-    let service = Service::new(service)?;
+    let (service, named) = crate::layout::service_then_names(opts.rest())?;
     service.check_live()?;
     let named = (!named.is_empty()).then(|| named.iter().cloned().collect::<std::collections::BTreeSet<_>>());
     // Interrupts are read in the wait, and end it once every FIFO is
