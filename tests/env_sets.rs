@@ -201,18 +201,10 @@ fn a_set_file_makes_instances_with_their_env_and_changes_only_what_differs() {
 
     // Set lines on standard input, with - as the only name; the extra
     // instances go last.
-    let mut child = ours("s6-instance-sync")
-        .args(["-t", "20000"])
-        .arg(&svc)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"a PORT=7\nd\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(
+        ours("s6-instance-sync").args(["-t", "20000"]).arg(&svc).arg("-"),
+        b"a PORT=7\nd\n",
+    );
     assert_eq!(ok(&out), "+d\n~a\n-b\n-c\n");
     for n in ["a", "b", "c", "d"] {
         assert!(hidden_in(&dir(&svc, n)).is_empty(), "{n}");

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -136,17 +135,10 @@ fn sync_makes_the_set_and_a_second_run_does_nothing() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "+d\n-a\n-c\n");
     assert_eq!(instances(&svc), ["a", "b", "c"]);
     // The names on standard input, one a line; -D as create's.
-    let mut child = ours("s6-instance-sync")
-        .args(["-D", "--"])
-        .arg(&svc)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"b\nd\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(
+        ours("s6-instance-sync").args(["-D", "--"]).arg(&svc).arg("-"),
+        b"b\nd\n",
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "+d\n-a\n-c\n");
     assert_eq!(instances(&svc), ["b", "d"]);

@@ -87,12 +87,31 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 pub fn run_for(cmd: &mut Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
+    run_fed(cmd, &[], limit)
+}
+
+/// Run with `input` on standard input (none: /dev/null), with a deadline.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    run_fed(cmd, input, Duration::from_secs(20))
+}
+
+fn run_fed(cmd: &mut Command, input: &[u8], limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(if input.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    // Written, then closed, before the output is read: small inputs fit
+    // the pipe. A reader gone early is the command's business.
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(input);
+    }
     // A watchdog kills the command, by its pid, if it outlives the limit.
     let pid = Pid::from_raw(child.id() as i32);
     let (done, finished) = std::sync::mpsc::channel::<()>();
