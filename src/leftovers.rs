@@ -86,14 +86,11 @@ impl Drop for Working {
     }
 }
 
-/// The marks in `instances/.s6i-work/` whose process is gone.
-fn dead_marks(instances: &Path) -> Vec<OsString> {
-    let Ok(entries) = std::fs::read_dir(instances.join(WORK)) else {
-        return Vec::new();
-    };
+/// The marks among the entries of `instances/.s6i-work/` whose process
+/// is gone.
+fn dead_marks(entries: Vec<OsString>) -> Vec<OsString> {
     entries
-        .flatten()
-        .map(|e| e.file_name())
+        .into_iter()
         .filter(|n| {
             n.to_str()
                 .and_then(|s| s.parse::<i32>().ok())
@@ -109,8 +106,15 @@ fn dead_marks(instances: &Path) -> Vec<OsString> {
 /// stopped; a mark is removed once what its process left is gone.
 pub fn sweep(service: &Service) -> Vec<PathBuf> {
     let instances = service.instances();
-    let dead = dead_marks(&instances);
+    let work = instances.join(WORK);
+    let Ok(entries) = std::fs::read_dir(&work) else {
+        return Vec::new();
+    };
+    let entries: Vec<OsString> = entries.flatten().map(|e| e.file_name()).collect();
+    crate::restart::finish_killed(service, &work, &entries);
+    let dead = dead_marks(entries);
     if dead.is_empty() {
+        let _ = std::fs::remove_dir(&work);
         return Vec::new();
     }
     let running = copy::sweep_leftovers(&instances);

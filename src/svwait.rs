@@ -42,6 +42,12 @@ impl Watch {
         })
     }
 
+    /// Its subscription, for a wait on many services at once; that wait
+    /// reads the events, so this watch's state is stale afterwards.
+    pub fn listener(&self) -> &Listener {
+        &self.listener
+    }
+
     fn reached(&self, t: Target) -> bool {
         self.up == t.up && (!t.ready || self.ready)
     }

@@ -5,9 +5,13 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use common::*;
 
@@ -621,5 +625,70 @@ fn killed_syncs_leave_envs_the_next_sync_makes_whole() {
             .filter(|e| !e.starts_with(b"."))
             .collect();
         assert_eq!(listed, names, "{what}");
+    }
+}
+
+/// Whether the instance is wanted up, as s6-svstat reads its status.
+fn wanted_up(svc: &Path, name: &str) -> bool {
+    let out = run(program("/usr/bin/s6-svstat")
+        .args(["-o", "wantedup"])
+        .arg(dir(svc, name)));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out).trim() == "true"
+}
+
+/// A restart is a down, then an up (s6-supervise holds `s6-svc -r` back a
+/// second). In between the instance is wanted down: a sync stopped by
+/// SIGTERM there brings it up before it dies, and one killed there
+/// leaves a list that the next command of another kind (a create of
+/// another name) reads to bring it up.
+#[test]
+fn a_restart_stopped_midway_leaves_the_instance_wanted_up() {
+    let t = Tree::new();
+    // The finish script holds the restart between its down and its up
+    // (s6-supervise stops it after timeout-finish, 5 s by default).
+    let svc = t.service("svc", |d| {
+        sleeper_template(d);
+        write_script(&d.join("finish"), "/usr/bin/sleep 30");
+    });
+    let f = set_file(&t, "set", "a X=1\n");
+    assert_eq!(ok(&sync_file(&svc, &f, &[])), "+a\n");
+    let work = svc.join("instances/.s6i-work");
+    for (round, sig) in [Signal::SIGTERM, Signal::SIGKILL].into_iter().enumerate() {
+        let pid_a = pid(&svc, "a");
+        let f = set_file(&t, "set", &format!("a X={}\n", round + 2));
+        let child = ours("s6-instance-sync")
+            .args(["-t", "20000", "-f"])
+            .arg(&f)
+            .arg(&svc)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let held = work.join(format!("{}.up", child.id()));
+        let seen = wait_until(Duration::from_secs(10), || held.exists() && !wanted_up(&svc, "a"));
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let st = ended_within(child, Duration::from_secs(10)).expect("sync did not end");
+        assert!(seen, "round {round}: sync never held a down");
+        assert_eq!(st.signal(), Some(sig as i32), "round {round}");
+        if sig == Signal::SIGKILL {
+            assert!(held.exists() && !wanted_up(&svc, "a"));
+            // Any command that finishes leftovers brings it up.
+            let out = run_for(
+                ours("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg("b"),
+                Duration::from_secs(60),
+            );
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+        }
+        assert!(wanted_up(&svc, "a"), "round {round}: a left wanted down");
+        assert!(!work.exists(), "round {round}: .s6i-work left");
+        let a = dir(&svc, "a");
+        let out = run_for(
+            program("/usr/bin/s6-svwait").args(["-u", "-t", "20000"]).arg(&a),
+            Duration::from_secs(30),
+        );
+        assert_eq!(code(&out), 0, "round {round}: a not up again");
+        assert_ne!(pid(&svc, "a"), pid_a);
     }
 }

@@ -299,7 +299,7 @@ fn waves<'a, 'b>(names: &'b [&'a OsStr], max: usize) -> impl Iterator<Item = &'b
 /// signal those whose service is up, as `-R` says, say `~name` for each,
 /// and wait for the restarted ones.
 fn change(service: &Service, set: &Set, wave: &[&OsStr], o: &Opts, deadline: Option<Instant>) -> Result<(), Error> {
-    let mut watches = Vec::new();
+    let mut restart = Vec::new();
     for &name in wave {
         let dir = service.instance_dir(name);
         // Marked until the service is told (see envdir::CHANGED).
@@ -311,52 +311,21 @@ fn change(service: &Service, set: &Set, wave: &[&OsStr], o: &Opts, deadline: Opt
                 envdir::install(&dir, env)?;
             }
         }
-        let up = || {
-            crate::supervise::is_running(&dir).unwrap_or(false)
-                && crate::svstatus::Status::read(&dir).is_ok_and(|st| st.is_up())
-        };
+        let up = crate::supervise::is_running(&dir).unwrap_or(false)
+            && crate::svstatus::Status::read(&dir).is_ok_and(|st| st.is_up());
         match o.action {
-            Action::Nothing => {}
-            Action::Signal(c) => {
-                if up() {
-                    crate::supervise::command(&dir, &[c])?;
-                }
-            }
-            Action::Restart => {
-                if up() {
-                    // Subscribed before the command: nothing is missed.
-                    let watch = Watch::start(&dir)?;
-                    crate::supervise::command(&dir, b"r")?;
-                    watches.push((name, watch));
-                }
-            }
+            Action::Signal(c) if up => crate::supervise::command(&dir, &[c])?,
+            Action::Restart if up => restart.push(name),
+            _ => {}
         }
-        if o.action != Action::Nothing {
-            envdir::clear_changed(&dir)?;
+    }
+    let back = crate::restart::restart(service, &restart, deadline)?;
+    if o.action != Action::Nothing {
+        for &name in wave {
+            envdir::clear_changed(&service.instance_dir(name))?;
         }
     }
     diag::write_stdout(&plan(b'~', wave))?;
-    if watches.is_empty() {
-        return Ok(());
-    }
-    // A restart is a way down, then up again.
-    let down = Target {
-        up: false,
-        ready: false,
-    };
-    let mut back = Vec::with_capacity(watches.len());
-    let mut late = Vec::new();
-    for (name, mut watch) in watches {
-        match watch.until(down, deadline) {
-            Ok(true) => back.push((name, watch)),
-            Ok(false) => return Err(failed(service, name)),
-            Err(e) if e.code() == EXIT_TIMEOUT => late.push(name),
-            Err(e) => return Err(e),
-        }
-    }
-    if !late.is_empty() {
-        return Err(timed_out(&late, "restarted"));
-    }
     wait_wave(service, back, o.ready, deadline)
 }
 

@@ -1,0 +1,199 @@
+//! Restarting instances without the second s6-supervise waits.
+//!
+//! After a service dies, s6-supervise starts it again only a second
+//! later (unless it notified readiness more than a second before): its
+//! guard against a crash loop, which makes `s6-svc -r` cost a second.
+//! A restart that a command asks for is no crash, so it is done as a
+//! down, a wait until down, then an up, which s6-supervise does at once.
+//!
+//! In between, the instances are wanted down. A signal that asks us to
+//! stop (INT, TERM, HUP) is read in the wait: they are brought up, then
+//! the process dies of it. Against any other death, their names are in
+//! `instances/.s6i-work/PID.up` (see crate::leftovers) from before the
+//! down until after the up: the next command that finishes leftovers
+//! (create, delete, sync, upgrade) brings up those of a dead pid.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
+use crate::layout::Service;
+use crate::leftovers::WORK;
+use crate::svwait::Watch;
+use crate::wait::{self, WaitError, Waiter, Wake};
+
+/// How the list of instances held down is named in `.s6i-work/`.
+const HELD: &str = ".up";
+
+/// The instances `names` of `service`, all up, taken down then up again.
+/// Returns a watch on each, subscribed before the up, for the caller to
+/// wait until they are up (or ready). Those not down by `deadline` are
+/// named (exit 99), after every instance was told to be up again.
+pub fn restart<'a>(
+    service: &Service,
+    names: &[&'a OsStr],
+    deadline: Option<Instant>,
+) -> Result<Vec<(&'a OsStr, Watch)>, Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dirs: Vec<PathBuf> = names.iter().map(|n| service.instance_dir(n)).collect();
+    let downs = dirs.iter().map(|d| Watch::start(d)).collect::<Result<Vec<_>, _>>()?;
+    let blocked = wait::block_interrupts().map_err(|e| Error::sys("block signals for", &service.instances(), e))?;
+    let held = Held::write(service, names)?;
+    let mut waiter = Waiter::new().map_err(|e| Error::sys("wait for events of", &service.instances(), e))?;
+    for w in &downs {
+        waiter
+            .listen(w.listener())
+            .map_err(|e| Error::sys("wait for events of", &service.instances(), e))?;
+    }
+    waiter
+        .catch_interrupts(&blocked)
+        .map_err(|e| Error::sys("wait for events of", &service.instances(), e))?;
+    let told = dirs.iter().try_for_each(|d| crate::supervise::command(d, b"d"));
+    // Down: 0 not yet, 1 down, 2 its supervisor went (it cannot come up).
+    let mut down = vec![0u8; names.len()];
+    let mut caught = None;
+    let waited = match told {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let r = waiter.run(deadline, None, |wake| {
+                match wake {
+                    // Down and finished: an up during its finish script would
+                    // be held back the second again.
+                    Wake::Event(i, b'D') => down[i] = down[i].max(1),
+                    Wake::Event(i, b'x') => down[i] = 2,
+                    Wake::Signal(sig) => caught = Some(sig),
+                    _ => {}
+                }
+                caught.is_some() || down.iter().all(|&d| d > 0)
+            });
+            match r {
+                Ok(()) => Ok(()),
+                Err(WaitError::Timeout) => Err(late(names, &down)),
+                Err(WaitError::Sys(e)) => Err(Error::sys_code(EXIT_SYS, "wait for events of", &service.instances(), e)),
+            }
+        }
+    };
+    drop(waiter);
+    // Subscribed before the up: its event cannot be missed.
+    let ups = match waited {
+        Ok(()) if caught.is_none() => dirs.iter().map(|d| Watch::start(d)).collect::<Result<Vec<_>, _>>(),
+        Ok(()) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    held.release(&dirs);
+    if let Some(sig) = caught {
+        diag::warn(b"interrupted: the instances being restarted were told to start again");
+        wait::die_of(sig);
+    }
+    drop(blocked);
+    if let Some(i) = down.iter().position(|&d| d == 2) {
+        let mut msg = diag::bytes(&dirs[i]).to_vec();
+        msg.extend_from_slice(b" failed permanently or its supervisor died");
+        return Err(Error::new(EXIT_NOT_RUNNING, msg));
+    }
+    Ok(names.iter().copied().zip(ups?).collect())
+}
+
+/// Those not down in time: exit 99, as a wave that is late.
+fn late(names: &[&OsStr], down: &[u8]) -> Error {
+    let mut msg = b"timed out waiting for instances to be restarted:".to_vec();
+    for (name, _) in names.iter().zip(down).filter(|(_, &d)| d == 0) {
+        msg.push(b' ');
+        msg.extend_from_slice(name.as_bytes());
+    }
+    Error::new(EXIT_TIMEOUT, msg)
+}
+
+/// The list of instances this process holds down.
+struct Held {
+    path: PathBuf,
+}
+
+impl Held {
+    /// Written whole before anything is taken down: a list cut short by a
+    /// kill would leave an instance down for good.
+    fn write(service: &Service, names: &[&OsStr]) -> Result<Held, Error> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let work = service.instances().join(WORK);
+        let path = work.join(format!("{}{HELD}", std::process::id()));
+        let mut list = Vec::new();
+        for name in names {
+            list.extend_from_slice(name.as_bytes());
+            list.push(b'\n');
+        }
+        let failed = |e: &std::io::Error| Error::sys("write", &path, diag::errno_of(e));
+        // As for the marks of crate::leftovers: the directory goes when it
+        // is left empty, maybe between our mkdir and our open.
+        let mut tries = 0;
+        let mut f = loop {
+            let _ = std::fs::DirBuilder::new().mode(0o700).create(&work);
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path);
+            match opened {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                r => break r.map_err(|e| failed(&e))?,
+            }
+        };
+        f.write_all(&list).map_err(|e| failed(&e))?;
+        Ok(Held { path })
+    }
+
+    /// Tell every instance to be up again, then drop the list.
+    fn release(self, dirs: &[PathBuf]) {
+        for dir in dirs {
+            let _ = crate::supervise::command(dir, b"u");
+        }
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(work) = self.path.parent() {
+            let _ = std::fs::remove_dir(work);
+        }
+    }
+}
+
+/// Bring up the instances that a killed restart left down, listed in
+/// `.s6i-work/PID.up` files whose process is gone. `work` is the
+/// directory `instances/.s6i-work`, already read: its entries are
+/// `names`.
+pub fn finish_killed(service: &Service, work: &Path, names: &[OsString]) {
+    for name in names {
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(HELD))
+            .and_then(|p| p.parse().ok())
+        else {
+            continue;
+        };
+        if pid <= 0 || !crate::copy::process_gone(pid) {
+            continue;
+        }
+        let path = work.join(name);
+        let Ok(list) = read_list(&path) else { continue };
+        for instance in list.split(|&b| b == b'\n').filter(|n| crate::name::check(n).is_ok()) {
+            let _ = crate::supervise::command(&service.instance_dir(OsStr::from_bytes(instance)), b"u");
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// A list file, read without following a link.
+fn read_list(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let mut list = Vec::new();
+    Read::take(&mut f, 1 << 20).read_to_end(&mut list)?;
+    Ok(list)
+}
