@@ -55,10 +55,13 @@ pub fn restart<'a>(
         .map_err(|e| Error::sys("wait for events of", &service.instances(), e))?;
     let told = dirs.iter().try_for_each(|d| crate::supervise::command(d, b"d"));
     // Down: 0 not yet, 1 down, 2 its supervisor went (it cannot come up).
-    let mut down = vec![0u8; names.len()];
+    // One down already (it died since the caller looked) is not waited
+    // for: its events came before the subscription.
+    let mut down: Vec<u8> = downs.iter().map(|w| u8::from(!w.is_up())).collect();
     let mut caught = None;
     let waited = match told {
         Err(e) => Err(e),
+        Ok(()) if down.iter().all(|&d| d > 0) => Ok(()),
         Ok(()) => {
             let r = waiter.run(deadline, None, |wake| {
                 match wake {

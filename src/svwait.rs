@@ -48,6 +48,11 @@ impl Watch {
         &self.listener
     }
 
+    /// Whether the service was up, as last known.
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
     fn reached(&self, t: Target) -> bool {
         self.up == t.up && (!t.ready || self.ready)
     }
