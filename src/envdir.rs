@@ -245,7 +245,7 @@ pub fn changed_by_dead_chain(dir: &Path) -> bool {
         .parse::<i32>()
         .ok()
         .filter(|&p| p > 0)
-        .is_some_and(crate::copy::process_gone)
+        .is_some_and(crate::leftovers::process_gone)
 }
 
 /// Remove what killed swaps left in the instance at `dir` (see
@@ -281,7 +281,9 @@ fn sweep_at(dfd: BorrowedFd) {
         .iter()
         .flatten()
         .map(|e| e.file_name().to_bytes().to_vec())
-        .filter(|b| (b.starts_with(b".s6i-env:") || b.starts_with(b".s6i-manifest:")) && crate::copy::leftover_gone(b))
+        .filter(|b| {
+            (b.starts_with(b".s6i-env:") || b.starts_with(b".s6i-manifest:")) && crate::leftovers::leftover_gone(b)
+        })
         .map(OsString::from_vec)
         .collect();
     for name in left {

@@ -13,7 +13,7 @@ use crate::diag::{bytes, warn, Error, EXIT_TIMEOUT};
 use crate::fifodir::{self, Listener, WaitError};
 use crate::layout::Service;
 use crate::wait::Wake;
-use crate::{copy, leftovers, scandir, supervise};
+use crate::{copy, leftovers, rename, scandir, supervise};
 
 /// How a new instance starts (`-d` and `-D`, the last one given wins).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +113,7 @@ fn left_supervised(service: &Service, name: &OsStr) -> bool {
     let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
     let supervised =
         || supervised_dirs(&dir).is_ok_and(|ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(false)));
-    !linked && pending_pid(&dir).is_some_and(copy::process_gone) && supervised()
+    !linked && pending_pid(&dir).is_some_and(leftovers::process_gone) && supervised()
 }
 
 /// The instances that killed chains left unlinked and marked: what a
@@ -133,7 +133,7 @@ pub fn left_unlinked(service: &Service) -> Result<Vec<std::ffi::OsString>, Error
             continue;
         }
         let linked = std::fs::symlink_metadata(service.link(&name)).is_ok();
-        if !linked && pending_pid(&entry.path()).is_some_and(copy::process_gone) {
+        if !linked && pending_pid(&entry.path()).is_some_and(leftovers::process_gone) {
             names.push(name);
         }
     }
@@ -150,7 +150,7 @@ pub fn tidy_kept(service: &Service, names: &[&OsStr]) {
     let mut unsupervised = false;
     for name in names {
         let dir = service.instance_dir(name);
-        if pending_pid(&dir).is_some_and(copy::process_gone) {
+        if pending_pid(&dir).is_some_and(leftovers::process_gone) {
             let _ = std::fs::remove_file(dir.join(PENDING));
         }
         unsupervised |= !supervise::is_running(&dir).unwrap_or(true);
@@ -163,7 +163,7 @@ pub fn tidy_kept(service: &Service, names: &[&OsStr]) {
 /// Whether a mark's pid is a chain that is gone, or this one (which has
 /// just finished a killed delete's work on the instance, see `clone`).
 fn gone_or_me(pid: i32) -> bool {
-    pid == std::process::id() as i32 || copy::process_gone(pid)
+    pid == std::process::id() as i32 || leftovers::process_gone(pid)
 }
 
 /// The supervised directories of an instance: itself, and `log/` if
@@ -193,7 +193,7 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
                 return Err(e);
             }
             let _working = leftovers::working(&service.instances());
-            let aside = copy::move_aside(&dir).map_err(sys("remove", &dir))?;
+            let aside = rename::move_aside(&dir).map_err(sys("remove", &dir))?;
             unlock_and_remove(locked, aside.map(|path| (dir, path)))?;
         }
     }
@@ -213,7 +213,7 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
 }
 
 fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
-    let tmp = copy::hidden_sibling(dst, "clone");
+    let tmp = leftovers::hidden_sibling(dst, "clone");
     let failed = |e: copy::CopyError| {
         copy::discard(&tmp);
         Error::new(crate::diag::EXIT_SYS, e.message(template, dst))
@@ -228,7 +228,7 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
     crate::manifest::write(&tmp).map_err(write)?;
     mark_pending(&tmp).map_err(write)?;
     made.publish();
-    match copy::rename_noreplace(&tmp, dst) {
+    match rename::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
             // Someone else made it first: say what is there now, and fail
@@ -666,7 +666,7 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
             msg.extend_from_slice(b": it is linked again, made anew since it was unlinked");
             warn(msg);
             kept.push(name);
-        } else if let Some(path) = copy::move_aside(&dir).map_err(sys("remove", &dir))? {
+        } else if let Some(path) = rename::move_aside(&dir).map_err(sys("remove", &dir))? {
             aside.push((dir, path));
         }
         Ok(())

@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod name;
 pub mod random;
 pub mod release;
+pub mod rename;
 pub mod scandir;
 pub mod step;
 pub mod supervise;

@@ -364,7 +364,7 @@ impl Build {
             return Err(Error::sys("mkdir", dir, Errno::EEXIST));
         }
         let b = Build {
-            tmp: copy::hidden_sibling(dir, "make"),
+            tmp: crate::leftovers::hidden_sibling(dir, "make"),
             shown: dir.to_path_buf(),
         };
         DirBuilder::new()
@@ -427,7 +427,7 @@ impl Build {
     /// Rename the whole into place, unless something got there first.
     fn finish(mut self) -> Result<(), Error> {
         chmod_ours(&self.tmp, 0o755).map_err(|e| Error::sys("chmod", &self.shown, errno_of(&e)))?;
-        copy::rename_noreplace(&self.tmp, &self.shown).map_err(|e| Error::sys("mkdir", &self.shown, e))?;
+        crate::rename::rename_noreplace(&self.tmp, &self.shown).map_err(|e| Error::sys("mkdir", &self.shown, e))?;
         self.tmp = PathBuf::new();
         Ok(())
     }

@@ -168,7 +168,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     // held down on its way, not by its own choice, and the file says
     // whether it was wanted up.
     let left_held = held_by_us(&dir);
-    let aside = copy::hidden_sibling(&dir, "upgrade");
+    let aside = crate::leftovers::hidden_sibling(&dir, "upgrade");
     let failed = |e: nix::errno::Errno| {
         copy::discard(&aside);
         Error::sys("make a new copy for", &dir, e)
@@ -255,7 +255,7 @@ fn add_missing(
             continue;
         }
         // What a killed env swap (see crate::envdir) left is not carried.
-        if rel.as_os_str().is_empty() && copy::leftover_name(name.as_bytes()) {
+        if rel.as_os_str().is_empty() && crate::leftovers::leftover_name(name.as_bytes()) {
             continue;
         }
         let r = rel.join(&name);
@@ -413,7 +413,7 @@ fn swap_and_restart(
     let mut failed: Vec<(usize, Failure)> = Vec::new();
     let mut live = Vec::new();
     for (i, m) in moves.iter().enumerate() {
-        match copy::exchange(&m.aside, &m.dir) {
+        match crate::rename::exchange(&m.aside, &m.dir) {
             Ok(()) => live.push(i),
             Err(nix::errno::Errno::ENOENT) if deletions.gone(&m.dir) => {
                 copy::discard(&m.aside);
@@ -475,7 +475,7 @@ fn swap_and_restart(
     for &i in &back {
         let m = &moves[i];
         held.push(hold_down(&m.aside, m.wanted_up).unwrap_or(false));
-        copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
+        crate::rename::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
     }
     if !back.is_empty() {
         let back_in = timeout.map(|t| Instant::now() + t);
@@ -761,8 +761,9 @@ fn release_held(service: &Service, skip: &[PathBuf], deadline: Option<Instant>) 
         .any(|e| {
             let name = e.file_name();
             let b = name.as_bytes();
-            b.strip_prefix(b".s6i-upgrade:")
-                .is_some_and(|rest| !rest.starts_with(format!("{me}:").as_bytes()) && copy::leftover_alive(b))
+            b.strip_prefix(b".s6i-upgrade:").is_some_and(|rest| {
+                !rest.starts_with(format!("{me}:").as_bytes()) && crate::leftovers::leftover_alive(b)
+            })
         });
     if others {
         return;

@@ -5,10 +5,10 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use crate::copy;
 use crate::diag::{bytes, Error, EXIT_SYS};
 use crate::getopt::{operands, Getopt};
 use crate::layout::Service;
+use crate::{copy, leftovers, rename};
 
 pub const USAGE: &str = "s6i-template service newtemplate [ prog... ]";
 
@@ -42,14 +42,14 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
         Error::new(EXIT_SYS, msg)
     })?;
     // Copies and old templates that a killed replace left behind go now.
-    let _ = copy::sweep_leftovers(service.root());
-    let copy = copy::hidden_sibling(&current, "template");
+    let _ = leftovers::sweep_leftovers(service.root());
+    let copy = leftovers::hidden_sibling(&current, "template");
     let failed = |e: copy::CopyError| {
         copy::discard(&copy);
         Error::new(EXIT_SYS, e.message(new, &current))
     };
     copy::copy_tree(new, &copy).map_err(failed)?.publish();
-    copy::exchange(&copy, &current).map_err(|e| failed(e.into()))?;
+    rename::exchange(&copy, &current).map_err(|e| failed(e.into()))?;
     // The old template is now at the hidden name. Copies of it under way
     // (creates, upgrades) hold a shared lock on it: it goes once they are
     // done, so that each is whole (see copy::copy_template).
