@@ -368,13 +368,13 @@ pub fn discard(path: &Path) {
 /// copied: up to five times in all (then it fails, EAGAIN, rather than
 /// give what may be incomplete). An entry `.s6i-pending` at the top of
 /// the template, of any type, is left out: that name is the mark of an
-/// instance in the hands of a chain (see instance.rs).
+/// instance in the hands of a chain (see pending.rs).
 pub fn copy_template(template: &Path, dst: &Path) -> Result<Private, CopyError> {
     let which = |t: &Path| {
         use std::os::unix::fs::MetadataExt;
         fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
     };
-    let skip = [crate::instance::PENDING.as_bytes()];
+    let skip = [crate::layout::PENDING.as_bytes()];
     for attempt in 1..=ATTEMPTS {
         let from = open(
             template,

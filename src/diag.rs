@@ -125,6 +125,11 @@ pub fn unable(verb: &str, object: &Path, errno: Errno) -> Vec<u8> {
     msg
 }
 
+/// `Error::sys(verb, path, _)` for a `map_err`.
+pub fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
+    move |e| Error::sys(verb, path, e)
+}
+
 /// Errno of an I/O error, for our messages.
 pub fn errno_of(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))

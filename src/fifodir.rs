@@ -61,6 +61,13 @@ pub fn make(dir: &Path, public: bool, force: bool) -> Result<(), Errno> {
     nix::sys::stat::fchmod(&fd, Mode::from_bits_retain(mode))
 }
 
+/// Options of the event fifodir a step makes (`-P`, `-f`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventDir {
+    pub public: bool,
+    pub force: bool,
+}
+
 /// One subscription to a fifodir.
 pub struct Listener {
     path: PathBuf,

@@ -13,6 +13,15 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Error, EXIT_NOT_RUNNING, EXIT_USAGE};
 use crate::scandir;
 
+/// The file that marks an instance as in the hands of one create or
+/// delete chain, and holds that chain's pid. Create writes it into the
+/// copy before the copy is renamed into place and removes it once the
+/// link is made; delete writes it before the link goes. An instance that
+/// has it, no link, and a dead chain was left by a create or a delete
+/// that was killed between two steps: the next create of the name takes
+/// it away instead of refusing (see `pending`).
+pub const PENDING: &str = ".s6i-pending";
+
 pub struct Service {
     root: PathBuf,
 }
@@ -60,7 +69,7 @@ impl Service {
 
     /// Hold `instances/` locked against our other steps while the caller
     /// looks at an instance's link and then makes or removes the other
-    /// half (see `instance::link` and `instance::remove`).
+    /// half (see `create::link` and `delete::remove`).
     /// None when there is no `instances/`, hence nothing to guard.
     pub fn lock_instances(&self) -> Result<Option<std::os::fd::OwnedFd>, Error> {
         let dir = self.instances();

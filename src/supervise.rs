@@ -200,3 +200,10 @@ impl Exits {
         Ok(())
     }
 }
+
+/// The supervised directories of an instance: itself, and `log/` if
+/// any, for a look, a wait or a removal: a `log` symlink is left out
+/// (see with_own_logger).
+pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, crate::diag::Error> {
+    with_own_logger(dir).map_err(crate::diag::sys("read", dir))
+}

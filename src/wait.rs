@@ -33,6 +33,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use crate::diag::{bytes, Error, EXIT_TIMEOUT};
 use crate::fifodir::Listener;
 
 /// The deadline of a step's `-t ms` (0: none, wait for ever).
@@ -45,6 +46,21 @@ pub fn deadline(ms: u32) -> Option<Instant> {
 pub enum WaitError {
     Timeout,
     Sys(Errno),
+}
+
+impl WaitError {
+    /// The error a step stops with: `timed out waiting for WHAT PATH`
+    /// (exit 99), or the system's.
+    pub fn error(self, what: &str, path: &Path) -> Error {
+        match self {
+            WaitError::Timeout => {
+                let mut msg = format!("timed out waiting for {what} ").into_bytes();
+                msg.extend_from_slice(bytes(path));
+                Error::new(EXIT_TIMEOUT, msg)
+            }
+            WaitError::Sys(e) => Error::sys("wait for events in", path, e),
+        }
+    }
 }
 
 /// What woke a wait up.

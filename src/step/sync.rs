@@ -14,12 +14,14 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::time::Instant;
 
+use crate::create::{self, Start};
 use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT, EXIT_USAGE};
 use crate::envdir::{self, Env};
+use crate::fifodir::EventDir;
 use crate::getopt::{deadline, number, Getopt};
-use crate::instance::{self, EventDir, Start};
 use crate::layout::{self, Service};
 use crate::svwait::{Target, Watch};
+use crate::{delete, pending};
 
 pub const USAGE: &str = "s6i-sync [ -d | -D ] [ -t timeout ] [ -n ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } [ prog... ]";
 
@@ -195,7 +197,7 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
     // Instances that killed deletes (or creates) left unlinked are not
     // listed, and not part of the set: those not named go with the extra
     // ones, unsaid. Those named are finished by the create phase.
-    let left = instance::left_unlinked(service)?;
+    let left = pending::left_unlinked(service)?;
     let left: Vec<&OsStr> = left
         .iter()
         .map(|n| n.as_os_str())
@@ -242,7 +244,7 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
     if missing.is_empty() {
         crate::leftovers::finish(service);
     }
-    instance::tidy_kept(service, &kept);
+    pending::tidy_kept(service, &kept);
     if delete_first {
         delete(service, &extra, &left, deadline_now())?;
     }
@@ -254,19 +256,19 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
     }
     for wave in waves(&missing, o.parallel) {
         let deadline = deadline_now();
-        instance::clone(service, wave, deadline)?;
+        create::clone(service, wave, deadline)?;
         // Their env/ goes into the copies before they are linked: they
         // start with it.
         for name in wave {
             if let Some(Some(env)) = set.get(*name) {
                 if let Err(e) = envdir::install(&service.instance_dir(name), env) {
-                    instance::undo_create(service, wave);
+                    create::undo_create(service, wave);
                     return Err(e);
                 }
             }
         }
-        instance::link(service, wave, o.start, EventDir::default())?;
-        instance::await_supervisors(service, wave, o.start, deadline)?;
+        create::link(service, wave, o.start, EventDir::default())?;
+        create::await_supervisors(service, wave, o.start, deadline)?;
         diag::write_stdout(&plan(b'+', wave))?;
         if o.wait_new && o.start == Start::Up {
             // Those the template makes normally down are not waited for.
@@ -413,8 +415,8 @@ fn delete(service: &Service, extra: &[&OsStr], left: &[&OsStr], deadline: Option
     if all.is_empty() {
         return Ok(());
     }
-    instance::unlink(service, &all, true, deadline)?;
-    let kept = instance::remove(service, &all)?;
+    delete::unlink(service, &all, true, deadline)?;
+    let kept = delete::remove(service, &all)?;
     let removed: Vec<&OsStr> = extra.iter().copied().filter(|n| !kept.contains(n)).collect();
     diag::write_stdout(&plan(b'-', &removed))
 }
