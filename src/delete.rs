@@ -9,9 +9,9 @@ use std::time::Instant;
 use nix::errno::Errno;
 
 use crate::diag::{bytes, sys, warn, Error, EXIT_TIMEOUT};
-use crate::fifodir::WaitError;
 use crate::layout::{Service, PENDING};
 use crate::supervise::supervised_dirs;
+use crate::wait::WaitError;
 use crate::{copy, leftovers, pending, rename, scandir, supervise};
 
 /// Unlink the named instances from the nested scan directory, have the

@@ -76,7 +76,7 @@ pub struct Listener {
     slot: Option<usize>,
 }
 
-pub use crate::wait::WaitError;
+use crate::wait::WaitError;
 
 /// A TAI64N label: `@` and 24 hex digits.
 fn tai64n_label() -> String {

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::diag::{Error, EXIT_SYS, EXIT_TIMEOUT};
-use crate::fifodir::{self, Listener, WaitError};
+use crate::fifodir::{self, Listener};
 use crate::svstatus::Status;
+use crate::wait::WaitError;
 
 /// A state to wait for: up or down, and whether ready (for a down
 /// service, ready means its finish script is done).

@@ -40,9 +40,10 @@ use crate::copy;
 use crate::diag::{bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::layout::Service;
 
-use crate::fifodir::{Listener, WaitError};
+use crate::fifodir::Listener;
 use crate::supervise;
 use crate::svwait::{Target, Watch};
+use crate::wait::WaitError;
 
 /// What to wait for once an instance runs on its new copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 use std::ffi::OsString;
 
 use crate::diag::Error;
-use crate::getopt::{deadline, number, Getopt};
+use crate::getopt::{number, Getopt};
+use crate::wait::deadline;
 use crate::{create, layout};
 
 pub const USAGE: &str = "s6i-clone [ -t timeout ] service name|{ name... } [ prog... ]";

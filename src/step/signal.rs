@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::diag::{bytes, errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT, EXIT_USAGE};
-use crate::getopt::{deadline, number, Getopt};
+use crate::getopt::{number, Getopt};
 use crate::layout;
 use crate::release::{too_new, Release, BUILT_FOR};
 use crate::supervise;
 use crate::svstatus::sig_number;
 use crate::svwait::{Target, Watch};
+use crate::wait::deadline;
 
 /// The usage line: s6-svc's commands, as the release we were built for
 /// lists them.

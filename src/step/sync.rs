@@ -18,9 +18,10 @@ use crate::create::{self, Start};
 use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT, EXIT_USAGE};
 use crate::envdir::{self, Env};
 use crate::fifodir::EventDir;
-use crate::getopt::{deadline, number, Getopt};
+use crate::getopt::{number, Getopt};
 use crate::layout::{self, Service};
 use crate::svwait::{Target, Watch};
+use crate::wait::deadline;
 use crate::{delete, pending};
 
 pub const USAGE: &str = "s6i-sync [ -d | -D ] [ -t timeout ] [ -n ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } [ prog... ]";

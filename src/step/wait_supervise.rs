@@ -5,8 +5,9 @@ use std::ffi::OsString;
 
 use crate::create::{self, Start};
 use crate::diag::Error;
-use crate::getopt::{deadline, number, Getopt};
+use crate::getopt::{number, Getopt};
 use crate::layout;
+use crate::wait::deadline;
 
 pub const USAGE: &str = "s6i-wait-supervise [ -d | -D ] [ -t timeout ] service name|{ name... } [ prog... ]";
 
