@@ -227,7 +227,8 @@ pub fn await_supervisors(
     // ours to wait for, nor to undo.
     let subscribed: Vec<_> = names.iter().map(|name| identity(service, name)).collect();
     // Interrupted, the creates are undone before we die of the signal.
-    let blocked = crate::wait::block_interrupts().map_err(|e| Error::sys("block signals in", &service.scandir(), e))?;
+    let blocked =
+        crate::signals::block_interrupts().map_err(|e| Error::sys("block signals in", &service.scandir(), e))?;
     match subscribe_and_wait(service, names, &subscribed, deadline, &blocked) {
         Ok(()) if start == Start::Down => {
             for name in names {
@@ -258,7 +259,7 @@ pub fn await_supervisors(
                     msg.extend_from_slice(b"undid the creation of what it had made");
                     warn(msg);
                     drop(blocked);
-                    crate::wait::die_of(sig)
+                    crate::signals::die_of(sig)
                 }
             }
         }
@@ -304,7 +305,7 @@ fn subscribe_and_wait(
     names: &[&OsStr],
     subscribed: &[Option<(u64, u64)>],
     deadline: Option<Instant>,
-    blocked: &crate::wait::Blocked,
+    blocked: &crate::signals::Blocked,
 ) -> Result<(), Interrupted> {
     let scandir = service.scandir();
     let mut dirs = Vec::new();

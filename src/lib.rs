@@ -24,6 +24,7 @@ pub mod random;
 pub mod release;
 pub mod rename;
 pub mod scandir;
+pub mod signals;
 pub mod step;
 pub mod supervise;
 pub mod svstatus;

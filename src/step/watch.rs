@@ -37,7 +37,7 @@ use crate::layout::Service;
 use crate::release::BUILT_FOR;
 use crate::svstatus::Status;
 use crate::wait::{self, WaitError, Waiter, Wake};
-use crate::{scandir, supervise};
+use crate::{scandir, signals, supervise};
 
 pub const USAGE: &str = "s6i-watch [ -u | -U | -d | -D ] [ -t timeout ] service [ name... ]";
 
@@ -132,7 +132,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let named = (!named.is_empty()).then(|| named.iter().cloned().collect::<std::collections::BTreeSet<_>>());
     // Interrupts are read in the wait, and end it once every FIFO is
     // removed; held until then.
-    let blocked = wait::block_interrupts().map_err(|e| Error::sys("block signals", service.root(), e))?;
+    let blocked = signals::block_interrupts().map_err(|e| Error::sys("block signals", service.root(), e))?;
     let end = {
         let mut w = Watch {
             service: &service,
@@ -152,11 +152,11 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     match end {
         End::Done => Ok(Vec::new()),
         End::Fail(e) => Err(e),
-        End::Signal(sig) => wait::die_of(sig),
+        End::Signal(sig) => signals::die_of(sig),
         End::ReaderGone => {
             // As a write to a dead pipe ends s6's programs: SIGPIPE; when
             // it is ignored, a quiet end (the reader chose to stop).
-            let _ = nix::sys::signal::raise(Signal::SIGPIPE);
+            signals::raise_sigpipe();
             Ok(Vec::new())
         }
     }
@@ -177,7 +177,7 @@ struct Watch<'a> {
 const SCANNER: usize = 0;
 
 impl Watch<'_> {
-    fn run(&mut self, waiter: &mut Waiter, blocked: &wait::Blocked, deadline: Option<Instant>) -> End {
+    fn run(&mut self, waiter: &mut Waiter, blocked: &signals::Blocked, deadline: Option<Instant>) -> End {
         match self.start(waiter, blocked) {
             Ok(()) => {}
             Err(e) => return End::Fail(e),
@@ -244,7 +244,7 @@ impl Watch<'_> {
 
     /// Watch the scan directory, then list it, subscribe to each
     /// instance, read its record: the snapshot.
-    fn start(&mut self, waiter: &mut Waiter, blocked: &wait::Blocked) -> Result<(), Error> {
+    fn start(&mut self, waiter: &mut Waiter, blocked: &signals::Blocked) -> Result<(), Error> {
         let scan = self.service.scandir();
         let failed = |e| Error::sys("watch", &scan, e);
         // The scanner's exit is watch 0 (SCANNER); standard output's
@@ -513,7 +513,7 @@ impl Watch<'_> {
     /// read blocks the write: SIGTERM, SIGINT and SIGHUP are let through
     /// meanwhile, and still end the watch (their handler removes the
     /// FIFOs).
-    fn flush(&mut self, blocked: &wait::Blocked) -> Result<(), End> {
+    fn flush(&mut self, blocked: &signals::Blocked) -> Result<(), End> {
         let mut done = 0;
         while done < self.out.len() {
             let written = blocked.let_through(|| nix::unistd::write(std::io::stdout(), &self.out[done..]));
