@@ -63,18 +63,12 @@ impl CopyError {
     /// says it, with the entry that stopped the copy when it is not the
     /// top: `...: SRC/ENTRY: reason`.
     pub fn message(&self, src: &Path, dst: &Path) -> Vec<u8> {
-        use std::os::unix::ffi::OsStrExt;
-        let mut msg = b"unable to copy file hierarchy from ".to_vec();
-        msg.extend_from_slice(src.as_os_str().as_bytes());
-        msg.extend_from_slice(b" to ");
-        msg.extend_from_slice(dst.as_os_str().as_bytes());
-        msg.extend_from_slice(b": ");
+        let mut msg = crate::diag::msg("unable to copy file hierarchy from ").path(src);
+        msg = msg.text(" to ").path(dst).text(": ");
         if !self.at.as_os_str().is_empty() {
-            msg.extend_from_slice(src.join(&self.at).as_os_str().as_bytes());
-            msg.extend_from_slice(b": ");
+            msg = msg.path(&src.join(&self.at)).text(": ");
         }
-        msg.extend_from_slice(crate::diag::reason(self.errno).as_bytes());
-        msg
+        msg.reason(self.errno).into()
     }
 }
 

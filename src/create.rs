@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use nix::errno::Errno;
 
-use crate::diag::{bytes, sys, warn, Error};
+use crate::diag::{msg, sys, warn, Error};
 use crate::fifodir::{self, EventDir, Listener};
 use crate::layout::{Service, PENDING};
 use crate::supervise::supervised_dirs;
@@ -113,9 +113,8 @@ fn exists_check(dst: &Path) -> Result<(), Error> {
     match std::fs::symlink_metadata(dst) {
         Ok(md) if md.is_dir() => Err(already_exists(dst)),
         Ok(_) => {
-            let mut msg = b"unexpected file preventing instance creation at ".to_vec();
-            msg.extend_from_slice(bytes(dst));
-            Err(Error::new(crate::diag::EXIT_USAGE, msg))
+            let msg = msg("unexpected file preventing instance creation at ").path(dst);
+            Err(msg.fatal(crate::diag::EXIT_USAGE))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::sys("stat", dst, crate::diag::errno_of(&e))),
@@ -123,9 +122,9 @@ fn exists_check(dst: &Path) -> Result<(), Error> {
 }
 
 fn already_exists(dst: &Path) -> Error {
-    let mut msg = b"instance appears to already exist at ".to_vec();
-    msg.extend_from_slice(bytes(dst));
-    Error::new(crate::diag::EXIT_USAGE, msg)
+    msg("instance appears to already exist at ")
+        .path(dst)
+        .fatal(crate::diag::EXIT_USAGE)
 }
 
 /// Make the instances visible to the nested scanner: write their `down`
@@ -255,9 +254,11 @@ pub fn await_supervisors(
             match e {
                 Interrupted::Failed(e) => Err(e),
                 Interrupted::By(sig) => {
-                    let mut msg = format!("interrupted by {}: ", sig.as_str()).into_bytes();
-                    msg.extend_from_slice(b"undid the creation of what it had made");
-                    warn(msg);
+                    warn(
+                        msg("interrupted by ")
+                            .text(sig.as_str())
+                            .text(": undid the creation of what it had made"),
+                    );
                     drop(blocked);
                     crate::signals::die_of(sig)
                 }
@@ -421,10 +422,12 @@ fn subscribe_and_wait(
 
 /// A delete of the same name got in first (exit 111).
 fn deleted_meanwhile(verb: &str, dir: &Path) -> Error {
-    let mut msg = format!("unable to {verb} ").into_bytes();
-    msg.extend_from_slice(bytes(dir));
-    msg.extend_from_slice(b": instance deleted meanwhile");
-    Error::new(crate::diag::EXIT_SYS, msg)
+    msg("unable to ")
+        .text(verb)
+        .text(" ")
+        .path(dir)
+        .text(": instance deleted meanwhile")
+        .fatal(crate::diag::EXIT_SYS)
 }
 
 /// Take back a create that failed: stop and dismiss the supervisors,

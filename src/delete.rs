@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use nix::errno::Errno;
 
-use crate::diag::{bytes, sys, warn, Error, EXIT_TIMEOUT};
+use crate::diag::{msg, sys, warn, Error, EXIT_TIMEOUT};
 use crate::layout::{Service, PENDING};
 use crate::supervise::supervised_dirs;
 use crate::wait::WaitError;
@@ -50,13 +50,10 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
     match exits.wait(deadline) {
         Ok(()) => Ok(()),
         Err((late, WaitError::Timeout)) => {
-            let mut msg = b"timed out waiting for s6-supervise to exit on ".to_vec();
-            msg.extend_from_slice(bytes(&late));
-            msg.extend_from_slice(b": instance left unlinked, for the next delete or create to remove");
-            Err(Error::Warned {
-                code: EXIT_TIMEOUT,
-                msg,
-            })
+            let msg = msg("timed out waiting for s6-supervise to exit on ").path(&late);
+            Err(msg
+                .text(": instance left unlinked, for the next delete or create to remove")
+                .warned(EXIT_TIMEOUT))
         }
         Err((late, e)) => Err(e.error("", &late)),
     }
@@ -78,10 +75,11 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
     let moved = names.iter().try_for_each(|&name| {
         let dir = service.instance_dir(name);
         if std::fs::symlink_metadata(service.link(name)).is_ok() {
-            let mut msg = b"leaving ".to_vec();
-            msg.extend_from_slice(bytes(&dir));
-            msg.extend_from_slice(b": it is linked again, made anew since it was unlinked");
-            warn(msg);
+            warn(
+                msg("leaving ")
+                    .path(&dir)
+                    .text(": it is linked again, made anew since it was unlinked"),
+            );
             kept.push(name);
         } else if let Some(path) = rename::move_aside(&dir).map_err(sys("remove", &dir))? {
             aside.push((dir, path));

@@ -18,6 +18,14 @@ pub struct Target {
     pub ready: bool,
 }
 
+/// `DIR failed permanently or its supervisor died`: a wait for up that
+/// ends with `O` (will not restart) or `x` (supervisor exiting).
+pub fn failed_permanently(dir: &Path) -> crate::diag::Msg {
+    crate::diag::Msg::default()
+        .path(dir)
+        .text(" failed permanently or its supervisor died")
+}
+
 /// A subscription to one service's events, with its last known state.
 pub struct Watch {
     dir: PathBuf,
@@ -85,9 +93,8 @@ impl Watch {
                     (false, false) => "down",
                     (false, true) => "down and finished",
                 };
-                let mut msg = format!("timed out waiting for {state} on ").into_bytes();
-                msg.extend_from_slice(crate::diag::bytes(&self.dir));
-                Err(Error::new(EXIT_TIMEOUT, msg))
+                let msg = crate::diag::msg(format!("timed out waiting for {state} on ")).path(&self.dir);
+                Err(msg.fatal(EXIT_TIMEOUT))
             }
             Err(WaitError::Sys(e)) => Err(Error::sys_code(EXIT_SYS, "wait for events of", &self.dir, e)),
         }

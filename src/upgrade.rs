@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::copy;
-use crate::diag::{bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
+use crate::diag::{Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::layout::Service;
 
 use crate::fifodir::Listener;
@@ -110,8 +110,8 @@ pub fn upgrade(
     todo.dedup();
     for name in &todo {
         if !whole(name.as_os_str()) {
-            let msg = [&b"no instance named "[..], name.as_os_str().as_bytes()].concat();
-            return Err(Error::new(crate::diag::EXIT_USAGE, msg));
+            let msg = crate::diag::msg("no instance named ").path(name);
+            return Err(msg.fatal(crate::diag::EXIT_USAGE));
         }
     }
     // What a killed upgrade left held down beyond these is let go.
@@ -148,18 +148,17 @@ pub fn upgrade(
 
 /// The error of an upgrade that stopped: every instance's copy, and why.
 fn rolled_back(report: Vec<(PathBuf, Outcome)>, code: i32) -> Error {
-    let mut msg = b"upgrade stopped:".to_vec();
-    for (name, outcome) in &report {
-        msg.push(b' ');
-        msg.extend_from_slice(name.as_os_str().as_bytes());
-        msg.extend_from_slice(match outcome {
-            Outcome::Upgraded => b"=new",
-            Outcome::RolledBack => b"=old(rolled back)",
-            Outcome::Untouched => b"=old",
-            Outcome::Deleted => b"=deleted",
+    let said = report
+        .iter()
+        .fold(crate::diag::msg("upgrade stopped:"), |m, (name, outcome)| {
+            m.text(" ").path(name).text(match outcome {
+                Outcome::Upgraded => "=new",
+                Outcome::RolledBack => "=old(rolled back)",
+                Outcome::Untouched => "=old",
+                Outcome::Deleted => "=deleted",
+            })
         });
-    }
-    Error::new(code, msg)
+    said.fatal(code)
 }
 
 /// The new copy of one instance, ready beside it.
@@ -383,7 +382,10 @@ impl Deletions {
 fn say(dir: &Path, f: &Failure) -> Vec<u8> {
     match f {
         Failure::Failed(_, msg) => msg.clone(),
-        Failure::Deleted => [&b"unable to upgrade "[..], bytes(dir), b": instance deleted meanwhile"].concat(),
+        Failure::Deleted => crate::diag::msg("unable to upgrade ")
+            .path(dir)
+            .text(": instance deleted meanwhile")
+            .into(),
     }
 }
 
@@ -659,7 +661,9 @@ fn wait_started(
                 )),
                 _ => Err(Failure::Failed(
                     EXIT_TIMEOUT,
-                    [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat(),
+                    crate::diag::msg("timed out waiting for s6-supervise to start on ")
+                        .path(dir)
+                        .into(),
                 )),
             });
         }
@@ -674,10 +678,9 @@ fn exits(dirs: &[PathBuf], deadline: Option<Instant>, act: impl FnOnce()) -> Res
     act();
     exits.wait(deadline).map_err(|(d, e)| match e {
         WaitError::Sys(e) => Error::sys("wait for the exit of s6-supervise on", &d, e),
-        WaitError::Timeout => Error::new(
-            EXIT_TIMEOUT,
-            [&b"timed out waiting for s6-supervise to exit on "[..], bytes(&d)].concat(),
-        ),
+        WaitError::Timeout => crate::diag::msg("timed out waiting for s6-supervise to exit on ")
+            .path(&d)
+            .fatal(EXIT_TIMEOUT),
     })
 }
 
@@ -723,7 +726,7 @@ fn let_go(
         Ok(false) if deletions.gone(dir) => Err(Failure::Deleted),
         Ok(false) => Err(Failure::Failed(
             EXIT_NOT_RUNNING,
-            [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat(),
+            crate::svwait::failed_permanently(dir).into(),
         )),
         Err(e) => Err(as_failure(e)),
     }

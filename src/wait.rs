@@ -33,7 +33,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::diag::{bytes, Error, EXIT_TIMEOUT};
+use crate::diag::{msg, Error, EXIT_TIMEOUT};
 use crate::fifodir::Listener;
 
 /// The deadline of a step's `-t ms` (0: none, wait for ever).
@@ -53,11 +53,11 @@ impl WaitError {
     /// (exit 99), or the system's.
     pub fn error(self, what: &str, path: &Path) -> Error {
         match self {
-            WaitError::Timeout => {
-                let mut msg = format!("timed out waiting for {what} ").into_bytes();
-                msg.extend_from_slice(bytes(path));
-                Error::new(EXIT_TIMEOUT, msg)
-            }
+            WaitError::Timeout => msg("timed out waiting for ")
+                .text(what)
+                .text(" ")
+                .path(path)
+                .fatal(EXIT_TIMEOUT),
             WaitError::Sys(e) => Error::sys("wait for events in", path, e),
         }
     }

@@ -393,20 +393,16 @@ fn wait_wave(
 }
 
 fn failed(service: &Service, name: &OsStr) -> Error {
-    let mut msg = diag::bytes(&service.instance_dir(name)).to_vec();
-    msg.extend_from_slice(b" failed permanently or its supervisor died");
-    Error::new(EXIT_NOT_RUNNING, msg)
+    crate::svwait::failed_permanently(&service.instance_dir(name)).fatal(EXIT_NOT_RUNNING)
 }
 
 /// A wave that did not get there in time: exit 99, naming its late
 /// instances; the waves before it stay done.
 fn timed_out(late: &[&OsStr], state: &str) -> Error {
-    let mut msg = format!("timed out waiting for instances to be {state}:").into_bytes();
-    for name in late {
-        msg.push(b' ');
-        msg.extend_from_slice(name.as_bytes());
-    }
-    Error::new(EXIT_TIMEOUT, msg)
+    let msg = diag::msg("timed out waiting for instances to be ")
+        .text(state)
+        .text(":");
+    msg.names(late).fatal(EXIT_TIMEOUT)
 }
 
 /// Delete the instances `extra` in bulk and say which went; and those
@@ -435,9 +431,7 @@ fn plan(sign: u8, names: &[&OsStr]) -> Vec<u8> {
 
 /// A bad set line (exit 100).
 fn bad_line(n: usize, why: impl AsRef<[u8]>) -> Error {
-    let mut msg = format!("invalid set line {n}: ").into_bytes();
-    msg.extend_from_slice(why.as_ref());
-    Error::new(EXIT_USAGE, msg)
+    diag::msg(format!("invalid set line {n}: ")).text(why).fatal(EXIT_USAGE)
 }
 
 /// The reason in a name check's refusal.
@@ -471,13 +465,13 @@ fn set_lines(input: &[u8]) -> Result<Set, Error> {
         for word in words {
             let (key, value) = envdir::parse_var(word).map_err(|why| bad_line(n, why))?;
             if env.contains_key(&key) {
-                return Err(bad_line(n, [&b"key given twice: "[..], key.as_bytes()].concat()));
+                return Err(bad_line(n, diag::msg("key given twice: ").text(key.as_bytes())));
             }
             env.insert(key, value);
         }
         let name = OsString::from_vec(name.to_vec());
         if set.contains_key(&name) {
-            return Err(bad_line(n, [&b"name given twice: "[..], name.as_bytes()].concat()));
+            return Err(bad_line(n, diag::msg("name given twice: ").text(name.as_bytes())));
         }
         set.insert(name, Some(env));
     }
@@ -490,11 +484,8 @@ fn set_lines(input: &[u8]) -> Result<Set, Error> {
 /// holding anything but regular files, is refused (exit 100).
 fn set_dirs(dir: &Path) -> Result<Set, Error> {
     let bad = |name: &[u8], why: &[u8]| {
-        let mut msg = b"invalid set entry ".to_vec();
-        msg.extend_from_slice(diag::bytes(&dir.join(OsStr::from_bytes(name))));
-        msg.extend_from_slice(b": ");
-        msg.extend_from_slice(why);
-        Error::new(EXIT_USAGE, msg)
+        let msg = diag::msg("invalid set entry ").path(&dir.join(OsStr::from_bytes(name)));
+        msg.text(": ").text(why).fatal(EXIT_USAGE)
     };
     let entries = std::fs::read_dir(dir).map_err(|e| Error::sys("read", dir, diag::errno_of(&e)))?;
     let mut set = Set::new();
@@ -516,8 +507,8 @@ fn set_dirs(dir: &Path) -> Result<Set, Error> {
         let env = match envdir::read_path(&path).map_err(|e| Error::sys("read", &path, e))? {
             envdir::Found::Env(env) => env,
             envdir::Found::NotRegular(file) => {
-                let why = [&b"not a regular file: "[..], file.as_bytes()].concat();
-                return Err(bad(b, &why));
+                let why = diag::msg("not a regular file: ").text(file.as_bytes());
+                return Err(bad(b, why.as_ref()));
             }
         };
         for key in env.keys() {

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use crate::diag::{bytes, Error, EXIT_SYS};
+use crate::diag::{Error, EXIT_SYS};
 use crate::getopt::{operands, Getopt};
 use crate::layout::Service;
 use crate::{copy, leftovers, rename};
@@ -24,7 +24,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     match std::fs::metadata(new) {
         Ok(md) if md.is_dir() => crate::maker::check_template(new, true)?,
         Ok(_) => {
-            let msg = [&b"invalid template: "[..], bytes(new), b" is not a directory"].concat();
+            let msg = crate::diag::msg("invalid template: ")
+                .path(new)
+                .text(" is not a directory");
             return Err(Error::new(crate::diag::EXIT_USAGE, msg));
         }
         Err(e) => return Err(Error::sys("stat", new, crate::diag::errno_of(&e))),
@@ -38,7 +40,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
 pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
     // Only an instanced service has a template to replace.
     let current = service.template().map_err(|_| {
-        let msg = [&b"not an instanced service: "[..], bytes(service.root())].concat();
+        let msg = crate::diag::msg("not an instanced service: ").path(service.root());
         Error::new(EXIT_SYS, msg)
     })?;
     // Copies and old templates that a killed replace left behind go now.

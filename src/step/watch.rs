@@ -30,7 +30,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use crate::diag::{self, bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
+use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::fifodir::{self, Listener};
 use crate::getopt::{number, Getopt};
 use crate::layout::Service;
@@ -577,27 +577,22 @@ impl Watch<'_> {
             })
             .collect();
         if !lost.is_empty() {
-            let msg = listed(
-                "some instances reported permanent failure or their supervisor died:",
-                &lost,
-            );
-            return Some(End::Fail(Error::new(EXIT_NOT_RUNNING, msg)));
+            let msg = diag::msg("some instances reported permanent failure or their supervisor died:");
+            return Some(End::Fail(msg.names(&lost).fatal(EXIT_NOT_RUNNING)));
         }
         None
     }
 
     fn timed_out(&self) -> Error {
         let target = self.target.unwrap_or(Target::Up);
-        let mut head = format!("timed out waiting for {} on ", target.words()).into_bytes();
-        head.extend_from_slice(bytes(self.service.root()));
-        head.push(b':');
-        Error::new(EXIT_TIMEOUT, listed_bytes(head, &self.waiting(target)))
+        let head = diag::msg("timed out waiting for ").text(target.words()).text(" on ");
+        let head = head.path(self.service.root()).text(":");
+        head.names(self.waiting(target)).fatal(EXIT_TIMEOUT)
     }
 
     fn not_running(&self) -> Error {
-        let mut msg = b"instanced service not running on ".to_vec();
-        msg.extend_from_slice(bytes(self.service.root()));
-        Error::new(EXIT_NOT_RUNNING, msg)
+        let msg = diag::msg("instanced service not running on ").path(self.service.root());
+        msg.fatal(EXIT_NOT_RUNNING)
     }
 }
 
@@ -607,18 +602,6 @@ type Tree = (u64, u64);
 fn tree_of(dir: &std::path::Path) -> Option<Tree> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(dir).ok().map(|md| (md.dev(), md.ino()))
-}
-
-fn listed(head: &str, names: &[&OsStr]) -> Vec<u8> {
-    listed_bytes(head.as_bytes().to_vec(), names)
-}
-
-fn listed_bytes(mut msg: Vec<u8>, names: &[&OsStr]) -> Vec<u8> {
-    for n in names {
-        msg.push(b' ');
-        msg.extend_from_slice(n.as_bytes());
-    }
-    msg
 }
 
 /// Subscribe to the events of instance directory `dir`, making its
