@@ -1,5 +1,7 @@
-//! Whole trees: copying a template the way s6 does, and removing an
-//! instance so that it disappears at once.
+//! Whole trees: copying a template the way s6 does, and removing a tree
+//! so that it disappears at once. Every instance, every upgrade's new
+//! copy and every maker's template go through here, so that "what does
+//! a copy keep, and what does it never follow" has one answer.
 //!
 //! The copy keeps regular files, directories, symlinks (as links), FIFOs,
 //! device nodes and sockets, with their modes, and their owners where we

@@ -1,8 +1,11 @@
-//! Making instances: copy the template (`clone`), show the copies to
-//! the nested scanner (`link`), wait for their supervisors
-//! (`await_supervisors`); a create that fails is taken back whole
-//! (`undo_create`). Functions over a list of names, so that one call
-//! serves one instance or many (one scanner poke, one wait).
+//! Making instances, for the create steps and sync: copy the template
+//! (`clone`), show the copies to the nested scanner (`link`), wait for
+//! their supervisors (`await_supervisors`), and take a failed create
+//! back whole (`undo_create`), so that a create leaves a whole instance
+//! or nothing. Functions over a list of names, so that one call serves
+//! one instance or many (one scanner poke, one wait). A create that
+//! finds a name left by a killed delete finishes that delete first
+//! (through `delete` and `pending`).
 
 use std::ffi::OsStr;
 use std::os::unix::fs::OpenOptionsExt;

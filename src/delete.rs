@@ -1,6 +1,9 @@
-//! Taking instances away: unlink them from the nested scan directory
+//! Taking instances away, for the delete steps, sync and a create that
+//! finishes a killed delete: unlink them from the nested scan directory
 //! and wait for their supervisors to exit (`unlink`), then remove their
 //! directories (`remove`), never one that a create has linked again.
+//! Kept apart from `create` so that each can be read alone; `create`
+//! calls in here, never the other way.
 
 use std::ffi::OsStr;
 use std::path::PathBuf;

@@ -1,5 +1,9 @@
 //! Diagnostics and exit codes, the skarnet way: `PROG: fatal: unable to
 //! VERB THING: reason` on stderr, and one of a handful of exit codes.
+//! Our messages are compared byte for byte with those of s6's C
+//! programs, so every one is built here (`Error::sys`, `unable`, `Msg`),
+//! from bytes: a path or a name that is not UTF-8 is said as it is.
+//! Knows nothing of the other modules.
 
 use std::ffi::OsStr;
 use std::io::Write;

@@ -2,7 +2,8 @@
 //! opens without blocking, so that nobody listening is an answer (ENXIO),
 //! not a hang. A reader can also go away between our open and our write
 //! (a supervisor that the scanner has just told to exit): that is the
-//! same answer (EPIPE), not a death by SIGPIPE in the middle of a chain.
+//! same answer (EPIPE), not a death by SIGPIPE in the middle of a chain
+//! (`signals::ignoring_sigpipe`).
 
 use std::path::Path;
 

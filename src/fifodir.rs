@@ -5,7 +5,8 @@
 //! A listener makes its FIFO under a dotted name, opens it for reading
 //! and once for writing (so it never sees end of file), then renames it
 //! into place. Subscribe first, act, check the state, then wait: no event
-//! is lost that way. The FIFO is removed when the listener is dropped.
+//! is lost that way. The FIFO is removed when the listener is dropped,
+//! or by a handler of `signals` when a fatal signal ends the step.
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};

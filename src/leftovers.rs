@@ -1,5 +1,8 @@
 //! What killed commands leave in `SV/instances/`, found without reading
-//! the directory of every instance.
+//! the directory of every instance: the one place where create, delete,
+//! sync, upgrade and template make hidden work-in-progress names
+//! (`hidden_sibling`), tell a live process's work from a dead one's
+//! (`process_gone`), and sweep what the dead left.
 //!
 //! Work in progress is kept under hidden names (`.s6i-TAG:PID:RANDOM`:
 //! a copy being made, a tree being removed, an old copy of an upgrade).

@@ -1,9 +1,10 @@
-//! The pending protocol: how a create or a delete killed between two
-//! steps is told apart from one under way, and finished or undone by
-//! the next command of any kind. A chain marks an instance with
+//! The pending protocol, so that a chain killed between two steps is
+//! never a stuck name: a create or a delete marks the instance with
 //! `.s6i-pending` (`layout::PENDING`), holding its pid, while the
-//! instance is half made or half gone: a mark whose chain is gone, on
-//! an instance with no link, was left by a killed chain.
+//! instance is half made or half gone. A mark whose chain is gone, on an
+//! instance with no link, was left by a killed chain; what the next
+//! create or sync does about it is decided here (`abandoned`,
+//! `left_supervised`, `left_unlinked`, `tidy_kept`).
 
 use std::ffi::OsStr;
 use std::path::Path;

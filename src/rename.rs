@@ -1,8 +1,10 @@
-//! Renames that must be one step: a tree swapped for another, a name
-//! claimed only if free, a tree moved out of the way. Readers see the
-//! old tree or the new, whole, never half of either; Linux's renameat2,
-//! called raw so that musl gets it too, with a fallback where a file
-//! system lacks it.
+//! Renames that must happen in one step, so that a reader of
+//! `instances/` (a scanner, another command) sees the old tree or the
+//! new, whole, never half of either: a tree swapped for another
+//! (`exchange`), a name claimed only if free (`rename_noreplace`), a tree
+//! moved out of the way before it is deleted (`move_aside`). Linux's
+//! renameat2 is called raw, so that musl gets it too, with a fallback
+//! where a file system lacks it.
 
 use std::fs;
 use std::io;

@@ -1,16 +1,19 @@
-//! Signal state, in one place. A step hands the next program the
-//! dispositions and mask it was given, as an exec would (an ignored
-//! signal stays ignored, SIGPIPE at its default stays so); in between,
-//! it may:
+//! Signal state, in one place, because a chainloading step must hand the
+//! next program the dispositions and mask it was given, as an exec
+//! would (an ignored signal stays ignored, SIGPIPE at its default stays
+//! so): everything that changes them is here, and so is what puts them
+//! back. In between, a step may:
 //!
 //! - catch the fatal signals for as long as it has FIFOs in fifodirs,
 //!   to remove them before it dies (`remove_on_signal`), given back by
 //!   `restore_defaults` before the next step;
 //! - hold SIGINT, SIGTERM and SIGHUP blocked, for a wait that reads them
-//!   and undoes its work first (`block_interrupts`), then die of the one
-//!   that came (`die_of`);
+//!   and undoes its work first (`block_interrupts`, read through
+//!   `wait::Waiter::catch_interrupts`), then die of the one that came
+//!   (`die_of`);
 //! - ignore SIGPIPE for one write to a command FIFO whose reader may
-//!   just have gone (`ignoring_sigpipe`).
+//!   just have gone (`ignoring_sigpipe`), or raise it as a write to a
+//!   dead pipe would (`raise_sigpipe`).
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;

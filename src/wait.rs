@@ -13,7 +13,8 @@
 //!   a full filesystem too;
 //! - entries of a directory removed or renamed (inotify), for a wait on
 //!   an instance that a delete may take away;
-//! - SIGINT, SIGTERM and SIGHUP (a signalfd), for a wait that must undo
+//! - SIGINT, SIGTERM and SIGHUP (a signalfd, while
+//!   `signals::block_interrupts` holds them), for a wait that must undo
 //!   its work when it is interrupted.
 //!
 //! A wait can also wake up every so often with nothing new (`period`),
