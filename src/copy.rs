@@ -65,11 +65,12 @@ impl CopyError {
     /// says it, with the entry that stopped the copy when it is not the
     /// top: `...: SRC/ENTRY: reason`.
     pub fn message(&self, src: &Path, dst: &Path) -> Vec<u8> {
-        let mut msg = crate::diag::msg("unable to copy file hierarchy from ").path(src);
-        msg = msg.text(" to ").path(dst).text(": ");
-        if !self.at.as_os_str().is_empty() {
-            msg = msg.path(&src.join(&self.at)).text(": ");
-        }
+        let msg = crate::diag::msg("unable to copy file hierarchy from ").path(src);
+        let msg = msg.text(" to ").path(dst).text(": ");
+        let msg = match self.at.as_os_str().is_empty() {
+            true => msg,
+            false => msg.path(&src.join(&self.at)).text(": "),
+        };
         msg.reason(self.errno).into()
     }
 }
