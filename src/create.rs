@@ -16,7 +16,7 @@ use nix::errno::Errno;
 
 use crate::diag::{msg, sys, warn, Error};
 use crate::fifodir::{self, EventDir, Listener};
-use crate::layout::{Service, PENDING};
+use crate::layout::Service;
 use crate::supervise::supervised_dirs;
 use crate::wait::Wake;
 use crate::{copy, delete, leftovers, pending, rename, scandir, supervise};
@@ -174,14 +174,14 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
         }
         for name in names {
             let dir = service.instance_dir(name);
-            if dir.join(PENDING).exists() {
+            if pending::marked(&dir) {
                 let _ = copy::remove_tree(&dir);
             }
         }
         return r;
     }
     for name in names {
-        let _ = std::fs::remove_file(service.instance_dir(name).join(PENDING));
+        pending::unmark(&service.instance_dir(name));
     }
     // The scanner may be gone: the next step finds out and says so.
     let _ = scandir::control(&service.scandir(), b"a");

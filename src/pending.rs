@@ -41,6 +41,17 @@ pub(crate) fn mark(dir: &Path) -> Result<(), Errno> {
     nix::unistd::write(&f, std::process::id().to_string().as_bytes()).map(drop)
 }
 
+/// Whether `dir` holds a mark (of any kind: a fresh copy being created
+/// does).
+pub(crate) fn marked(dir: &Path) -> bool {
+    dir.join(PENDING).exists()
+}
+
+/// Take the mark of `dir` away: its chain is done with it. Best effort.
+pub(crate) fn unmark(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(PENDING));
+}
+
 /// The pid in the mark of `dir`, if it holds a mark of ours: a regular
 /// file, opened without following a link or blocking on a FIFO.
 fn pending_pid(dir: &Path) -> Option<i32> {
@@ -114,7 +125,7 @@ pub fn tidy_kept(service: &Service, names: &[&OsStr]) {
     for name in names {
         let dir = service.instance_dir(name);
         if pending_pid(&dir).is_some_and(process_gone) {
-            let _ = std::fs::remove_file(dir.join(PENDING));
+            unmark(&dir);
         }
         unsupervised |= !supervise::is_running(&dir).unwrap_or(true);
     }
