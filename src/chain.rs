@@ -122,7 +122,7 @@ pub fn step_beside_me(argv: &[OsString]) -> Option<&'static Step> {
 /// descriptor a step opened has been closed when its values were
 /// dropped.)
 pub fn as_if_executed() {
-    crate::fifodir::forget_signal_handlers();
+    crate::signals::restore_defaults();
     crate::wait::restore_fd_limit();
 }
 

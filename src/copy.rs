@@ -1,5 +1,7 @@
-//! Whole trees: copying a template the way s6 does, and removing an
-//! instance so that it disappears at once.
+//! Whole trees: copying a template the way s6 does, and removing a tree
+//! so that it disappears at once. Every instance, every upgrade's new
+//! copy and every maker's template go through here, so that "what does
+//! a copy keep, and what does it never follow" has one answer.
 //!
 //! The copy keeps regular files, directories, symlinks (as links), FIFOs,
 //! device nodes and sockets, with their modes, and their owners where we
@@ -63,18 +65,13 @@ impl CopyError {
     /// says it, with the entry that stopped the copy when it is not the
     /// top: `...: SRC/ENTRY: reason`.
     pub fn message(&self, src: &Path, dst: &Path) -> Vec<u8> {
-        use std::os::unix::ffi::OsStrExt;
-        let mut msg = b"unable to copy file hierarchy from ".to_vec();
-        msg.extend_from_slice(src.as_os_str().as_bytes());
-        msg.extend_from_slice(b" to ");
-        msg.extend_from_slice(dst.as_os_str().as_bytes());
-        msg.extend_from_slice(b": ");
-        if !self.at.as_os_str().is_empty() {
-            msg.extend_from_slice(src.join(&self.at).as_os_str().as_bytes());
-            msg.extend_from_slice(b": ");
-        }
-        msg.extend_from_slice(crate::diag::reason(self.errno).as_bytes());
-        msg
+        let msg = crate::diag::msg("unable to copy file hierarchy from ").path(src);
+        let msg = msg.text(" to ").path(dst).text(": ");
+        let msg = match self.at.as_os_str().is_empty() {
+            true => msg,
+            false => msg.path(&src.join(&self.at)).text(": "),
+        };
+        msg.reason(self.errno).into()
     }
 }
 
@@ -322,98 +319,12 @@ pub fn remove_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
     }
 }
 
-/// A fresh hidden name beside `path`, for work in progress that readers
-/// must not see: `.s6i-TAG:PID:RANDOM`.
-pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
-    let mut name = format!(".s6i-{tag}:{}:", std::process::id()).into_bytes();
-    name.extend_from_slice(&crate::random::suffix());
-    let hidden = path.parent().unwrap_or(Path::new(".")).join(OsString::from_vec(name));
-    crate::leftovers::hidden(&hidden);
-    hidden
-}
-
-/// Remove the hidden work-in-progress trees left in `dir` by steps that
-/// were killed: those whose process no longer exists. A live process's
-/// work (or a recycled pid's) is left alone, and so is a tree where a
-/// supervisor still runs (an old copy a killed upgrade left), whose
-/// supervised directories are returned instead, for the caller to have
-/// them stopped first.
-pub fn sweep_leftovers(dir: &Path) -> Vec<PathBuf> {
-    let mut running = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return running;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if leftover_pid(name.as_encoded_bytes()).is_none() || leftover_alive(name.as_encoded_bytes()) {
-            continue;
-        }
-        let path = entry.path();
-        let supervised: Vec<PathBuf> = crate::supervise::with_own_logger(&path)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| crate::supervise::is_running(d).unwrap_or(false))
-            .collect();
-        if supervised.is_empty() {
-            let _ = fs::remove_dir_all(path);
-        } else {
-            running.extend(supervised);
-        }
-    }
-    running
-}
-
-/// Whether the process that made the hidden tree of this name (a
-/// `.s6i-TAG:PID:RANDOM` name) is still there.
-pub fn leftover_alive(name: &[u8]) -> bool {
-    leftover_pid(name).is_some_and(|pid| !process_gone(pid))
-}
-
-/// Whether this is a `.s6i-TAG:PID:RANDOM` name.
-pub fn leftover_name(name: &[u8]) -> bool {
-    leftover_pid(name).is_some()
-}
-
-/// Whether this is a `.s6i-TAG:PID:RANDOM` name whose process is gone.
-pub fn leftover_gone(name: &[u8]) -> bool {
-    leftover_pid(name).is_some_and(process_gone)
-}
-
-/// Whether no process has this pid any more (a recycled pid counts as
-/// alive: its work is left alone).
-pub fn process_gone(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
-}
-
-/// The pid in a `.s6i-TAG:PID:RANDOM` name.
-fn leftover_pid(name: &[u8]) -> Option<i32> {
-    let rest = name.strip_prefix(b".s6i-")?;
-    let mut parts = rest.split(|&b| b == b':');
-    let (_tag, pid, random) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || random.len() != 6 {
-        return None;
-    }
-    std::str::from_utf8(pid).ok()?.parse().ok().filter(|&p: &i32| p > 0)
-}
-
 /// Remove the tree at `path`: first rename it aside under a hidden name,
 /// so that it vanishes at once, then delete it. A missing tree is fine.
 pub fn remove_tree(path: &Path) -> Result<(), Errno> {
-    match move_aside(path)? {
+    match crate::rename::move_aside(path)? {
         Some(aside) => remove_all(&aside),
         None => Ok(()),
-    }
-}
-
-/// Rename the tree at `path` to a hidden name beside it, for
-/// `remove_all` to delete: the path is free at once. None if there was
-/// nothing there.
-pub fn move_aside(path: &Path) -> Result<Option<PathBuf>, Errno> {
-    let aside = hidden_sibling(path, "remove");
-    match fs::rename(path, &aside) {
-        Ok(()) => Ok(Some(aside)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(errno_of(&e)),
     }
 }
 
@@ -441,66 +352,6 @@ pub fn discard(path: &Path) {
     let _ = fs::remove_dir_all(path);
 }
 
-/// renameat2(2) through the raw system call, which works with any libc.
-fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> Result<(), Errno> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let cfrom = CString::new(from.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let cto = CString::new(to.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: both strings are valid NUL-terminated paths.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            cfrom.as_ptr(),
-            libc::AT_FDCWD,
-            cto.as_ptr(),
-            flags,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(Errno::last())
-    }
-}
-
-/// Swap the trees at `a` and `b`, both of which must exist, at once:
-/// renameat2(RENAME_EXCHANGE). Where the system or the filesystem lacks
-/// it, `b` goes aside to `a`'s hidden sibling, then `a` into `b`'s place:
-/// `b` is missing for that moment, but never half there.
-pub fn exchange(a: &Path, b: &Path) -> Result<(), Errno> {
-    match renameat2(a, b, libc::RENAME_EXCHANGE) {
-        Err(Errno::EINVAL | Errno::ENOSYS) => {
-            let aside = hidden_sibling(b, "exchange");
-            fs::rename(b, &aside).map_err(|e| errno_of(&e))?;
-            if let Err(e) = fs::rename(a, b) {
-                let _ = fs::rename(&aside, b);
-                return Err(errno_of(&e));
-            }
-            fs::rename(&aside, a).map_err(|e| errno_of(&e))
-        }
-        r => r,
-    }
-}
-
-/// Rename `from` to `to` unless `to` exists (EEXIST then), with
-/// renameat2(RENAME_NOREPLACE); filesystems without it get
-/// mkdir-then-rename, where the empty directory made first is what
-/// claims the name.
-pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
-    match renameat2(from, to, libc::RENAME_NOREPLACE) {
-        Err(Errno::EINVAL | Errno::ENOSYS) => {
-            nix::unistd::mkdir(to, Mode::S_IRWXU)?;
-            fs::rename(from, to).map_err(|e| {
-                let _ = fs::remove_dir(to);
-                errno_of(&e)
-            })
-        }
-        r => r,
-    }
-}
-
 /// Copy the template to `dst`, privately (see `Private`). The copy reads
 /// the directory it opened first, holding a shared flock(2) on it until
 /// it is done; s6i-template swaps a new template in whole, then takes
@@ -514,13 +365,13 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
 /// copied: up to five times in all (then it fails, EAGAIN, rather than
 /// give what may be incomplete). An entry `.s6i-pending` at the top of
 /// the template, of any type, is left out: that name is the mark of an
-/// instance in the hands of a chain (see instance.rs).
+/// instance in the hands of a chain (see pending.rs).
 pub fn copy_template(template: &Path, dst: &Path) -> Result<Private, CopyError> {
     let which = |t: &Path| {
         use std::os::unix::fs::MetadataExt;
         fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
     };
-    let skip = [crate::instance::PENDING.as_bytes()];
+    let skip = [crate::layout::PENDING.as_bytes()];
     for attempt in 1..=ATTEMPTS {
         let from = open(
             template,
@@ -581,7 +432,6 @@ mod copy_error_tests {
 
 #[cfg(test)]
 mod tests {
-    use super::leftover_pid;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn mode(p: &std::path::Path) -> u32 {
@@ -647,20 +497,5 @@ mod tests {
         assert!(!gone.exists());
         assert!(outside.join("kept").exists());
         super::remove_at(dir.as_fd(), std::ffi::OsStr::new("gone")).unwrap();
-    }
-
-    #[test]
-    fn leftover_names() {
-        assert_eq!(leftover_pid(b".s6i-clone:123:AbC-_9"), Some(123));
-        assert_eq!(leftover_pid(b".s6i-remove:7:xxxxxx"), Some(7));
-        for not in [
-            &b".template"[..],
-            b".s6i-clone:x:abcdef",
-            b".s6i-clone:1:abc",
-            b"s6i-clone:1:abcdef",
-            b".s6i-clone:0:abcdef",
-        ] {
-            assert_eq!(leftover_pid(not), None, "{not:?}");
-        }
     }
 }

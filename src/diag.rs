@@ -1,6 +1,11 @@
 //! Diagnostics and exit codes, the skarnet way: `PROG: fatal: unable to
 //! VERB THING: reason` on stderr, and one of a handful of exit codes.
+//! Our messages are compared byte for byte with those of s6's C
+//! programs, so every one is built here (`Error::sys`, `unable`, `Msg`),
+//! from bytes: a path or a name that is not UTF-8 is said as it is.
+//! Knows nothing of the other modules.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -118,11 +123,80 @@ pub fn reason(errno: Errno) -> String {
 
 /// The message `unable to VERB OBJECT: reason`.
 pub fn unable(verb: &str, object: &Path, errno: Errno) -> Vec<u8> {
-    let mut msg = format!("unable to {verb} ").into_bytes();
-    msg.extend_from_slice(object.as_os_str().as_bytes());
-    msg.extend_from_slice(b": ");
-    msg.extend_from_slice(reason(errno).as_bytes());
-    msg
+    msg("unable to ")
+        .text(verb)
+        .text(" ")
+        .path(object)
+        .text(": ")
+        .reason(errno)
+        .into()
+}
+
+/// A message made of pieces, as bytes: the one way our messages are
+/// built, so that a path or a name that is not UTF-8 reaches the user
+/// as it is, byte for byte. Begun by `msg`, given to `Error::new`,
+/// `warn`, or ended by `fatal` / `warned`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Msg(Vec<u8>);
+
+/// A message that begins with `text`.
+pub fn msg(text: impl AsRef<[u8]>) -> Msg {
+    Msg(text.as_ref().to_vec())
+}
+
+impl Msg {
+    /// Then `text`, as it is.
+    pub fn text(mut self, text: impl AsRef<[u8]>) -> Msg {
+        self.0.extend_from_slice(text.as_ref());
+        self
+    }
+
+    /// Then a path, byte for byte.
+    pub fn path(self, path: &Path) -> Msg {
+        self.text(bytes(path))
+    }
+
+    /// Then a name (of an instance, a user...), byte for byte.
+    pub fn name(self, name: &OsStr) -> Msg {
+        self.text(name.as_bytes())
+    }
+
+    /// Then each name, after a space.
+    pub fn names<N: AsRef<OsStr>>(self, names: impl IntoIterator<Item = N>) -> Msg {
+        names.into_iter().fold(self, |m, n| m.text(" ").name(n.as_ref()))
+    }
+
+    /// Then why a system call failed (`reason`).
+    pub fn reason(self, errno: Errno) -> Msg {
+        self.text(reason(errno))
+    }
+
+    /// The error that prints it as `fatal` and exits with `code`.
+    pub fn fatal(self, code: i32) -> Error {
+        Error::Fatal { code, msg: self.0 }
+    }
+
+    /// The error that prints it as a `warning` and exits with `code`.
+    pub fn warned(self, code: i32) -> Error {
+        Error::Warned { code, msg: self.0 }
+    }
+}
+
+impl AsRef<[u8]> for Msg {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Msg> for Vec<u8> {
+    fn from(m: Msg) -> Vec<u8> {
+        m.0
+    }
+}
+
+/// `Error::sys(verb, path, _)` for a `map_err`.
+pub fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
+    move |e| Error::sys(verb, path, e)
 }
 
 /// Errno of an I/O error, for our messages.

@@ -52,12 +52,12 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
 /// and a newline. The error says why, for the caller's message.
 pub fn parse_var(word: &[u8]) -> Result<(OsString, Vec<u8>), Vec<u8>> {
     let Some(eq) = word.iter().position(|&b| b == b'=') else {
-        return Err([&b"word without =: "[..], word].concat());
+        return Err(crate::diag::msg("word without =: ").text(word).into());
     };
     let (key, value) = (&word[..eq], &word[eq + 1..]);
     check_key(key)?;
     if value.contains(&0) {
-        return Err([&b"value of "[..], key, b" holds a NUL byte"].concat());
+        return Err(crate::diag::msg("value of ").text(key).text(" holds a NUL byte").into());
     }
     let mut contents = value.to_vec();
     contents.push(b'\n');
@@ -70,7 +70,7 @@ pub fn check_key(key: &[u8]) -> Result<(), Vec<u8>> {
         return Err(b"empty key".to_vec());
     }
     if key.contains(&b'/') || key.contains(&b'=') || key == b"." || key == b".." || key.contains(&0) {
-        return Err([&b"invalid key: "[..], key].concat());
+        return Err(crate::diag::msg("invalid key: ").text(key).into());
     }
     Ok(())
 }
@@ -145,10 +145,8 @@ pub fn template_env(template: &Path) -> Result<Env, Error> {
     match read_at(dir).map_err(|e| Error::sys("read", &path, e))? {
         Found::Env(env) => Ok(env),
         Found::NotRegular(name) => {
-            let mut msg = b"unable to use ".to_vec();
-            msg.extend_from_slice(crate::diag::bytes(&path.join(name)));
-            msg.extend_from_slice(b": not a regular file");
-            Err(Error::new(EXIT_USAGE, msg))
+            let msg = crate::diag::msg("unable to use ").path(&path.join(name));
+            Err(msg.text(": not a regular file").fatal(EXIT_USAGE))
         }
     }
 }
@@ -245,7 +243,7 @@ pub fn changed_by_dead_chain(dir: &Path) -> bool {
         .parse::<i32>()
         .ok()
         .filter(|&p| p > 0)
-        .is_some_and(crate::copy::process_gone)
+        .is_some_and(crate::leftovers::process_gone)
 }
 
 /// Remove what killed swaps left in the instance at `dir` (see
@@ -281,7 +279,9 @@ fn sweep_at(dfd: BorrowedFd) {
         .iter()
         .flatten()
         .map(|e| e.file_name().to_bytes().to_vec())
-        .filter(|b| (b.starts_with(b".s6i-env:") || b.starts_with(b".s6i-manifest:")) && crate::copy::leftover_gone(b))
+        .filter(|b| {
+            (b.starts_with(b".s6i-env:") || b.starts_with(b".s6i-manifest:")) && crate::leftovers::leftover_gone(b)
+        })
         .map(OsString::from_vec)
         .collect();
     for name in left {

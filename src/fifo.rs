@@ -2,7 +2,8 @@
 //! opens without blocking, so that nobody listening is an answer (ENXIO),
 //! not a hang. A reader can also go away between our open and our write
 //! (a supervisor that the scanner has just told to exit): that is the
-//! same answer (EPIPE), not a death by SIGPIPE in the middle of a chain.
+//! same answer (EPIPE), not a death by SIGPIPE in the middle of a chain
+//! (`signals::ignoring_sigpipe`).
 
 use std::path::Path;
 
@@ -10,7 +11,6 @@ use nix::errno::Errno;
 use std::os::fd::OwnedFd;
 
 use nix::fcntl::{open, openat, OFlag};
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::stat::Mode;
 
 /// Open the FIFO at `path` for writing, without blocking: None when
@@ -52,17 +52,9 @@ pub fn send(path: &Path, cmd: &[u8]) -> Result<bool, Errno> {
     let Some(fd) = open_writer(path)? else {
         return Ok(false);
     };
-    // SIGPIPE is ignored for this one write, then given back exactly the
-    // disposition the step received (or a listener set), which is what
-    // the next program must get.
-    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-    // SAFETY: SIG_IGN installs no handler; the old action is put back as
-    // it was.
-    let old = unsafe { sigaction(Signal::SIGPIPE, &ignore) };
-    let written = nix::unistd::write(&fd, cmd);
-    if let Ok(old) = old {
-        let _ = unsafe { sigaction(Signal::SIGPIPE, &old) };
-    }
+    // Not a death by SIGPIPE: the disposition the step received (or a
+    // listener set) is put back after the write, for the next program.
+    let written = crate::signals::ignoring_sigpipe(|| nix::unistd::write(&fd, cmd));
     match written {
         Ok(n) if n < cmd.len() => Err(Errno::EAGAIN),
         Ok(_) => Ok(true),

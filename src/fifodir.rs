@@ -5,7 +5,8 @@
 //! A listener makes its FIFO under a dotted name, opens it for reading
 //! and once for writing (so it never sees end of file), then renames it
 //! into place. Subscribe first, act, check the state, then wait: no event
-//! is lost that way. The FIFO is removed when the listener is dropped.
+//! is lost that way. The FIFO is removed when the listener is dropped,
+//! or by a handler of `signals` when a fatal signal ends the step.
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
@@ -61,6 +62,13 @@ pub fn make(dir: &Path, public: bool, force: bool) -> Result<(), Errno> {
     nix::sys::stat::fchmod(&fd, Mode::from_bits_retain(mode))
 }
 
+/// Options of the event fifodir a step makes (`-P`, `-f`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventDir {
+    pub public: bool,
+    pub force: bool,
+}
+
 /// One subscription to a fifodir.
 pub struct Listener {
     path: PathBuf,
@@ -69,7 +77,7 @@ pub struct Listener {
     slot: Option<usize>,
 }
 
-pub use crate::wait::WaitError;
+use crate::wait::WaitError;
 
 /// A TAI64N label: `@` and 24 hex digits.
 fn tai64n_label() -> String {
@@ -91,7 +99,10 @@ impl Listener {
             let tmp = eventdir.join(OsStr::from_bytes(&[b".", &name[..]].concat()));
             // Both names are known to the signal handler before the FIFO
             // exists under either: a signal at any point removes it.
-            let (tmp_slot, slot) = (cleanup::register(&tmp), cleanup::register(&path));
+            let (tmp_slot, slot) = (
+                crate::signals::remove_on_signal(&tmp),
+                crate::signals::remove_on_signal(&path),
+            );
             // s6's mode: the supervisor may run as another user than the
             // listener, and must be able to write to the FIFO.
             let old = umask(Mode::empty());
@@ -100,8 +111,8 @@ impl Listener {
             match made {
                 Ok(()) => {}
                 Err(e) => {
-                    cleanup::unregister(tmp_slot);
-                    cleanup::unregister(slot);
+                    crate::signals::forget_removal(tmp_slot);
+                    crate::signals::forget_removal(slot);
                     match e {
                         Errno::EEXIST => continue,
                         e => return Err(e),
@@ -115,7 +126,7 @@ impl Listener {
             });
             return match opened {
                 Ok((fd, w)) => {
-                    cleanup::unregister(tmp_slot);
+                    crate::signals::forget_removal(tmp_slot);
                     Ok(Listener {
                         path,
                         fd,
@@ -125,8 +136,8 @@ impl Listener {
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    cleanup::unregister(tmp_slot);
-                    cleanup::unregister(slot);
+                    crate::signals::forget_removal(tmp_slot);
+                    crate::signals::forget_removal(slot);
                     Err(e)
                 }
             };
@@ -161,165 +172,8 @@ fn open_both(fifo: &Path) -> Result<(OwnedFd, OwnedFd), Errno> {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        cleanup::unregister(self.slot);
+        crate::signals::forget_removal(self.slot);
         let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Give the signals caught for listeners back their default actions,
-/// once no listener is left: as an exec would, when a chain goes on
-/// in-process.
-pub fn forget_signal_handlers() {
-    cleanup::uninstall();
-}
-
-/// Listener FIFOs must not outlive a step killed by a signal while it
-/// waits. Their paths are kept where a signal handler can reach them
-/// without locking; the handler unlinks them (unlink is
-/// async-signal-safe), then dies of the same signal. Only signals whose
-/// default action is to end the process are caught, and only those the
-/// step did not inherit ignored: an ignored signal stays ignored, as it
-/// would through an exec (a background job of a shell has SIGINT
-/// ignored, and must keep ignoring it). SIGKILL cannot be caught.
-mod cleanup {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    use std::path::Path;
-    use std::ptr::null_mut;
-    use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-
-    const SLOTS: usize = 4096;
-    static LIVE: [AtomicPtr<libc::c_char>; SLOTS] = [const { AtomicPtr::new(null_mut()) }; SLOTS];
-    /// One bit per signal number that we caught (they were at SIG_DFL).
-    static CAUGHT: AtomicU64 = AtomicU64::new(0);
-    /// Whether the handlers have been set up since the last uninstall.
-    static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-    /// The catchable signals whose default action ends the process.
-    fn fatal_signals() -> impl Iterator<Item = libc::c_int> {
-        [
-            libc::SIGHUP,
-            libc::SIGINT,
-            libc::SIGQUIT,
-            libc::SIGILL,
-            libc::SIGTRAP,
-            libc::SIGABRT,
-            libc::SIGBUS,
-            libc::SIGFPE,
-            libc::SIGUSR1,
-            libc::SIGSEGV,
-            libc::SIGUSR2,
-            libc::SIGPIPE,
-            libc::SIGALRM,
-            libc::SIGTERM,
-            libc::SIGSTKFLT,
-            libc::SIGXCPU,
-            libc::SIGXFSZ,
-            libc::SIGVTALRM,
-            libc::SIGPROF,
-            libc::SIGIO,
-            libc::SIGPWR,
-            libc::SIGSYS,
-        ]
-        .into_iter()
-        .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
-        .filter(|&sig| (1..=64).contains(&sig))
-    }
-
-    fn bit(sig: libc::c_int) -> u64 {
-        1u64 << (sig - 1)
-    }
-
-    extern "C" fn on_signal(sig: libc::c_int) {
-        for slot in &LIVE {
-            let p = slot.swap(null_mut(), Ordering::SeqCst);
-            if !p.is_null() {
-                // SAFETY: p is a NUL-terminated path leaked by register.
-                unsafe { libc::unlink(p) };
-            }
-        }
-        // SAFETY: restoring the default action and raising are
-        // async-signal-safe. The signal is blocked while we handle it, so
-        // it is delivered, with its default action, when we return.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-            libc::raise(sig);
-        }
-    }
-
-    /// Catch every fatal signal that is at its default action.
-    fn install() {
-        // SAFETY: plain sigaction calls on zeroed, then filled, structs;
-        // on_signal only calls async-signal-safe functions.
-        unsafe {
-            let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut act.sa_mask);
-            for sig in fatal_signals() {
-                libc::sigaddset(&mut act.sa_mask, sig);
-            }
-            // One call per signal sets ours and reads what was there; one
-            // that was not the default (ignored, say) gets it back. Blocked
-            // meanwhile, a signal cannot reach our handler in between: it
-            // waits, and is dropped if it is ignored again.
-            let mut blocked = std::mem::zeroed();
-            libc::sigprocmask(libc::SIG_BLOCK, &act.sa_mask, &mut blocked);
-            let mut caught = 0;
-            for sig in fatal_signals() {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, &act, &mut old) == 0 {
-                    if old.sa_sigaction == libc::SIG_DFL {
-                        caught |= bit(sig);
-                    } else {
-                        libc::sigaction(sig, &old, std::ptr::null_mut());
-                    }
-                }
-            }
-            CAUGHT.store(caught, Ordering::SeqCst);
-            libc::sigprocmask(libc::SIG_SETMASK, &blocked, std::ptr::null_mut());
-        }
-    }
-
-    /// Remember `path` for the handler (None if every slot is taken: the
-    /// FIFO is then only removed on a normal exit).
-    pub fn register(path: &Path) -> Option<usize> {
-        if !INSTALLED.swap(true, Ordering::SeqCst) {
-            install();
-        }
-        let c = CString::new(path.as_os_str().as_bytes()).ok()?.into_raw();
-        for (i, slot) in LIVE.iter().enumerate() {
-            if slot
-                .compare_exchange(null_mut(), c, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-            {
-                return Some(i);
-            }
-        }
-        // SAFETY: c came from into_raw just above.
-        drop(unsafe { CString::from_raw(c) });
-        None
-    }
-
-    /// Give back the default action of every signal we caught: exactly
-    /// what the step found, as after an exec.
-    pub fn uninstall() {
-        if INSTALLED.swap(false, Ordering::SeqCst) {
-            let caught = CAUGHT.swap(0, Ordering::SeqCst);
-            for sig in fatal_signals().filter(|&s| caught & bit(s) != 0) {
-                // SAFETY: SIG_DFL installs no handler.
-                unsafe { libc::signal(sig, libc::SIG_DFL) };
-            }
-        }
-    }
-
-    pub fn unregister(slot: Option<usize>) {
-        if let Some(i) = slot {
-            let p = LIVE[i].swap(null_mut(), Ordering::SeqCst);
-            if !p.is_null() {
-                // SAFETY: p came from into_raw in register.
-                drop(unsafe { CString::from_raw(p) });
-            }
-        }
     }
 }
 

@@ -114,9 +114,6 @@ pub fn number64(value: &OsStr) -> Result<u64, Error> {
         .ok_or(Error::Usage)
 }
 
-/// Where a step's `-t` lives: with the waits.
-pub use crate::wait::deadline;
-
 /// Split the operands of a step: exactly `n` of them, then the program to
 /// chainload into.
 pub fn operands(rest: &[OsString], n: usize) -> Result<(&[OsString], &[OsString]), Error> {

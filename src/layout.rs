@@ -10,8 +10,17 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::diag::{Error, EXIT_NOT_RUNNING, EXIT_USAGE};
+use crate::diag::{msg, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
 use crate::scandir;
+
+/// The file that marks an instance as in the hands of one create or
+/// delete chain, and holds that chain's pid. Create writes it into the
+/// copy before the copy is renamed into place and removes it once the
+/// link is made; delete writes it before the link goes. An instance that
+/// has it, no link, and a dead chain was left by a create or a delete
+/// that was killed between two steps: the next create of the name takes
+/// it away instead of refusing (see `pending`).
+pub const PENDING: &str = ".s6i-pending";
 
 pub struct Service {
     root: PathBuf,
@@ -60,7 +69,7 @@ impl Service {
 
     /// Hold `instances/` locked against our other steps while the caller
     /// looks at an instance's link and then makes or removes the other
-    /// half (see `instance::link` and `instance::remove`).
+    /// half (see `create::link` and `delete::remove`).
     /// None when there is no `instances/`, hence nothing to guard.
     pub fn lock_instances(&self) -> Result<Option<std::os::fd::OwnedFd>, Error> {
         let dir = self.instances();
@@ -112,11 +121,9 @@ impl Service {
         let lockfile = scandir::lockfile(&self.scandir());
         match crate::lock::held(&lockfile) {
             Ok(true) => Ok(()),
-            Ok(false) => {
-                let mut msg = b"instanced service not running on ".to_vec();
-                msg.extend_from_slice(self.root.as_os_str().as_bytes());
-                Err(Error::new(EXIT_NOT_RUNNING, msg))
-            }
+            Ok(false) => Err(msg("instanced service not running on ")
+                .path(&self.root)
+                .fatal(EXIT_NOT_RUNNING)),
             Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) if self.template().is_err() => {
                 Err(self.not_instanced(crate::diag::EXIT_SYS))
             }
@@ -126,9 +133,7 @@ impl Service {
 
     /// "not an instanced service: PATH", with exit code `code`.
     fn not_instanced(&self, code: i32) -> Error {
-        let mut msg = b"not an instanced service: ".to_vec();
-        msg.extend_from_slice(self.root.as_os_str().as_bytes());
-        Error::new(code, msg)
+        msg("not an instanced service: ").path(&self.root).fatal(code)
     }
 
     /// For the commands that look at instances only (status, control),

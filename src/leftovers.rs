@@ -1,5 +1,8 @@
 //! What killed commands leave in `SV/instances/`, found without reading
-//! the directory of every instance.
+//! the directory of every instance: the one place where create, delete,
+//! sync, upgrade and template make hidden work-in-progress names
+//! (`hidden_sibling`), tell a live process's work from a dead one's
+//! (`process_gone`), and sweep what the dead left.
 //!
 //! Work in progress is kept under hidden names (`.s6i-TAG:PID:RANDOM`:
 //! a copy being made, a tree being removed, an old copy of an upgrade).
@@ -13,10 +16,13 @@
 //! killed command. `.s6i-work/` itself goes whenever it is left empty.
 
 use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::copy;
+use nix::errno::Errno;
+
 use crate::layout::Service;
 
 /// The directory of the marks of work in progress, in `instances/`.
@@ -57,7 +63,7 @@ pub fn working(instances: &Path) -> Working {
     Working { mark }
 }
 
-/// Every hidden name this process made (copy::hidden_sibling), to tell
+/// Every hidden name this process made (hidden_sibling), to tell
 /// at the end of its work whether one was left behind (a removal that
 /// failed): then the mark stays, for a sweep once the process is gone.
 static HIDDEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
@@ -94,7 +100,7 @@ fn dead_marks(entries: Vec<OsString>) -> Vec<OsString> {
         .filter(|n| {
             n.to_str()
                 .and_then(|s| s.parse::<i32>().ok())
-                .is_some_and(|pid| pid > 0 && copy::process_gone(pid))
+                .is_some_and(|pid| pid > 0 && process_gone(pid))
         })
         .collect()
 }
@@ -117,7 +123,7 @@ pub fn sweep(service: &Service) -> Vec<PathBuf> {
         let _ = std::fs::remove_dir(&work);
         return Vec::new();
     }
-    let running = copy::sweep_leftovers(&instances);
+    let running = sweep_leftovers(&instances);
     if running.is_empty() {
         for mark in dead {
             let _ = std::fs::remove_file(instances.join(WORK).join(mark));
@@ -135,5 +141,99 @@ pub fn sweep(service: &Service) -> Vec<PathBuf> {
 pub fn finish(service: &Service) {
     if !sweep(service).is_empty() {
         let _ = crate::scandir::control(&service.scandir(), b"an");
+    }
+}
+
+/// A fresh hidden name beside `path`, for work in progress that readers
+/// must not see: `.s6i-TAG:PID:RANDOM`.
+pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
+    let mut name = format!(".s6i-{tag}:{}:", std::process::id()).into_bytes();
+    name.extend_from_slice(&crate::random::suffix());
+    let hidden = path.parent().unwrap_or(Path::new(".")).join(OsString::from_vec(name));
+    crate::leftovers::hidden(&hidden);
+    hidden
+}
+
+/// Remove the hidden work-in-progress trees left in `dir` by steps that
+/// were killed: those whose process no longer exists. A live process's
+/// work (or a recycled pid's) is left alone, and so is a tree where a
+/// supervisor still runs (an old copy a killed upgrade left), whose
+/// supervised directories are returned instead, for the caller to have
+/// them stopped first.
+pub fn sweep_leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut running = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return running;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if leftover_pid(name.as_encoded_bytes()).is_none() || leftover_alive(name.as_encoded_bytes()) {
+            continue;
+        }
+        let path = entry.path();
+        let supervised: Vec<PathBuf> = crate::supervise::with_own_logger(&path)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| crate::supervise::is_running(d).unwrap_or(false))
+            .collect();
+        if supervised.is_empty() {
+            let _ = fs::remove_dir_all(path);
+        } else {
+            running.extend(supervised);
+        }
+    }
+    running
+}
+
+/// Whether the process that made the hidden tree of this name (a
+/// `.s6i-TAG:PID:RANDOM` name) is still there.
+pub fn leftover_alive(name: &[u8]) -> bool {
+    leftover_pid(name).is_some_and(|pid| !process_gone(pid))
+}
+
+/// Whether this is a `.s6i-TAG:PID:RANDOM` name.
+pub fn leftover_name(name: &[u8]) -> bool {
+    leftover_pid(name).is_some()
+}
+
+/// Whether this is a `.s6i-TAG:PID:RANDOM` name whose process is gone.
+pub fn leftover_gone(name: &[u8]) -> bool {
+    leftover_pid(name).is_some_and(process_gone)
+}
+
+/// Whether no process has this pid any more (a recycled pid counts as
+/// alive: its work is left alone).
+pub fn process_gone(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
+}
+
+/// The pid in a `.s6i-TAG:PID:RANDOM` name.
+fn leftover_pid(name: &[u8]) -> Option<i32> {
+    let rest = name.strip_prefix(b".s6i-")?;
+    let mut parts = rest.split(|&b| b == b':');
+    let (_tag, pid, random) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || random.len() != 6 {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok().filter(|&p: &i32| p > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leftover_pid;
+
+    #[test]
+    fn leftover_names() {
+        assert_eq!(leftover_pid(b".s6i-clone:123:AbC-_9"), Some(123));
+        assert_eq!(leftover_pid(b".s6i-remove:7:xxxxxx"), Some(7));
+        for not in [
+            &b".template"[..],
+            b".s6i-clone:x:abcdef",
+            b".s6i-clone:1:abc",
+            b"s6i-clone:1:abcdef",
+            b".s6i-clone:0:abcdef",
+        ] {
+            assert_eq!(leftover_pid(not), None, "{not:?}");
+        }
     }
 }

@@ -1,27 +1,48 @@
 //! Dynamically instanced s6 services, as chainloading steps.
 //!
-//! The binaries in `src/bin` are thin: they parse their command line and
-//! call into these modules, one per object that s6 keeps on disk.
+//! The binaries in `src/bin` are thin: `chain` runs their step (in
+//! `step`), which parses its command line and calls into the modules
+//! below, each with one job, so that a question ("is a supervisor
+//! running?", "what did a killed chain leave?") has one answer. From the
+//! top down; a module calls only those below it, but for `wait`, which
+//! reads the FIFOs of `fifo` and `fifodir` while they wait through it:
+//!
+//! - running steps: `chain`, `step`, `args`, `getopt`;
+//! - what the commands do to instances: `create` (which calls `delete`
+//!   to finish a killed delete), `delete`, `pending` (the marks of
+//!   chains under way), `restart` (down then up, for sync), `upgrade`,
+//!   `maker`, `envdir`, `manifest`;
+//! - trees under `SV/instances/`: `copy`, `rename`, `leftovers`;
+//! - s6's objects: `layout` (the instanced service), `scandir`,
+//!   `supervise`, `svstatus`, `svwait`, `fifodir`, `fifo`, `lock`,
+//!   `name`, `release`;
+//! - the process itself: `wait` (every wait), `signals` (every change
+//!   to signal state), `random`, and `diag` (messages and exit codes,
+//!   knowing nothing else).
 
 pub mod args;
 pub mod chain;
 pub mod copy;
+pub mod create;
+pub mod delete;
 pub mod diag;
 pub mod envdir;
 pub mod fifo;
 pub mod fifodir;
 pub mod getopt;
-pub mod instance;
 pub mod layout;
 pub mod leftovers;
 pub mod lock;
 pub mod maker;
 pub mod manifest;
 pub mod name;
+pub mod pending;
 pub mod random;
 pub mod release;
+pub mod rename;
 pub mod restart;
 pub mod scandir;
+pub mod signals;
 pub mod step;
 pub mod supervise;
 pub mod svstatus;

@@ -364,7 +364,7 @@ impl Build {
             return Err(Error::sys("mkdir", dir, Errno::EEXIST));
         }
         let b = Build {
-            tmp: copy::hidden_sibling(dir, "make"),
+            tmp: crate::leftovers::hidden_sibling(dir, "make"),
             shown: dir.to_path_buf(),
         };
         DirBuilder::new()
@@ -411,9 +411,7 @@ impl Build {
         chmod_ours(&self.tmp.join(name), mode)
             .map_err(|e| Error::sys("chmod", &self.shown.join(name), errno_of(&e)))?;
         if readable & 0o400 == 0 {
-            let mut msg = b"weird umask, check permissions manually on ".to_vec();
-            msg.extend_from_slice(self.shown.join(name).as_os_str().as_bytes());
-            warn(msg);
+            warn(crate::diag::msg("weird umask, check permissions manually on ").path(&self.shown.join(name)));
         }
         Ok(())
     }
@@ -427,7 +425,7 @@ impl Build {
     /// Rename the whole into place, unless something got there first.
     fn finish(mut self) -> Result<(), Error> {
         chmod_ours(&self.tmp, 0o755).map_err(|e| Error::sys("chmod", &self.shown, errno_of(&e)))?;
-        copy::rename_noreplace(&self.tmp, &self.shown).map_err(|e| Error::sys("mkdir", &self.shown, e))?;
+        crate::rename::rename_noreplace(&self.tmp, &self.shown).map_err(|e| Error::sys("mkdir", &self.shown, e))?;
         self.tmp = PathBuf::new();
         Ok(())
     }
@@ -461,10 +459,10 @@ pub fn check_template(template: &Path, executable: bool) -> Result<(), Error> {
     }
     let run = template.join("run");
     let refuse = |what: &[u8]| {
-        let mut msg = b"invalid template: ".to_vec();
-        msg.extend_from_slice(run.as_os_str().as_bytes());
-        msg.extend_from_slice(what);
-        Err(Error::new(EXIT_USAGE, msg))
+        Err(crate::diag::msg("invalid template: ")
+            .path(&run)
+            .text(what)
+            .fatal(EXIT_USAGE))
     };
     match fs::metadata(&run) {
         Ok(md) if !md.is_file() => refuse(b" is not a regular file"),
@@ -490,10 +488,11 @@ fn warn_unknown_user(user: &OsStr) {
         .split(|&b| b == b'\n')
         .any(|line| line.split(|&b| b == b':').next() == Some(name));
     if !known {
-        let mut msg = b"user ".to_vec();
-        msg.extend_from_slice(name);
-        msg.extend_from_slice(b" is not in /etc/passwd here: the run scripts need it where they run");
-        warn(msg);
+        warn(
+            crate::diag::msg("user ")
+                .text(name)
+                .text(" is not in /etc/passwd here: the run scripts need it where they run"),
+        );
     }
 }
 

@@ -14,19 +14,17 @@ pub fn check(name: &[u8]) -> Result<(), Error> {
     if valid(name) {
         return Ok(());
     }
-    let mut msg = b"invalid instance name: \"".to_vec();
-    for &b in name {
-        match b {
-            b'\n' => msg.extend_from_slice(b"\\n"),
-            b'\t' => msg.extend_from_slice(b"\\t"),
-            b'\r' => msg.extend_from_slice(b"\\r"),
-            b'"' | b'\\' => msg.extend_from_slice(&[b'\\', b]),
-            0..=0x1f | 0x7f => msg.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-            _ => msg.push(b),
-        }
-    }
-    msg.push(b'"');
-    Err(Error::new(EXIT_USAGE, msg))
+    let quoted = name
+        .iter()
+        .fold(crate::diag::msg("invalid instance name: \""), |m, &b| match b {
+            b'\n' => m.text("\\n"),
+            b'\t' => m.text("\\t"),
+            b'\r' => m.text("\\r"),
+            b'"' | b'\\' => m.text([b'\\', b]),
+            0..=0x1f | 0x7f => m.text(format!("\\x{b:02x}")),
+            _ => m.text([b]),
+        });
+    Err(quoted.text("\"").fatal(EXIT_USAGE))
 }
 
 /// The set commands (sync, upgrade) also refuse a name that begins with
@@ -37,10 +35,10 @@ pub fn not_an_option(name: &[u8]) -> Result<(), Error> {
     if name.first() != Some(&b'-') {
         return Ok(());
     }
-    let mut msg = b"invalid instance name: \"".to_vec();
-    msg.extend_from_slice(name);
-    msg.extend_from_slice(b"\": it begins with -, an option must come before the service");
-    Err(Error::new(EXIT_USAGE, msg))
+    let msg = crate::diag::msg("invalid instance name: \"").text(name);
+    Err(msg
+        .text("\": it begins with -, an option must come before the service")
+        .fatal(EXIT_USAGE))
 }
 
 pub fn valid(name: &[u8]) -> bool {

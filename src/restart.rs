@@ -22,8 +22,9 @@ use std::time::Instant;
 use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::layout::Service;
 use crate::leftovers::WORK;
+use crate::signals;
 use crate::svwait::Watch;
-use crate::wait::{self, WaitError, Waiter, Wake};
+use crate::wait::{WaitError, Waiter, Wake};
 
 /// How the list of instances held down is named in `.s6i-work/`.
 const HELD: &str = ".up";
@@ -42,7 +43,7 @@ pub fn restart<'a>(
     }
     let dirs: Vec<PathBuf> = names.iter().map(|n| service.instance_dir(n)).collect();
     let downs = dirs.iter().map(|d| Watch::start(d)).collect::<Result<Vec<_>, _>>()?;
-    let blocked = wait::block_interrupts().map_err(|e| Error::sys("block signals for", &service.instances(), e))?;
+    let blocked = signals::block_interrupts().map_err(|e| Error::sys("block signals for", &service.instances(), e))?;
     let held = Held::write(service, names)?;
     let mut waiter = Waiter::new().map_err(|e| Error::sys("wait for events of", &service.instances(), e))?;
     for w in &downs {
@@ -91,25 +92,21 @@ pub fn restart<'a>(
     held.release(&dirs);
     if let Some(sig) = caught {
         diag::warn(b"interrupted: the instances being restarted were told to start again");
-        wait::die_of(sig);
+        signals::die_of(sig);
     }
     drop(blocked);
     if let Some(i) = down.iter().position(|&d| d == 2) {
-        let mut msg = diag::bytes(&dirs[i]).to_vec();
-        msg.extend_from_slice(b" failed permanently or its supervisor died");
-        return Err(Error::new(EXIT_NOT_RUNNING, msg));
+        return Err(crate::svwait::failed_permanently(&dirs[i]).fatal(EXIT_NOT_RUNNING));
     }
     Ok(names.iter().copied().zip(ups?).collect())
 }
 
 /// Those not down in time: exit 99, as a wave that is late.
 fn late(names: &[&OsStr], down: &[u8]) -> Error {
-    let mut msg = b"timed out waiting for instances to be restarted:".to_vec();
-    for (name, _) in names.iter().zip(down).filter(|(_, &d)| d == 0) {
-        msg.push(b' ');
-        msg.extend_from_slice(name.as_bytes());
-    }
-    Error::new(EXIT_TIMEOUT, msg)
+    let late = names.iter().zip(down).filter(|(_, &d)| d == 0).map(|(n, _)| n);
+    diag::msg("timed out waiting for instances to be restarted:")
+        .names(late)
+        .fatal(EXIT_TIMEOUT)
 }
 
 /// The list of instances this process holds down.
@@ -176,7 +173,7 @@ pub fn finish_killed(service: &Service, work: &Path, names: &[OsString]) {
         else {
             continue;
         };
-        if pid <= 0 || !crate::copy::process_gone(pid) {
+        if pid <= 0 || !crate::leftovers::process_gone(pid) {
             continue;
         }
         let path = work.join(name);

@@ -80,7 +80,7 @@ fn logger(svdir: &Path, if_link: Result<Vec<PathBuf>, Errno>) -> Result<Vec<Path
 /// system call that failed. Up to s6 2.13 each is fatal (100, 100,
 /// 111); from 2.14 each is a warning (102, 1, 111).
 pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
-    use crate::diag::{bytes, Error, EXIT_SYS, EXIT_USAGE};
+    use crate::diag::{msg, Error, EXIT_SYS, EXIT_USAGE};
     use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
     use nix::sys::stat::Mode;
     let warns = crate::release::BUILT_FOR.svc_warns();
@@ -92,10 +92,8 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
         }
     };
     let not_listening = || {
-        let mut msg = b"unable to control ".to_vec();
-        msg.extend_from_slice(bytes(svdir));
-        msg.extend_from_slice(b": supervisor not listening");
-        fail(EXIT_USAGE, 102, msg)
+        let msg = msg("unable to control ").path(svdir).text(": supervisor not listening");
+        fail(EXIT_USAGE, 102, msg.into())
     };
     let failed = |e: Errno| fail(EXIT_SYS, EXIT_SYS, crate::diag::unable("control", svdir, e));
     let fifo = control_fifo(svdir);
@@ -111,11 +109,11 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
             return match open(&svdir.join("supervise"), dir, Mode::empty()) {
                 Err(Errno::ENOENT) => Err(not_listening()),
                 _ => {
-                    let mut msg = b"something is wrong with the ".to_vec();
-                    msg.extend_from_slice(bytes(svdir));
-                    msg.extend_from_slice(b"/supervise directory: ");
-                    msg.extend_from_slice(crate::diag::reason(e).as_bytes());
-                    Err(fail(EXIT_USAGE, 1, msg))
+                    let msg = msg("something is wrong with the ")
+                        .path(svdir)
+                        .text("/supervise directory: ")
+                        .reason(e);
+                    Err(fail(EXIT_USAGE, 1, msg.into()))
                 }
             };
         }
@@ -199,4 +197,11 @@ impl Exits {
         }
         Ok(())
     }
+}
+
+/// The supervised directories of an instance: itself, and `log/` if
+/// any, for a look, a wait or a removal: a `log` symlink is left out
+/// (see with_own_logger).
+pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, crate::diag::Error> {
+    with_own_logger(dir).map_err(crate::diag::sys("read", dir))
 }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::diag::{Error, EXIT_SYS, EXIT_TIMEOUT};
-use crate::fifodir::{self, Listener, WaitError};
+use crate::fifodir::{self, Listener};
 use crate::svstatus::Status;
+use crate::wait::WaitError;
 
 /// A state to wait for: up or down, and whether ready (for a down
 /// service, ready means its finish script is done).
@@ -15,6 +16,14 @@ use crate::svstatus::Status;
 pub struct Target {
     pub up: bool,
     pub ready: bool,
+}
+
+/// `DIR failed permanently or its supervisor died`: a wait for up that
+/// ends with `O` (will not restart) or `x` (supervisor exiting).
+pub fn failed_permanently(dir: &Path) -> crate::diag::Msg {
+    crate::diag::Msg::default()
+        .path(dir)
+        .text(" failed permanently or its supervisor died")
 }
 
 /// A subscription to one service's events, with its last known state.
@@ -95,9 +104,8 @@ impl Watch {
                     (false, false) => "down",
                     (false, true) => "down and finished",
                 };
-                let mut msg = format!("timed out waiting for {state} on ").into_bytes();
-                msg.extend_from_slice(crate::diag::bytes(&self.dir));
-                Err(Error::new(EXIT_TIMEOUT, msg))
+                let msg = crate::diag::msg(format!("timed out waiting for {state} on ")).path(&self.dir);
+                Err(msg.fatal(EXIT_TIMEOUT))
             }
             Err(WaitError::Sys(e)) => Err(Error::sys_code(EXIT_SYS, "wait for events of", &self.dir, e)),
         }

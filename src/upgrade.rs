@@ -37,12 +37,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::copy;
-use crate::diag::{bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
+use crate::diag::{Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::layout::Service;
 
-use crate::fifodir::{Listener, WaitError};
+use crate::fifodir::Listener;
 use crate::supervise;
 use crate::svwait::{Target, Watch};
+use crate::wait::WaitError;
 
 /// What to wait for once an instance runs on its new copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,8 +110,8 @@ pub fn upgrade(
     todo.dedup();
     for name in &todo {
         if !whole(name.as_os_str()) {
-            let msg = [&b"no instance named "[..], name.as_os_str().as_bytes()].concat();
-            return Err(Error::new(crate::diag::EXIT_USAGE, msg));
+            let msg = crate::diag::msg("no instance named ").path(name);
+            return Err(msg.fatal(crate::diag::EXIT_USAGE));
         }
     }
     // What a killed upgrade left held down beyond these is let go.
@@ -147,18 +148,17 @@ pub fn upgrade(
 
 /// The error of an upgrade that stopped: every instance's copy, and why.
 fn rolled_back(report: Vec<(PathBuf, Outcome)>, code: i32) -> Error {
-    let mut msg = b"upgrade stopped:".to_vec();
-    for (name, outcome) in &report {
-        msg.push(b' ');
-        msg.extend_from_slice(name.as_os_str().as_bytes());
-        msg.extend_from_slice(match outcome {
-            Outcome::Upgraded => b"=new",
-            Outcome::RolledBack => b"=old(rolled back)",
-            Outcome::Untouched => b"=old",
-            Outcome::Deleted => b"=deleted",
+    let said = report
+        .iter()
+        .fold(crate::diag::msg("upgrade stopped:"), |m, (name, outcome)| {
+            m.text(" ").path(name).text(match outcome {
+                Outcome::Upgraded => "=new",
+                Outcome::RolledBack => "=old(rolled back)",
+                Outcome::Untouched => "=old",
+                Outcome::Deleted => "=deleted",
+            })
         });
-    }
-    Error::new(code, msg)
+    said.fatal(code)
 }
 
 /// The new copy of one instance, ready beside it.
@@ -168,7 +168,7 @@ fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Erro
     // held down on its way, not by its own choice, and the file says
     // whether it was wanted up.
     let left_held = held_by_us(&dir);
-    let aside = copy::hidden_sibling(&dir, "upgrade");
+    let aside = crate::leftovers::hidden_sibling(&dir, "upgrade");
     let failed = |e: nix::errno::Errno| {
         copy::discard(&aside);
         Error::sys("make a new copy for", &dir, e)
@@ -255,7 +255,7 @@ fn add_missing(
             continue;
         }
         // What a killed env swap (see crate::envdir) left is not carried.
-        if rel.as_os_str().is_empty() && copy::leftover_name(name.as_bytes()) {
+        if rel.as_os_str().is_empty() && crate::leftovers::leftover_name(name.as_bytes()) {
             continue;
         }
         let r = rel.join(&name);
@@ -382,7 +382,10 @@ impl Deletions {
 fn say(dir: &Path, f: &Failure) -> Vec<u8> {
     match f {
         Failure::Failed(_, msg) => msg.clone(),
-        Failure::Deleted => [&b"unable to upgrade "[..], bytes(dir), b": instance deleted meanwhile"].concat(),
+        Failure::Deleted => crate::diag::msg("unable to upgrade ")
+            .path(dir)
+            .text(": instance deleted meanwhile")
+            .into(),
     }
 }
 
@@ -413,7 +416,7 @@ fn swap_and_restart(
     let mut failed: Vec<(usize, Failure)> = Vec::new();
     let mut live = Vec::new();
     for (i, m) in moves.iter().enumerate() {
-        match copy::exchange(&m.aside, &m.dir) {
+        match crate::rename::exchange(&m.aside, &m.dir) {
             Ok(()) => live.push(i),
             Err(nix::errno::Errno::ENOENT) if deletions.gone(&m.dir) => {
                 copy::discard(&m.aside);
@@ -475,7 +478,7 @@ fn swap_and_restart(
     for &i in &back {
         let m = &moves[i];
         held.push(hold_down(&m.aside, m.wanted_up).unwrap_or(false));
-        copy::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
+        crate::rename::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
     }
     if !back.is_empty() {
         let back_in = timeout.map(|t| Instant::now() + t);
@@ -658,7 +661,9 @@ fn wait_started(
                 )),
                 _ => Err(Failure::Failed(
                     EXIT_TIMEOUT,
-                    [&b"timed out waiting for s6-supervise to start on "[..], bytes(dir)].concat(),
+                    crate::diag::msg("timed out waiting for s6-supervise to start on ")
+                        .path(dir)
+                        .into(),
                 )),
             });
         }
@@ -673,10 +678,9 @@ fn exits(dirs: &[PathBuf], deadline: Option<Instant>, act: impl FnOnce()) -> Res
     act();
     exits.wait(deadline).map_err(|(d, e)| match e {
         WaitError::Sys(e) => Error::sys("wait for the exit of s6-supervise on", &d, e),
-        WaitError::Timeout => Error::new(
-            EXIT_TIMEOUT,
-            [&b"timed out waiting for s6-supervise to exit on "[..], bytes(&d)].concat(),
-        ),
+        WaitError::Timeout => crate::diag::msg("timed out waiting for s6-supervise to exit on ")
+            .path(&d)
+            .fatal(EXIT_TIMEOUT),
     })
 }
 
@@ -722,7 +726,7 @@ fn let_go(
         Ok(false) if deletions.gone(dir) => Err(Failure::Deleted),
         Ok(false) => Err(Failure::Failed(
             EXIT_NOT_RUNNING,
-            [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat(),
+            crate::svwait::failed_permanently(dir).into(),
         )),
         Err(e) => Err(as_failure(e)),
     }
@@ -761,8 +765,9 @@ fn release_held(service: &Service, skip: &[PathBuf], deadline: Option<Instant>) 
         .any(|e| {
             let name = e.file_name();
             let b = name.as_bytes();
-            b.strip_prefix(b".s6i-upgrade:")
-                .is_some_and(|rest| !rest.starts_with(format!("{me}:").as_bytes()) && copy::leftover_alive(b))
+            b.strip_prefix(b".s6i-upgrade:").is_some_and(|rest| {
+                !rest.starts_with(format!("{me}:").as_bytes()) && crate::leftovers::leftover_alive(b)
+            })
         });
     if others {
         return;

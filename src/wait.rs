@@ -13,7 +13,8 @@
 //!   a full filesystem too;
 //! - entries of a directory removed or renamed (inotify), for a wait on
 //!   an instance that a delete may take away;
-//! - SIGINT, SIGTERM and SIGHUP (a signalfd), for a wait that must undo
+//! - SIGINT, SIGTERM and SIGHUP (a signalfd, while
+//!   `signals::block_interrupts` holds them), for a wait that must undo
 //!   its work when it is interrupted.
 //!
 //! A wait can also wake up every so often with nothing new (`period`),
@@ -30,9 +31,10 @@ use nix::errno::Errno;
 use nix::poll::PollTimeout;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use crate::diag::{msg, Error, EXIT_TIMEOUT};
 use crate::fifodir::Listener;
 
 /// The deadline of a step's `-t ms` (0: none, wait for ever).
@@ -45,6 +47,21 @@ pub fn deadline(ms: u32) -> Option<Instant> {
 pub enum WaitError {
     Timeout,
     Sys(Errno),
+}
+
+impl WaitError {
+    /// The error a step stops with: `timed out waiting for WHAT PATH`
+    /// (exit 99), or the system's.
+    pub fn error(self, what: &str, path: &Path) -> Error {
+        match self {
+            WaitError::Timeout => msg("timed out waiting for ")
+                .text(what)
+                .text(" ")
+                .path(path)
+                .fatal(EXIT_TIMEOUT),
+            WaitError::Sys(e) => Error::sys("wait for events in", path, e),
+        }
+    }
 }
 
 /// What woke a wait up.
@@ -68,15 +85,6 @@ const GONE: u64 = 1 << 32;
 const INOTIFY: u64 = 2 << 32;
 const SIGNALS: u64 = 3 << 32;
 const INDEX: u64 = (1 << 32) - 1;
-
-/// The signals a wait with `catch_interrupts` turns into `Wake::Signal`.
-fn interrupts() -> SigSet {
-    let mut set = SigSet::empty();
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(sig);
-    }
-    set
-}
 
 /// A listener a wait reads: one the caller keeps, or one handed over
 /// (`hold`), dropped (its FIFO removed) by `release` or with the wait.
@@ -242,11 +250,14 @@ impl<'l> Waiter<'l> {
     }
 
     /// Take SIGINT, SIGTERM and SIGHUP as `Wake::Signal`: the caller
-    /// holds them blocked (`block_interrupts`) for as long as it needs.
+    /// holds them blocked (`signals::block_interrupts`) for as long as it needs.
     /// One that a step inherited ignored stays ignored: it is never
     /// pending, so never read.
-    pub fn catch_interrupts(&mut self, _blocked: &Blocked) -> Result<(), Errno> {
-        let sfd = SignalFd::with_flags(&interrupts(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+    pub fn catch_interrupts(&mut self, _blocked: &crate::signals::Blocked) -> Result<(), Errno> {
+        let sfd = SignalFd::with_flags(
+            &crate::signals::interrupts(),
+            SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+        )?;
         self.epoll
             .add(sfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, SIGNALS))?;
         self.signals = Some(sfd);
@@ -359,55 +370,8 @@ impl<'l> Waiter<'l> {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP held blocked, for a step that reads them
-/// in its wait and must finish undoing its work before it dies of one:
-/// the mask it had is put back when this is dropped, and those that
-/// came meanwhile, unread, are delivered then.
-pub struct Blocked {
-    old: SigSet,
-}
-
-pub fn block_interrupts() -> Result<Blocked, Errno> {
-    let mut old = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&interrupts()), Some(&mut old))?;
-    Ok(Blocked { old })
-}
-
-impl Blocked {
-    /// Run `f` with the interrupts let through as they were before they
-    /// were blocked: for a call that may block in the kernel outside a
-    /// wait (a write to a pipe nobody reads from), which one of them must
-    /// still end. Caught there, they reach the handler that removes our
-    /// FIFOs, then end the process.
-    pub fn let_through<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
-        let r = f();
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&interrupts()), None);
-        r
-    }
-}
-
-impl Drop for Blocked {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
-    }
-}
-
 fn millis(d: Duration) -> PollTimeout {
     PollTimeout::try_from(d.as_millis().clamp(1, i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-}
-
-/// End the process by `sig`, as its default action would have, once a
-/// step has undone what it must: the caller of a step sees it killed by
-/// the signal it sent. The handlers that remove our FIFOs run first.
-pub fn die_of(sig: Signal) -> ! {
-    let mut set = SigSet::empty();
-    set.add(sig);
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
-    let _ = nix::sys::signal::raise(sig);
-    // Ignored (it could not have been read then) or handled: exit as a
-    // shell reports a death by that signal.
-    std::process::exit(128 + sig as i32)
 }
 
 /// Wait for a lock on the open lock file `fd` to be free, sleeping in

@@ -33,7 +33,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         let word = word.as_bytes().strip_prefix(b" ").ok_or(Error::Usage)?;
         let (key, value) = envdir::parse_var(word).map_err(bad)?;
         if vars.contains_key(&key) {
-            return Err(bad([&b"key given twice: "[..], key.as_bytes()].concat()));
+            return Err(bad(crate::diag::msg("key given twice: ").text(key.as_bytes()).into()));
         }
         vars.insert(key, value);
     }
@@ -45,7 +45,5 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
 }
 
 fn bad(why: Vec<u8>) -> Error {
-    let mut msg = b"invalid variable: ".to_vec();
-    msg.extend_from_slice(&why);
-    Error::new(EXIT_USAGE, msg)
+    crate::diag::msg("invalid variable: ").text(why).fatal(EXIT_USAGE)
 }

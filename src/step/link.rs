@@ -2,9 +2,10 @@
 
 use std::ffi::OsString;
 
+use crate::create::{self, Start};
 use crate::diag::Error;
+use crate::fifodir::EventDir;
 use crate::getopt::Getopt;
-use crate::instance::{self, EventDir, Start};
 use crate::layout;
 
 pub const USAGE: &str = "s6i-link [ -d | -D ] [ -f ] [ -P ] service name|{ name... } [ prog... ]";
@@ -22,6 +23,6 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     }
     let (service, names, prog) = layout::service_and_names(opts.rest())?;
     let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    instance::link(&service, &names, start, event)?;
+    create::link(&service, &names, start, event)?;
     Ok(prog.to_vec())
 }

@@ -2,11 +2,11 @@
 
 use std::ffi::OsString;
 
+use crate::delete;
 use crate::diag::Error;
-use crate::instance;
 
 pub const USAGE: &str = "s6i-remove service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    super::on_names(&argv, |service, names| instance::remove(service, names).map(drop))
+    super::on_names(&argv, |service, names| delete::remove(service, names).map(drop))
 }

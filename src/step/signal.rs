@@ -5,13 +5,15 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::diag::{bytes, errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT, EXIT_USAGE};
-use crate::getopt::{deadline, number, Getopt};
+use crate::diag::{errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT, EXIT_USAGE};
+use crate::getopt::{number, Getopt};
 use crate::layout;
 use crate::release::{too_new, Release, BUILT_FOR};
 use crate::supervise;
 use crate::svstatus::sig_number;
+use crate::svwait::failed_permanently;
 use crate::svwait::{Target, Watch};
+use crate::wait::deadline;
 
 /// The usage line: s6-svc's commands, as the release we were built for
 /// lists them.
@@ -87,7 +89,7 @@ fn signal_all(dirs: &[PathBuf], cmds: &[u8], wait: Option<u8>, timeout: u32) -> 
     if let [watch] = &mut watches[..] {
         return match reach(watch, waits[0], !cmds.is_empty(), deadline)? {
             true => Ok(()),
-            false => Err(Error::new(EXIT_NOT_RUNNING, failed_permanently(&dirs[0]))),
+            false => Err(failed_permanently(&dirs[0]).fatal(EXIT_NOT_RUNNING)),
         };
     }
     // Several: each one that does not get there is named, and the exit
@@ -121,10 +123,6 @@ fn signal_all(dirs: &[PathBuf], cmds: &[u8], wait: Option<u8>, timeout: u32) -> 
             format!("{} of {} instances failed or timed out", failed + late, dirs.len()),
         )),
     }
-}
-
-fn failed_permanently(dir: &std::path::Path) -> Vec<u8> {
-    [bytes(dir), &b" failed permanently or its supervisor died"[..]].concat()
 }
 
 /// Wait until a service reaches the state of wait letter `w`. A restart
@@ -176,9 +174,11 @@ fn readiness_notified(dir: &std::path::Path) -> Result<bool, Error> {
     match std::fs::metadata(&fd_file) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut msg = bytes(&fd_file).to_vec();
-            msg.extend_from_slice(b" not present - ignoring request for readiness notification");
-            warn(msg);
+            warn(
+                crate::diag::Msg::default()
+                    .path(&fd_file)
+                    .text(" not present - ignoring request for readiness notification"),
+            );
             Ok(false)
         }
         Err(e) => Err(Error::sys("access", &fd_file, errno_of(&e))),
@@ -202,12 +202,10 @@ pub(crate) fn signal_command(sig: &[u8]) -> Result<u8, Error> {
         (libc::SIGCONT, b'c'),
         (libc::SIGWINCH, b'y'),
     ];
-    let n = sig_number(sig).ok_or_else(|| Error::new(EXIT_USAGE, [&b"invalid signal: "[..], sig].concat()))?;
+    let n = sig_number(sig).ok_or_else(|| crate::diag::msg("invalid signal: ").text(sig).fatal(EXIT_USAGE))?;
     LETTERS.iter().find(|(s, _)| *s == n).map(|&(_, c)| c).ok_or_else(|| {
-        Error::new(
-            EXIT_USAGE,
-            [sig, &b" is not in the list of user-available signals"[..]].concat(),
-        )
+        let msg = crate::diag::msg(sig).text(" is not in the list of user-available signals");
+        msg.fatal(EXIT_USAGE)
     })
 }
 

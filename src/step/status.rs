@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::diag::{self, bytes, errno_of, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
+use crate::diag::{self, errno_of, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
 use crate::getopt::Getopt;
 use crate::release::BUILT_FOR;
 use crate::svstatus::{field_named, Field, Status, View, MAX_FIELDS};
@@ -135,7 +135,7 @@ fn add_fields(fields: &mut Vec<Field>, list: &[u8]) -> Result<(), Error> {
             return Err(Error::new(EXIT_USAGE, "invalid null option field"));
         }
         let f = field_named(item, BUILT_FOR)
-            .ok_or_else(|| Error::new(EXIT_USAGE, [&b"invalid option field: "[..], item].concat()))?;
+            .ok_or_else(|| crate::diag::msg("invalid option field: ").text(item).fatal(EXIT_USAGE))?;
         push(fields, f)?;
     }
     Ok(())
@@ -145,10 +145,8 @@ fn add_fields(fields: &mut Vec<Field>, list: &[u8]) -> Result<(), Error> {
 /// normally up: s6-svstat's checks, in its order.
 pub fn read(dir: &std::path::Path) -> Result<View, Error> {
     let not_running = || {
-        let mut msg = b"unable to read status for ".to_vec();
-        msg.extend_from_slice(bytes(dir));
-        msg.extend_from_slice(b": s6-supervise not running");
-        Error::new(EXIT_NOT_RUNNING, msg)
+        let msg = crate::diag::msg("unable to read status for ").path(dir);
+        msg.text(": s6-supervise not running").fatal(EXIT_NOT_RUNNING)
     };
     if !supervise::is_running(dir).map_err(|e| Error::sys("check", dir, e))? {
         return Err(not_running());

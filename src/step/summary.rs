@@ -33,9 +33,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             // Gone since it was listed: left out. Named and not there: said.
             Err(_) if std::fs::symlink_metadata(&link).is_err() => {
                 if !named.is_empty() {
-                    let mut msg = b"no instance named ".to_vec();
-                    msg.extend_from_slice(name.as_bytes());
-                    diag::warn(msg);
+                    diag::warn(diag::msg("no instance named ").name(name));
                     missing += 1;
                 }
                 continue;

@@ -14,12 +14,15 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::time::Instant;
 
+use crate::create::{self, Start};
 use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT, EXIT_USAGE};
 use crate::envdir::{self, Env};
-use crate::getopt::{deadline, number, Getopt};
-use crate::instance::{self, EventDir, Start};
+use crate::fifodir::EventDir;
+use crate::getopt::{number, Getopt};
 use crate::layout::{self, Service};
 use crate::svwait::{Target, Watch};
+use crate::wait::deadline;
+use crate::{delete, pending};
 
 pub const USAGE: &str = "s6i-sync [ -d | -D ] [ -t timeout ] [ -n ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } [ prog... ]";
 
@@ -195,7 +198,7 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
     // Instances that killed deletes (or creates) left unlinked are not
     // listed, and not part of the set: those not named go with the extra
     // ones, unsaid. Those named are finished by the create phase.
-    let left = instance::left_unlinked(service)?;
+    let left = pending::left_unlinked(service)?;
     let left: Vec<&OsStr> = left
         .iter()
         .map(|n| n.as_os_str())
@@ -242,7 +245,7 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
     if missing.is_empty() {
         crate::leftovers::finish(service);
     }
-    instance::tidy_kept(service, &kept);
+    pending::tidy_kept(service, &kept);
     if delete_first {
         delete(service, &extra, &left, deadline_now())?;
     }
@@ -254,19 +257,19 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
     }
     for wave in waves(&missing, o.parallel) {
         let deadline = deadline_now();
-        instance::clone(service, wave, deadline)?;
+        create::clone(service, wave, deadline)?;
         // Their env/ goes into the copies before they are linked: they
         // start with it.
         for name in wave {
             if let Some(Some(env)) = set.get(*name) {
                 if let Err(e) = envdir::install(&service.instance_dir(name), env) {
-                    instance::undo_create(service, wave);
+                    create::undo_create(service, wave);
                     return Err(e);
                 }
             }
         }
-        instance::link(service, wave, o.start, EventDir::default())?;
-        instance::await_supervisors(service, wave, o.start, deadline)?;
+        create::link(service, wave, o.start, EventDir::default())?;
+        create::await_supervisors(service, wave, o.start, deadline)?;
         diag::write_stdout(&plan(b'+', wave))?;
         if o.wait_new && o.start == Start::Up {
             // Those the template makes normally down are not waited for.
@@ -359,20 +362,16 @@ fn wait_wave(
 }
 
 fn failed(service: &Service, name: &OsStr) -> Error {
-    let mut msg = diag::bytes(&service.instance_dir(name)).to_vec();
-    msg.extend_from_slice(b" failed permanently or its supervisor died");
-    Error::new(EXIT_NOT_RUNNING, msg)
+    crate::svwait::failed_permanently(&service.instance_dir(name)).fatal(EXIT_NOT_RUNNING)
 }
 
 /// A wave that did not get there in time: exit 99, naming its late
 /// instances; the waves before it stay done.
 fn timed_out(late: &[&OsStr], state: &str) -> Error {
-    let mut msg = format!("timed out waiting for instances to be {state}:").into_bytes();
-    for name in late {
-        msg.push(b' ');
-        msg.extend_from_slice(name.as_bytes());
-    }
-    Error::new(EXIT_TIMEOUT, msg)
+    let msg = diag::msg("timed out waiting for instances to be ")
+        .text(state)
+        .text(":");
+    msg.names(late).fatal(EXIT_TIMEOUT)
 }
 
 /// Delete the instances `extra` in bulk and say which went; and those
@@ -382,8 +381,8 @@ fn delete(service: &Service, extra: &[&OsStr], left: &[&OsStr], deadline: Option
     if all.is_empty() {
         return Ok(());
     }
-    instance::unlink(service, &all, true, deadline)?;
-    let kept = instance::remove(service, &all)?;
+    delete::unlink(service, &all, true, deadline)?;
+    let kept = delete::remove(service, &all)?;
     let removed: Vec<&OsStr> = extra.iter().copied().filter(|n| !kept.contains(n)).collect();
     diag::write_stdout(&plan(b'-', &removed))
 }
@@ -401,9 +400,7 @@ fn plan(sign: u8, names: &[&OsStr]) -> Vec<u8> {
 
 /// A bad set line (exit 100).
 fn bad_line(n: usize, why: impl AsRef<[u8]>) -> Error {
-    let mut msg = format!("invalid set line {n}: ").into_bytes();
-    msg.extend_from_slice(why.as_ref());
-    Error::new(EXIT_USAGE, msg)
+    diag::msg(format!("invalid set line {n}: ")).text(why).fatal(EXIT_USAGE)
 }
 
 /// The reason in a name check's refusal.
@@ -437,13 +434,13 @@ fn set_lines(input: &[u8]) -> Result<Set, Error> {
         for word in words {
             let (key, value) = envdir::parse_var(word).map_err(|why| bad_line(n, why))?;
             if env.contains_key(&key) {
-                return Err(bad_line(n, [&b"key given twice: "[..], key.as_bytes()].concat()));
+                return Err(bad_line(n, diag::msg("key given twice: ").text(key.as_bytes())));
             }
             env.insert(key, value);
         }
         let name = OsString::from_vec(name.to_vec());
         if set.contains_key(&name) {
-            return Err(bad_line(n, [&b"name given twice: "[..], name.as_bytes()].concat()));
+            return Err(bad_line(n, diag::msg("name given twice: ").text(name.as_bytes())));
         }
         set.insert(name, Some(env));
     }
@@ -456,11 +453,8 @@ fn set_lines(input: &[u8]) -> Result<Set, Error> {
 /// holding anything but regular files, is refused (exit 100).
 fn set_dirs(dir: &Path) -> Result<Set, Error> {
     let bad = |name: &[u8], why: &[u8]| {
-        let mut msg = b"invalid set entry ".to_vec();
-        msg.extend_from_slice(diag::bytes(&dir.join(OsStr::from_bytes(name))));
-        msg.extend_from_slice(b": ");
-        msg.extend_from_slice(why);
-        Error::new(EXIT_USAGE, msg)
+        let msg = diag::msg("invalid set entry ").path(&dir.join(OsStr::from_bytes(name)));
+        msg.text(": ").text(why).fatal(EXIT_USAGE)
     };
     let entries = std::fs::read_dir(dir).map_err(|e| Error::sys("read", dir, diag::errno_of(&e)))?;
     let mut set = Set::new();
@@ -482,8 +476,8 @@ fn set_dirs(dir: &Path) -> Result<Set, Error> {
         let env = match envdir::read_path(&path).map_err(|e| Error::sys("read", &path, e))? {
             envdir::Found::Env(env) => env,
             envdir::Found::NotRegular(file) => {
-                let why = [&b"not a regular file: "[..], file.as_bytes()].concat();
-                return Err(bad(b, &why));
+                let why = diag::msg("not a regular file: ").text(file.as_bytes());
+                return Err(bad(b, why.as_ref()));
             }
         };
         for key in env.keys() {

@@ -5,10 +5,10 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use crate::copy;
-use crate::diag::{bytes, Error, EXIT_SYS};
+use crate::diag::{Error, EXIT_SYS};
 use crate::getopt::{operands, Getopt};
 use crate::layout::Service;
+use crate::{copy, leftovers, rename};
 
 pub const USAGE: &str = "s6i-template service newtemplate [ prog... ]";
 
@@ -24,7 +24,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     match std::fs::metadata(new) {
         Ok(md) if md.is_dir() => crate::maker::check_template(new, true)?,
         Ok(_) => {
-            let msg = [&b"invalid template: "[..], bytes(new), b" is not a directory"].concat();
+            let msg = crate::diag::msg("invalid template: ")
+                .path(new)
+                .text(" is not a directory");
             return Err(Error::new(crate::diag::EXIT_USAGE, msg));
         }
         Err(e) => return Err(Error::sys("stat", new, crate::diag::errno_of(&e))),
@@ -38,18 +40,18 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
 pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
     // Only an instanced service has a template to replace.
     let current = service.template().map_err(|_| {
-        let msg = [&b"not an instanced service: "[..], bytes(service.root())].concat();
+        let msg = crate::diag::msg("not an instanced service: ").path(service.root());
         Error::new(EXIT_SYS, msg)
     })?;
     // Copies and old templates that a killed replace left behind go now.
-    let _ = copy::sweep_leftovers(service.root());
-    let copy = copy::hidden_sibling(&current, "template");
+    let _ = leftovers::sweep_leftovers(service.root());
+    let copy = leftovers::hidden_sibling(&current, "template");
     let failed = |e: copy::CopyError| {
         copy::discard(&copy);
         Error::new(EXIT_SYS, e.message(new, &current))
     };
     copy::copy_tree(new, &copy).map_err(failed)?.publish();
-    copy::exchange(&copy, &current).map_err(|e| failed(e.into()))?;
+    rename::exchange(&copy, &current).map_err(|e| failed(e.into()))?;
     // The old template is now at the hidden name. Copies of it under way
     // (creates, upgrades) hold a shared lock on it: it goes once they are
     // done, so that each is whole (see copy::copy_template).

@@ -4,8 +4,9 @@
 use std::ffi::OsString;
 
 use crate::diag::Error;
-use crate::getopt::{deadline, number, Getopt};
-use crate::{instance, layout};
+use crate::getopt::{number, Getopt};
+use crate::wait::deadline;
+use crate::{delete, layout};
 
 pub const USAGE: &str = "s6i-unlink [ -X ] [ -t timeout ] service name|{ name... } [ prog... ]";
 
@@ -21,6 +22,6 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     }
     let (service, names, prog) = layout::service_and_names(opts.rest())?;
     let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    instance::unlink(&service, &names, wait, deadline(timeout))?;
+    delete::unlink(&service, &names, wait, deadline(timeout))?;
     Ok(prog.to_vec())
 }

@@ -3,10 +3,11 @@
 
 use std::ffi::OsString;
 
+use crate::create::{self, Start};
 use crate::diag::Error;
-use crate::getopt::{deadline, number, Getopt};
-use crate::instance::{self, Start};
+use crate::getopt::{number, Getopt};
 use crate::layout;
+use crate::wait::deadline;
 
 pub const USAGE: &str = "s6i-wait-supervise [ -d | -D ] [ -t timeout ] service name|{ name... } [ prog... ]";
 
@@ -22,6 +23,6 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     }
     let (service, names, prog) = layout::service_and_names(opts.rest())?;
     let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    instance::await_supervisors(&service, &names, start, deadline(timeout))?;
+    create::await_supervisors(&service, &names, start, deadline(timeout))?;
     Ok(prog.to_vec())
 }

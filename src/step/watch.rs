@@ -30,14 +30,14 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use crate::diag::{self, bytes, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
+use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
 use crate::fifodir::{self, Listener};
 use crate::getopt::{number, Getopt};
 use crate::layout::Service;
 use crate::release::BUILT_FOR;
 use crate::svstatus::Status;
 use crate::wait::{self, WaitError, Waiter, Wake};
-use crate::{scandir, supervise};
+use crate::{scandir, signals, supervise};
 
 pub const USAGE: &str = "s6i-watch [ -u | -U | -d | -D ] [ -t timeout ] service [ name... ]";
 
@@ -132,7 +132,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let named = (!named.is_empty()).then(|| named.iter().cloned().collect::<std::collections::BTreeSet<_>>());
     // Interrupts are read in the wait, and end it once every FIFO is
     // removed; held until then.
-    let blocked = wait::block_interrupts().map_err(|e| Error::sys("block signals", service.root(), e))?;
+    let blocked = signals::block_interrupts().map_err(|e| Error::sys("block signals", service.root(), e))?;
     let end = {
         let mut w = Watch {
             service: &service,
@@ -152,11 +152,11 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     match end {
         End::Done => Ok(Vec::new()),
         End::Fail(e) => Err(e),
-        End::Signal(sig) => wait::die_of(sig),
+        End::Signal(sig) => signals::die_of(sig),
         End::ReaderGone => {
             // As a write to a dead pipe ends s6's programs: SIGPIPE; when
             // it is ignored, a quiet end (the reader chose to stop).
-            let _ = nix::sys::signal::raise(Signal::SIGPIPE);
+            signals::raise_sigpipe();
             Ok(Vec::new())
         }
     }
@@ -177,7 +177,7 @@ struct Watch<'a> {
 const SCANNER: usize = 0;
 
 impl Watch<'_> {
-    fn run(&mut self, waiter: &mut Waiter, blocked: &wait::Blocked, deadline: Option<Instant>) -> End {
+    fn run(&mut self, waiter: &mut Waiter, blocked: &signals::Blocked, deadline: Option<Instant>) -> End {
         match self.start(waiter, blocked) {
             Ok(()) => {}
             Err(e) => return End::Fail(e),
@@ -244,7 +244,7 @@ impl Watch<'_> {
 
     /// Watch the scan directory, then list it, subscribe to each
     /// instance, read its record: the snapshot.
-    fn start(&mut self, waiter: &mut Waiter, blocked: &wait::Blocked) -> Result<(), Error> {
+    fn start(&mut self, waiter: &mut Waiter, blocked: &signals::Blocked) -> Result<(), Error> {
         let scan = self.service.scandir();
         let failed = |e| Error::sys("watch", &scan, e);
         // The scanner's exit is watch 0 (SCANNER); standard output's
@@ -513,7 +513,7 @@ impl Watch<'_> {
     /// read blocks the write: SIGTERM, SIGINT and SIGHUP are let through
     /// meanwhile, and still end the watch (their handler removes the
     /// FIFOs).
-    fn flush(&mut self, blocked: &wait::Blocked) -> Result<(), End> {
+    fn flush(&mut self, blocked: &signals::Blocked) -> Result<(), End> {
         let mut done = 0;
         while done < self.out.len() {
             let written = blocked.let_through(|| nix::unistd::write(std::io::stdout(), &self.out[done..]));
@@ -577,27 +577,22 @@ impl Watch<'_> {
             })
             .collect();
         if !lost.is_empty() {
-            let msg = listed(
-                "some instances reported permanent failure or their supervisor died:",
-                &lost,
-            );
-            return Some(End::Fail(Error::new(EXIT_NOT_RUNNING, msg)));
+            let msg = diag::msg("some instances reported permanent failure or their supervisor died:");
+            return Some(End::Fail(msg.names(&lost).fatal(EXIT_NOT_RUNNING)));
         }
         None
     }
 
     fn timed_out(&self) -> Error {
         let target = self.target.unwrap_or(Target::Up);
-        let mut head = format!("timed out waiting for {} on ", target.words()).into_bytes();
-        head.extend_from_slice(bytes(self.service.root()));
-        head.push(b':');
-        Error::new(EXIT_TIMEOUT, listed_bytes(head, &self.waiting(target)))
+        let head = diag::msg("timed out waiting for ").text(target.words()).text(" on ");
+        let head = head.path(self.service.root()).text(":");
+        head.names(self.waiting(target)).fatal(EXIT_TIMEOUT)
     }
 
     fn not_running(&self) -> Error {
-        let mut msg = b"instanced service not running on ".to_vec();
-        msg.extend_from_slice(bytes(self.service.root()));
-        Error::new(EXIT_NOT_RUNNING, msg)
+        let msg = diag::msg("instanced service not running on ").path(self.service.root());
+        msg.fatal(EXIT_NOT_RUNNING)
     }
 }
 
@@ -607,18 +602,6 @@ type Tree = (u64, u64);
 fn tree_of(dir: &std::path::Path) -> Option<Tree> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(dir).ok().map(|md| (md.dev(), md.ino()))
-}
-
-fn listed(head: &str, names: &[&OsStr]) -> Vec<u8> {
-    listed_bytes(head.as_bytes().to_vec(), names)
-}
-
-fn listed_bytes(mut msg: Vec<u8>, names: &[&OsStr]) -> Vec<u8> {
-    for n in names {
-        msg.push(b' ');
-        msg.extend_from_slice(n.as_bytes());
-    }
-    msg
 }
 
 /// Subscribe to the events of instance directory `dir`, making its

@@ -1,6 +1,11 @@
-//! What the create and delete steps do to instances, as functions over a
-//! list of names so that one call can serve one instance or many (one
-//! scanner poke, one wait).
+//! Making instances, for the create steps and sync: copy the template
+//! (`clone`), show the copies to the nested scanner (`link`), wait for
+//! their supervisors (`await_supervisors`), and take a failed create
+//! back whole (`undo_create`), so that a create leaves a whole instance
+//! or nothing. Functions over a list of names, so that one call serves
+//! one instance or many (one scanner poke, one wait). A create that
+//! finds a name left by a killed delete finishes that delete first
+//! (through `delete` and `pending`).
 
 use std::ffi::OsStr;
 use std::os::unix::fs::OpenOptionsExt;
@@ -9,11 +14,12 @@ use std::time::Instant;
 
 use nix::errno::Errno;
 
-use crate::diag::{bytes, warn, Error, EXIT_TIMEOUT};
-use crate::fifodir::{self, Listener, WaitError};
+use crate::diag::{msg, sys, warn, Error};
+use crate::fifodir::{self, EventDir, Listener};
 use crate::layout::Service;
+use crate::supervise::supervised_dirs;
 use crate::wait::Wake;
-use crate::{copy, leftovers, scandir, supervise};
+use crate::{copy, delete, leftovers, pending, rename, scandir, supervise};
 
 /// How a new instance starts (`-d` and `-D`, the last one given wins).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,145 +40,6 @@ impl Start {
     }
 }
 
-/// Options of the event fifodir a step makes (`-P`, `-f`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EventDir {
-    pub public: bool,
-    pub force: bool,
-}
-
-fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
-    move |e| Error::sys(verb, path, e)
-}
-
-/// The file that marks an instance as in the hands of one create or
-/// delete chain, and holds that chain's pid. Create writes it into the
-/// copy before the copy is renamed into place and removes it once the
-/// link is made; delete writes it before the link goes. An instance that
-/// has it, no link, and a dead chain was left by a create or a delete
-/// that was killed between two steps: the next create of the name takes
-/// it away instead of refusing.
-pub(crate) const PENDING: &str = ".s6i-pending";
-
-/// Write the mark into `dir`, which must be a real directory: never
-/// through a symlink planted where an instance should be (ELOOP). An
-/// entry of that name that is not our mark is replaced, never opened (a
-/// FIFO would block us), whatever its type: an instance made by s6's
-/// own create from a template that holds one, a directory say, has it.
-fn mark_pending(dir: &Path) -> Result<(), Errno> {
-    use nix::fcntl::{open, openat, OFlag};
-    use nix::sys::stat::Mode;
-    use std::os::fd::AsFd;
-    let d = open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    copy::remove_at(d.as_fd(), OsStr::new(PENDING))?;
-    let f = openat(
-        &d,
-        PENDING,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::from_bits_retain(0o644),
-    )?;
-    nix::unistd::write(&f, std::process::id().to_string().as_bytes()).map(drop)
-}
-
-/// The pid in the mark of `dir`, if it holds a mark of ours: a regular
-/// file, opened without following a link or blocking on a FIFO.
-fn pending_pid(dir: &Path) -> Option<i32> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(dir.join(PENDING))
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut pid = String::new();
-    f.by_ref().take(32).read_to_string(&mut pid).ok()?;
-    pid.parse().ok().filter(|&p: &i32| p > 0)
-}
-
-/// Whether the instance NAME was left unlinked by a killed chain, or by
-/// a delete that timed out, and no supervisor runs in it any more.
-fn abandoned(service: &Service, name: &OsStr) -> bool {
-    let dir = service.instance_dir(name);
-    let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
-    let supervised =
-        || supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)));
-    !linked && pending_pid(&dir).is_some_and(gone_or_me) && !supervised()
-}
-
-/// Whether the instance NAME was left unlinked by a killed delete while
-/// its supervisors still run.
-fn left_supervised(service: &Service, name: &OsStr) -> bool {
-    let dir = service.instance_dir(name);
-    let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
-    let supervised =
-        || supervised_dirs(&dir).is_ok_and(|ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(false)));
-    !linked && pending_pid(&dir).is_some_and(copy::process_gone) && supervised()
-}
-
-/// The instances that killed chains left unlinked and marked: what a
-/// sync finishes, for the names it does not keep. One look at
-/// `instances/`.
-pub fn left_unlinked(service: &Service) -> Result<Vec<std::ffi::OsString>, Error> {
-    let dir = service.instances();
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::sys("readdir", &dir, crate::diag::errno_of(&e))),
-    };
-    let mut names = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.as_encoded_bytes().first() == Some(&b'.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let linked = std::fs::symlink_metadata(service.link(&name)).is_ok();
-        if !linked && pending_pid(&entry.path()).is_some_and(copy::process_gone) {
-            names.push(name);
-        }
-    }
-    Ok(names)
-}
-
-/// Finish what killed chains left in the linked instances `names`,
-/// which a sync keeps: a mark whose chain is gone (a create killed
-/// between its link and the mark's removal, a delete between its mark
-/// and its unlink) goes, and if one of them has no supervisor (a create
-/// killed before it told the scanner), the scanner is told to scan. One
-/// look at each; a scanner that is not there is for the caller to find.
-pub fn tidy_kept(service: &Service, names: &[&OsStr]) {
-    let mut unsupervised = false;
-    for name in names {
-        let dir = service.instance_dir(name);
-        if pending_pid(&dir).is_some_and(copy::process_gone) {
-            let _ = std::fs::remove_file(dir.join(PENDING));
-        }
-        unsupervised |= !supervise::is_running(&dir).unwrap_or(true);
-    }
-    if unsupervised {
-        let _ = scandir::control(&service.scandir(), b"a");
-    }
-}
-
-/// Whether a mark's pid is a chain that is gone, or this one (which has
-/// just finished a killed delete's work on the instance, see `clone`).
-fn gone_or_me(pid: i32) -> bool {
-    pid == std::process::id() as i32 || copy::process_gone(pid)
-}
-
-/// The supervised directories of an instance: itself, and `log/` if
-/// any, for a look, a wait or a removal: a `log` symlink is left out
-/// (see supervise::with_own_logger).
-pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    supervise::with_own_logger(dir).map_err(sys("read", dir))
-}
-
 /// Copy the template into `instances/NAME` for each name. Each copy is
 /// made under a hidden name and renamed into place, so an instance is
 /// whole or absent; if one cannot be made, those made before are removed.
@@ -184,21 +51,21 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
             // A delete killed between its unlink and its wait left the
             // instance's supervisors running: finish that delete's wait
             // (the scanner is told to stop them) before taking it away.
-            if left_supervised(service, name) {
-                unlink(service, &[name], true, deadline)?;
+            if pending::left_supervised(service, name) {
+                delete::unlink(service, &[name], true, deadline)?;
             }
             // Under the lock: see `remove`.
             let locked = service.lock_instances()?;
-            if !abandoned(service, name) {
+            if !pending::abandoned(service, name) {
                 return Err(e);
             }
             let _working = leftovers::working(&service.instances());
-            let aside = copy::move_aside(&dir).map_err(sys("remove", &dir))?;
-            unlock_and_remove(locked, aside.map(|path| (dir, path)))?;
+            let aside = rename::move_aside(&dir).map_err(sys("remove", &dir))?;
+            delete::unlock_and_remove(locked, aside.map(|path| (dir, path)))?;
         }
     }
-    // Copies that a killed create left behind go now, and what a killed
-    // upgrade left is finished.
+    // What killed commands left in `instances/` goes now (see
+    // `leftovers::finish`).
     leftovers::finish(service);
     let _working = leftovers::working(&service.instances());
     for (i, name) in names.iter().enumerate() {
@@ -213,7 +80,7 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
 }
 
 fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
-    let tmp = copy::hidden_sibling(dst, "clone");
+    let tmp = leftovers::hidden_sibling(dst, "clone");
     let failed = |e: copy::CopyError| {
         copy::discard(&tmp);
         Error::new(crate::diag::EXIT_SYS, e.message(template, dst))
@@ -226,9 +93,9 @@ fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
         Error::sys("write into", dst, e)
     };
     crate::manifest::write(&tmp).map_err(write)?;
-    mark_pending(&tmp).map_err(write)?;
+    pending::mark(&tmp).map_err(write)?;
     made.publish();
-    match copy::rename_noreplace(&tmp, dst) {
+    match rename::rename_noreplace(&tmp, dst) {
         Ok(()) => Ok(()),
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
             // Someone else made it first: say what is there now, and fail
@@ -249,9 +116,8 @@ fn exists_check(dst: &Path) -> Result<(), Error> {
     match std::fs::symlink_metadata(dst) {
         Ok(md) if md.is_dir() => Err(already_exists(dst)),
         Ok(_) => {
-            let mut msg = b"unexpected file preventing instance creation at ".to_vec();
-            msg.extend_from_slice(bytes(dst));
-            Err(Error::new(crate::diag::EXIT_USAGE, msg))
+            let msg = msg("unexpected file preventing instance creation at ").path(dst);
+            Err(msg.fatal(crate::diag::EXIT_USAGE))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::sys("stat", dst, crate::diag::errno_of(&e))),
@@ -259,9 +125,9 @@ fn exists_check(dst: &Path) -> Result<(), Error> {
 }
 
 fn already_exists(dst: &Path) -> Error {
-    let mut msg = b"instance appears to already exist at ".to_vec();
-    msg.extend_from_slice(bytes(dst));
-    Error::new(crate::diag::EXIT_USAGE, msg)
+    msg("instance appears to already exist at ")
+        .path(dst)
+        .fatal(crate::diag::EXIT_USAGE)
 }
 
 /// Make the instances visible to the nested scanner: write their `down`
@@ -308,14 +174,14 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
         }
         for name in names {
             let dir = service.instance_dir(name);
-            if dir.join(PENDING).exists() {
+            if pending::marked(&dir) {
                 let _ = copy::remove_tree(&dir);
             }
         }
         return r;
     }
     for name in names {
-        let _ = std::fs::remove_file(service.instance_dir(name).join(PENDING));
+        pending::unmark(&service.instance_dir(name));
     }
     // The scanner may be gone: the next step finds out and says so.
     let _ = scandir::control(&service.scandir(), b"a");
@@ -363,7 +229,8 @@ pub fn await_supervisors(
     // ours to wait for, nor to undo.
     let subscribed: Vec<_> = names.iter().map(|name| identity(service, name)).collect();
     // Interrupted, the creates are undone before we die of the signal.
-    let blocked = crate::wait::block_interrupts().map_err(|e| Error::sys("block signals in", &service.scandir(), e))?;
+    let blocked =
+        crate::signals::block_interrupts().map_err(|e| Error::sys("block signals in", &service.scandir(), e))?;
     match subscribe_and_wait(service, names, &subscribed, deadline, &blocked) {
         Ok(()) if start == Start::Down => {
             for name in names {
@@ -390,11 +257,13 @@ pub fn await_supervisors(
             match e {
                 Interrupted::Failed(e) => Err(e),
                 Interrupted::By(sig) => {
-                    let mut msg = format!("interrupted by {}: ", sig.as_str()).into_bytes();
-                    msg.extend_from_slice(b"undid the creation of what it had made");
-                    warn(msg);
+                    warn(
+                        msg("interrupted by ")
+                            .text(sig.as_str())
+                            .text(": undid the creation of what it had made"),
+                    );
                     drop(blocked);
-                    crate::wait::die_of(sig)
+                    crate::signals::die_of(sig)
                 }
             }
         }
@@ -440,7 +309,7 @@ fn subscribe_and_wait(
     names: &[&OsStr],
     subscribed: &[Option<(u64, u64)>],
     deadline: Option<Instant>,
-    blocked: &crate::wait::Blocked,
+    blocked: &crate::signals::Blocked,
 ) -> Result<(), Interrupted> {
     let scandir = service.scandir();
     let mut dirs = Vec::new();
@@ -549,28 +418,19 @@ fn subscribe_and_wait(
         }
         return r.map_err(|e| {
             let late = started.iter().position(|s| !s).unwrap_or(0);
-            wait_error(e, "s6-supervise to start on", &pending[late].0).into()
+            e.error("s6-supervise to start on", &pending[late].0).into()
         });
     }
 }
 
 /// A delete of the same name got in first (exit 111).
 fn deleted_meanwhile(verb: &str, dir: &Path) -> Error {
-    let mut msg = format!("unable to {verb} ").into_bytes();
-    msg.extend_from_slice(bytes(dir));
-    msg.extend_from_slice(b": instance deleted meanwhile");
-    Error::new(crate::diag::EXIT_SYS, msg)
-}
-
-fn wait_error(e: WaitError, what: &str, path: &Path) -> Error {
-    match e {
-        WaitError::Timeout => {
-            let mut msg = format!("timed out waiting for {what} ").into_bytes();
-            msg.extend_from_slice(bytes(path));
-            Error::new(EXIT_TIMEOUT, msg)
-        }
-        WaitError::Sys(e) => Error::sys("wait for events in", path, e),
-    }
+    msg("unable to ")
+        .text(verb)
+        .text(" ")
+        .path(dir)
+        .text(": instance deleted meanwhile")
+        .fatal(crate::diag::EXIT_SYS)
 }
 
 /// Take back a create that failed: stop and dismiss the supervisors,
@@ -596,97 +456,3 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
 /// the scanner again (then twice as long each time, up to a second), and
 /// how often it looks for its instances.
 const IDLE_POKE: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// Unlink the named instances from the nested scan directory, have the
-/// scanner prune (it stops their supervisors, which bring the services
-/// down with their output intact, so a finish script's last words reach
-/// the log), and (unless `wait` is false) wait for them to exit. When the
-/// deadline passes first, the instances stay unlinked and marked, for
-/// the next delete or create of the name to remove once the supervisors
-/// are gone: a warning, exit 99, and the chain stops, so that no
-/// directory is removed under a running supervisor.
-pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<Instant>) -> Result<(), Error> {
-    let mut dirs = Vec::new();
-    if wait {
-        for name in names {
-            dirs.extend(supervised_dirs(&service.instance_dir(name))?);
-        }
-    }
-    let exits = supervise::Exits::watch(dirs)?;
-    for name in names {
-        let dir = service.instance_dir(name);
-        // Nothing to mark where there is no instance, or a symlink; and on
-        // a full filesystem, the delete goes on unmarked, as s6's does.
-        match mark_pending(&dir) {
-            Ok(()) | Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR | Errno::ENOSPC | Errno::EDQUOT) => {}
-            Err(e) => return Err(Error::sys("write", &dir.join(PENDING), e)),
-        }
-        let link = service.link(name);
-        match std::fs::remove_file(&link) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::sys("remove", &link, crate::diag::errno_of(&e)));
-            }
-            _ => {}
-        }
-    }
-    let _ = scandir::control(&service.scandir(), b"an");
-    match exits.wait(deadline) {
-        Ok(()) => Ok(()),
-        Err((late, WaitError::Timeout)) => {
-            let mut msg = b"timed out waiting for s6-supervise to exit on ".to_vec();
-            msg.extend_from_slice(bytes(&late));
-            msg.extend_from_slice(b": instance left unlinked, for the next delete or create to remove");
-            Err(Error::Warned {
-                code: EXIT_TIMEOUT,
-                msg,
-            })
-        }
-        Err((late, e)) => Err(wait_error(e, "", &late)),
-    }
-}
-
-/// Remove the directory of each named instance. One that is linked into
-/// the scan directory again is left alone, with a warning: a create of
-/// the same name got in after our unlink, and the instance is its now.
-/// Returns the names left alone. A create that linked between our look
-/// and the removal would be left with a link leading nowhere, which
-/// the scanner of s6 2.13 and later takes for an error that ends every
-/// scan: `link` and we hold `instances/` locked from the look to the
-/// move.
-pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsStr>, Error> {
-    let mut kept = Vec::new();
-    let mut aside = Vec::new();
-    let working = leftovers::working(&service.instances());
-    let locked = service.lock_instances()?;
-    let moved = names.iter().try_for_each(|&name| {
-        let dir = service.instance_dir(name);
-        if std::fs::symlink_metadata(service.link(name)).is_ok() {
-            let mut msg = b"leaving ".to_vec();
-            msg.extend_from_slice(bytes(&dir));
-            msg.extend_from_slice(b": it is linked again, made anew since it was unlinked");
-            warn(msg);
-            kept.push(name);
-        } else if let Some(path) = copy::move_aside(&dir).map_err(sys("remove", &dir))? {
-            aside.push((dir, path));
-        }
-        Ok(())
-    });
-    // What was moved aside goes, even when a later name failed; then
-    // what killed commands left, if any.
-    unlock_and_remove(locked, aside)?;
-    drop(working);
-    leftovers::finish(service);
-    moved.map(|()| kept)
-}
-
-/// Release the lock on `instances/`, then delete the trees moved aside
-/// under it (each given with the instance directory it was).
-fn unlock_and_remove(
-    locked: Option<std::os::fd::OwnedFd>,
-    aside: impl IntoIterator<Item = (PathBuf, PathBuf)>,
-) -> Result<(), Error> {
-    drop(locked);
-    aside
-        .into_iter()
-        .try_for_each(|(dir, path)| copy::remove_all(&path).map_err(sys("remove", &dir)))
-}
