@@ -4,22 +4,14 @@
 use std::ffi::OsString;
 
 use crate::diag::Error;
-use crate::getopt::{deadline, number, Getopt};
-use crate::{instance, layout};
+use crate::instance;
 
-pub const USAGE: &str = "s6i-clone [ -t timeout ] service name|{ name... } [ prog... ]";
+pub const USAGE: &str = "s6i-clone [ -e ] [ -t timeout ] service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let mut timeout = 0;
-    let mut opts = Getopt::new(&argv, "t:");
-    for opt in opts.by_ref() {
-        match opt? {
-            (b't', Some(v)) => timeout = number(v)?,
-            _ => return Err(Error::Usage),
-        }
+    let n = super::names::parse(&argv, "et:", super::names::none)?;
+    if !n.names.is_empty() {
+        instance::clone(&n.service, &n.list(), n.deadline())?;
     }
-    let (service, names, prog) = layout::service_and_names(opts.rest())?;
-    let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    instance::clone(&service, &names, deadline(timeout))?;
-    Ok(prog.to_vec())
+    Ok(n.next())
 }

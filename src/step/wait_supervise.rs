@@ -1,27 +1,93 @@
 //! s6i-wait-supervise: have the nested scanner start a supervisor on a
-//! linked instance, and wait until it runs.
+//! linked instance, and wait until it runs; with `-w u` or `-w U`, then
+//! until the new instances are up, or up and ready.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::time::Instant;
 
-use crate::diag::Error;
-use crate::getopt::{deadline, number, Getopt};
+use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT};
 use crate::instance::{self, Start};
-use crate::layout;
+use crate::layout::Service;
+use crate::svwait::{Target, Watch};
 
-pub const USAGE: &str = "s6i-wait-supervise [ -d | -D ] [ -t timeout ] service name|{ name... } [ prog... ]";
+pub const USAGE: &str =
+    "s6i-wait-supervise [ -e ] [ -v ] [ -d | -D ] [ -t timeout ] [ -w u | -w U ] service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let (mut start, mut timeout) = (Start::Up, 0);
-    let mut opts = Getopt::new(&argv, "dDt:");
-    for opt in opts.by_ref() {
-        match opt? {
-            (c @ (b'd' | b'D'), _) => start.set(c),
-            (b't', Some(v)) => timeout = number(v)?,
+    let mut up: Option<bool> = None;
+    let n = super::names::parse(&argv, "evdDt:w:", |c, v| {
+        match (c, v.map(OsStr::as_bytes)) {
+            (b'w', Some(b"u")) => up = Some(false),
+            (b'w', Some(b"U")) => up = Some(true),
             _ => return Err(Error::Usage),
         }
+        Ok(())
+    })?;
+    if n.names.is_empty() {
+        return Ok(n.next());
     }
-    let (service, names, prog) = layout::service_and_names(opts.rest())?;
-    let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    instance::await_supervisors(&service, &names, start, deadline(timeout))?;
-    Ok(prog.to_vec())
+    let names = n.list();
+    let deadline = n.deadline();
+    instance::await_supervisors(&n.service, &names, n.start, deadline)?;
+    if n.verbose {
+        super::names::say(b'+', &names)?;
+    }
+    if let (Some(ready), Start::Up) = (up, n.start) {
+        // Those the template makes normally down are not waited for.
+        let mut watches = Vec::with_capacity(names.len());
+        for name in &names {
+            let dir = n.service.instance_dir(name);
+            if std::fs::symlink_metadata(dir.join("down")).is_err() {
+                watches.push((*name, Watch::start(&dir)?));
+            }
+        }
+        wait_up(&n.service, watches, ready, deadline)?;
+    }
+    Ok(n.next())
+}
+
+/// Wait until every instance watched is up (and ready, with `ready`, if
+/// it notifies readiness): one deadline for all. Those that are not in
+/// time are named, exit 99; one that cannot come up any more, exit 1.
+pub fn wait_up(
+    service: &Service,
+    watches: Vec<(&OsStr, Watch)>,
+    ready: bool,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let mut late = Vec::new();
+    for (name, mut watch) in watches {
+        let dir = service.instance_dir(name);
+        let target = Target {
+            up: true,
+            ready: ready && dir.join("notification-fd").exists(),
+        };
+        match watch.until(target, deadline) {
+            Ok(true) => {}
+            Ok(false) => return Err(failed(service, name)),
+            Err(e) if e.code() == EXIT_TIMEOUT => late.push(name),
+            Err(e) => return Err(e),
+        }
+    }
+    if late.is_empty() {
+        return Ok(());
+    }
+    Err(timed_out(&late, if ready { "up and ready" } else { "up" }))
+}
+
+pub fn failed(service: &Service, name: &OsStr) -> Error {
+    let mut msg = diag::bytes(&service.instance_dir(name)).to_vec();
+    msg.extend_from_slice(b" failed permanently or its supervisor died");
+    Error::new(EXIT_NOT_RUNNING, msg)
+}
+
+/// Instances that did not get there in time: exit 99, naming them.
+pub fn timed_out(late: &[&OsStr], state: &str) -> Error {
+    let mut msg = format!("timed out waiting for instances to be {state}:").into_bytes();
+    for name in late {
+        msg.push(b' ');
+        msg.extend_from_slice(name.as_bytes());
+    }
+    Error::new(EXIT_TIMEOUT, msg)
 }
