@@ -46,9 +46,6 @@ pub enum Error {
     /// goes on to its other operands (s6-svc from s6 2.14) reports a
     /// failure before it exits with `code`.
     Warned { code: i32, msg: Vec<u8> },
-    /// Exit with this code, saying nothing: a child of the step (see
-    /// s6i-waves) failed and has said why.
-    Exit(i32),
 }
 
 impl Error {
@@ -77,7 +74,7 @@ impl Error {
     pub fn code(&self) -> i32 {
         match self {
             Error::Usage | Error::UsageLine(_) => EXIT_USAGE,
-            Error::Fatal { code, .. } | Error::Warned { code, .. } | Error::Exit(code) => *code,
+            Error::Fatal { code, .. } | Error::Warned { code, .. } => *code,
         }
     }
 }
@@ -161,7 +158,6 @@ pub fn die(usage: &[u8], e: Error) -> ! {
         Error::UsageLine(line) => emit("usage", line),
         Error::Fatal { msg, .. } => emit("fatal", msg),
         Error::Warned { msg, .. } => emit("warning", msg),
-        Error::Exit(_) => {}
     }
     std::process::exit(e.code())
 }

@@ -138,7 +138,7 @@ impl Service {
     /// code the error had. A failure is rare; the look is made then only.
     pub fn explain(&self, e: Error) -> Error {
         let code = match &e {
-            Error::Fatal { code, .. } | Error::Warned { code, .. } | Error::Exit(code) => *code,
+            Error::Fatal { code, .. } | Error::Warned { code, .. } => *code,
             Error::Usage | Error::UsageLine(_) => return e,
         };
         let lockfile = scandir::lockfile(&self.scandir());

@@ -705,7 +705,6 @@ fn let_go(
     }
     let as_failure = |e: Error| match e {
         Error::Fatal { code, msg } | Error::Warned { code, msg } => Failure::Failed(code, msg),
-        Error::Exit(code) => Failure::Failed(code, Vec::new()),
         Error::Usage | Error::UsageLine(_) => Failure::Failed(EXIT_SYS, b"unable to watch the instance".to_vec()),
     };
     let mut watch = Watch::start(dir).map_err(as_failure)?;

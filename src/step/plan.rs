@@ -393,7 +393,7 @@ fn bad_line(n: usize, why: impl AsRef<[u8]>) -> Error {
 fn reason_of(e: Error) -> Vec<u8> {
     match e {
         Error::Fatal { msg, .. } | Error::Warned { msg, .. } => msg,
-        Error::Usage | Error::UsageLine(_) | Error::Exit(_) => b"invalid instance name".to_vec(),
+        Error::Usage | Error::UsageLine(_) => b"invalid instance name".to_vec(),
     }
 }
 

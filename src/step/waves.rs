@@ -1,24 +1,21 @@
-//! s6i-waves: run a block once per wave of names, as execline's forx
-//! runs one per word: `s6i-waves [ -p max ] { name... } { prog... }
-//! rest...` splits the names into waves of at most `max` (all in one
-//! when `max` is 0 or not given; none at all when there are no names),
-//! and for each, forks a child that runs the block with its words
-//! `$wave` replaced by the wave's names (one word each, behind the
-//! block's leading spaces, as s6i-args substitutes), and waits for it.
-//! A child that fails ends the step with its exit code (it has said
-//! why); one killed by a signal ends it by the same signal. SIGINT,
-//! SIGTERM and SIGHUP sent to this step are passed on to the child, and
-//! this step then dies of the signal once the child has ended (after
-//! what the child undoes on such a signal, see s6i-wait-supervise).
-//! Once every wave is done, rest is executed.
+//! s6i-waves: run a block of steps once per wave of names, in this same
+//! process: `s6i-waves [ -p max ] { name... } { prog... } rest...`
+//! splits the names into waves of at most `max` (all in one when `max`
+//! is 0 or not given; none at all when there are no names). It executes
+//! the block with its words `$wave` replaced by the first wave's names
+//! (one word each, behind the block's leading spaces, as s6i-args
+//! substitutes), followed by what comes next: this step again with the
+//! names left, or, after the last wave, rest. The block must chain, as
+//! every step does: its last program executes the words after it.
+//!
+//! No fork: a chain killed, even by SIGKILL, leaves nothing running
+//! behind it, and a signal reaches the step that is waiting (which
+//! undoes its wave's creates, see s6i-wait-supervise) without being
+//! passed on. A step that fails stops the chain there, with its exit
+//! code; the waves before it stay done.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::diag::{Error, EXIT_SYS};
 use crate::getopt::{number, Getopt};
@@ -26,14 +23,18 @@ use crate::getopt::{number, Getopt};
 pub const USAGE: &str = "s6i-waves [ -p max ] { name... } { prog... } [ rest... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let mut max = 0usize;
+    let mut max = None;
     let mut opts = Getopt::new(&argv, "p:");
     for opt in opts.by_ref() {
         match opt? {
-            (b'p', Some(v)) => max = number(v)? as usize,
+            (b'p', Some(v)) => max = Some(v),
             _ => return Err(Error::Usage),
         }
     }
+    let size = match max {
+        Some(v) => number(v)? as usize,
+        None => 0,
+    };
     let (names, after) = block(opts.rest())?;
     for name in &names {
         crate::name::check(name.as_bytes())?;
@@ -42,12 +43,29 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     if prog.is_empty() {
         return Err(Error::Usage);
     }
-    let size = if max == 0 { names.len().max(1) } else { max };
-    for wave in names.chunks(size) {
-        let vars = [(b"wave".to_vec(), wave.to_vec())];
-        run_wave(crate::args::substitute(&prog, &vars))?;
+    if names.is_empty() {
+        return Ok(rest.to_vec());
     }
-    Ok(rest.to_vec())
+    let size = if size == 0 { names.len() } else { size };
+    let (wave, left) = names.split_at(size.min(names.len()));
+    let mut next = crate::args::substitute(&prog, &[(b"wave".to_vec(), wave.to_vec())]);
+    if left.is_empty() {
+        next.extend_from_slice(rest);
+        return Ok(next);
+    }
+    // This step again, for the waves left: the one beside the running
+    // program, as the installed scripts name it.
+    let me = std::env::current_exe()
+        .map_err(|e| Error::new(EXIT_SYS, format!("unable to find myself: {e}")))?
+        .with_file_name("s6i-waves");
+    next.push(me.into_os_string());
+    if let Some(v) = max {
+        next.extend(["-p".into(), v.to_owned()]);
+    }
+    next.extend(enclose(left));
+    next.extend(enclose(&prog));
+    next.extend_from_slice(rest);
+    Ok(next)
 }
 
 /// An execline block at the start of `words`, as execlineb hands it on
@@ -65,97 +83,14 @@ fn block(words: &[OsString]) -> Result<(Vec<OsString>, &[OsString]), Error> {
     Ok((inside, &words[end + 1..]))
 }
 
-/// The signals passed on to the child: those not ignored when we
-/// started (an ignored one stays ignored, as an exec would leave it).
-fn passed_on() -> SigSet {
-    let mut set = SigSet::empty();
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        // SAFETY: a query (no new action); sigaction with a null act
-        // changes nothing.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-        let ignored = unsafe { libc::sigaction(sig as libc::c_int, std::ptr::null(), &mut old) } == 0
-            && old.sa_sigaction == libc::SIG_IGN;
-        if !ignored {
-            set.add(sig);
-        }
-    }
-    set
-}
-
-/// Fork a child that runs `prog`, wait for it, pass it the signals.
-fn run_wave(prog: Vec<OsString>) -> Result<(), Error> {
-    let sys = |verb: &'static str| move |e| Error::new(EXIT_SYS, format!("unable to {verb}: {}", crate::diag::reason(e)));
-    let passed = passed_on();
-    let mut caught = passed;
-    caught.add(Signal::SIGCHLD);
-    let mut old = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&caught), Some(&mut old)).map_err(sys("block signals"))?;
-    let restore = |old: &SigSet| {
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
-    };
-    // SAFETY: single-threaded; the child only runs the chain.
-    let child = match unsafe { fork() } {
-        Err(e) => {
-            restore(&old);
-            return Err(sys("fork")(e));
-        }
-        Ok(ForkResult::Child) => {
-            restore(&old);
-            child(prog)
-        }
-        Ok(ForkResult::Parent { child }) => child,
-    };
-    let r = wait_for(child, &passed);
-    restore(&old);
-    match r? {
-        (WaitStatus::Signaled(_, sig, _), _) | (_, Some(sig)) => crate::wait::die_of(sig),
-        (WaitStatus::Exited(_, 0), None) => Ok(()),
-        (WaitStatus::Exited(_, code), None) => Err(Error::Exit(code)),
-        _ => Err(Error::new(EXIT_SYS, "unable to wait for a wave: unexpected status")),
-    }
-}
-
-/// Wait until `child` ends, passing it the signals of `passed` that
-/// come meanwhile; the last one is returned with its status.
-fn wait_for(child: Pid, passed: &SigSet) -> Result<(WaitStatus, Option<Signal>), Error> {
-    let sys = |e| Error::new(EXIT_SYS, format!("unable to wait for a wave: {}", crate::diag::reason(e)));
-    let mut mask = *passed;
-    mask.add(Signal::SIGCHLD);
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(sys)?;
-    let mut got = None;
-    loop {
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)).map_err(sys)? {
-            WaitStatus::StillAlive => {}
-            status => return Ok((status, got)),
-        }
-        match sfd.read_signal() {
-            Ok(Some(info)) => {
-                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
-                    if sig != Signal::SIGCHLD {
-                        let _ = nix::sys::signal::kill(child, sig);
-                        got = Some(sig);
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(sys(e)),
-        }
-    }
-}
-
-/// In the child: run the block, as a chain of ours runs.
-fn child(prog: Vec<OsString>) -> ! {
-    // What the parent set for itself does not reach the block.
-    let _ = SigHandler::SigDfl;
-    if let Some(step) = crate::chain::step_beside_me(&prog) {
-        crate::chain::as_if_executed();
-        crate::chain::run(step, prog)
-    }
-    match crate::chain::chain(&prog) {
-        Ok(()) => std::process::exit(0),
-        Err(e) => crate::diag::die(USAGE.as_bytes(), e),
-    }
+/// `words` as a block again.
+fn enclose(words: &[OsString]) -> Vec<OsString> {
+    let mut out: Vec<OsString> = words
+        .iter()
+        .map(|w| OsString::from_vec([b" ", w.as_bytes()].concat()))
+        .collect();
+    out.push(OsString::new());
+    out
 }
 
 #[cfg(test)]
@@ -174,10 +109,24 @@ mod tests {
         let (prog, rest) = block(after).unwrap();
         assert_eq!(prog, v(&["prog", " $wave", ""]));
         assert_eq!(rest, &v(&["rest"])[..]);
-        let vars = [(b"wave".to_vec(), v(&["x", "y"]))];
-        assert_eq!(crate::args::substitute(&prog, &vars), v(&["prog", " x", " y", ""]));
+        assert_eq!(enclose(&prog), v(&[" prog", "  $wave", " ", ""]));
         assert_eq!(block(&v(&["", "x"])).unwrap().0, v(&[]));
         assert_eq!(block(&v(&[" a"])).err(), Some(Error::Usage));
         assert_eq!(block(&v(&["a", ""])).err(), Some(Error::Usage));
+    }
+
+    #[test]
+    fn one_wave_then_the_step_again() {
+        let argv = v(&["-p", "2", " a", " b", " c", "", " step", " {", "  $wave", " ", "", "rest"]);
+        let next = run(argv).unwrap();
+        assert_eq!(&next[..5], &v(&["step", "{", " a", " b", ""])[..]);
+        assert!(next[5].to_str().unwrap().ends_with("/s6i-waves"));
+        assert_eq!(
+            &next[6..],
+            &v(&["-p", "2", " c", "", " step", " {", "  $wave", " ", "", "rest"])[..]
+        );
+        let last = run(v(&["--", " a", "", " step", " $wave", "", "rest"])).unwrap();
+        assert_eq!(last, v(&["step", "a", "rest"]));
+        assert_eq!(run(v(&["", " step", "", "rest"])).unwrap(), v(&["rest"]));
     }
 }
