@@ -292,7 +292,9 @@ fn a_sync_built_from_the_steps_prepares_each_new_instance() {
     assert!(supervised(&svc.join("instances/b")));
     assert!(!svc.join("instances/old").exists());
     // Run again: nothing to do, nothing said.
-    let out = run(with_execline(example("sync-prepared")).arg(&svc).args(["a", "b", "c", "d"]));
+    let out = run(with_execline(example("sync-prepared"))
+        .arg(&svc)
+        .args(["a", "b", "c", "d"]));
     assert_eq!((code(&out), out.stdout.len()), (0, 0), "{}", stderr(&out));
     // A preparation that fails removes its wave's copies and stops the
     // sync there: no later wave is made.

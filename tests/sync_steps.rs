@@ -60,7 +60,10 @@ fn a_sync_made_of_steps_does_what_the_command_does() {
     for n in ["a", "b", "c"] {
         assert!(supervised(&svc.join("instances").join(n)), "{n}");
     }
-    assert_eq!((env_of(&svc, "a", "K"), env_of(&svc, "b", "K")), ("1\n".into(), "2\n".into()));
+    assert_eq!(
+        (env_of(&svc, "a", "K"), env_of(&svc, "b", "K")),
+        ("1\n".into(), "2\n".into())
+    );
     assert!(!svc.join("instances/old").exists() && !svc.join("instance/old").exists());
     // A change: only b's env/ differs; said with ~, nothing else done.
     std::fs::write(&set, "a K=1\nb K=3\nc\n").unwrap();
@@ -82,7 +85,13 @@ fn a_sync_made_of_steps_does_what_the_command_does() {
 #[test]
 fn an_empty_list_is_nothing_to_do_only_where_e_says_so() {
     let (_t, svc) = Tree::with_service();
-    for step in ["s6i-clone", "s6i-link", "s6i-wait-supervise", "s6i-unlink", "s6i-remove"] {
+    for step in [
+        "s6i-clone",
+        "s6i-link",
+        "s6i-wait-supervise",
+        "s6i-unlink",
+        "s6i-remove",
+    ] {
         let out = run(program(bindir().join(step)).args(["-e", "--"]).arg(&svc).arg(""));
         assert_eq!(code(&out), 0, "{step}: {}", stderr(&out));
         let out = run(program(bindir().join(step)).arg("--").arg(&svc).arg(""));
@@ -95,7 +104,11 @@ fn an_empty_list_is_nothing_to_do_only_where_e_says_so() {
 fn a_wave_killed_leaves_no_process_running_on() {
     // The waves run in the chain's own process: killing it stops them.
     let (t, svc) = Tree::with_service();
-    std::fs::write(t.path().join("set"), (0..40).map(|i| format!("n{i}\n")).collect::<String>()).unwrap();
+    std::fs::write(
+        t.path().join("set"),
+        (0..40).map(|i| format!("n{i}\n")).collect::<String>(),
+    )
+    .unwrap();
     let mut c = chain(&SYNC.replace("-p 2", "-p 1"), &svc);
     kill_after(&mut c, std::time::Duration::from_millis(30));
     let before = entries(&svc.join("instances")).len();

@@ -55,7 +55,15 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     })?;
     let set = super::plan::load(set.ok_or(Error::Usage)?)?;
     if !n.names.is_empty() {
-        change(&n.service, &|name| set.get(name), &n.list(), act, ready, n.verbose, n.deadline())?;
+        change(
+            &n.service,
+            &|name| set.get(name),
+            &n.list(),
+            act,
+            ready,
+            n.verbose,
+            n.deadline(),
+        )?;
     }
     Ok(n.next())
 }

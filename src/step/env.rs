@@ -16,7 +16,8 @@ use crate::envdir::{self, Env};
 use crate::getopt::Getopt;
 use crate::layout::Service;
 
-pub const USAGE: &str = "s6i-env service name { KEY=VALUE... } prog... | s6i-env [ -e ] -S fd service name|{ name... } prog...";
+pub const USAGE: &str =
+    "s6i-env service name { KEY=VALUE... } prog... | s6i-env [ -e ] -S fd service name|{ name... } prog...";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let first = argv.first().map(|w| w.as_bytes());

@@ -119,7 +119,10 @@ mod tests {
         let n = parse(&argv, "e", none).unwrap();
         assert!(n.names.is_empty());
         assert_eq!(n.prog, &v(&["prog"])[..]);
-        assert_eq!(parse(&v(&["svc", "", "prog"]), "e", none).err().map(|e| e.code()), Some(100));
+        assert_eq!(
+            parse(&v(&["svc", "", "prog"]), "e", none).err().map(|e| e.code()),
+            Some(100)
+        );
         // A letter the step does not take.
         assert_eq!(parse(&v(&["-d", "svc", "a"]), "t:", none).err(), Some(Error::Usage));
         assert_eq!(parse(&v(&["-e", "svc", "a"]), "t:", none).err(), Some(Error::Usage));

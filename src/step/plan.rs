@@ -347,15 +347,35 @@ pub fn load(fd: &OsStr) -> Result<BTreeMap<OsString, Env>, Error> {
     let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(n as i32) };
     loop {
         // SAFETY: a buffer of ours, its length.
-        let k = unsafe { libc::pread(bfd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), data.len() as libc::off_t) };
-        match if k < 0 { Err(nix::errno::Errno::last()) } else { Ok(k as usize) } {
+        let k = unsafe {
+            libc::pread(
+                bfd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                data.len() as libc::off_t,
+            )
+        };
+        match if k < 0 {
+            Err(nix::errno::Errno::last())
+        } else {
+            Ok(k as usize)
+        } {
             Ok(0) => break,
             Ok(k) => data.extend_from_slice(&buf[..k]),
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(fail(e)),
         }
     }
-    let bad = || Error::new(EXIT_USAGE, b"invalid set in descriptor ".iter().chain(fd.as_bytes()).copied().collect::<Vec<u8>>());
+    let bad = || {
+        Error::new(
+            EXIT_USAGE,
+            b"invalid set in descriptor "
+                .iter()
+                .chain(fd.as_bytes())
+                .copied()
+                .collect::<Vec<u8>>(),
+        )
+    };
     let mut rest = &data[..];
     let mut next = || -> Option<Vec<u8>> {
         let colon = rest.iter().position(|&b| b == b':')?;

@@ -154,6 +154,10 @@ fn delete(service: &Service, extra: &[&OsStr], left: &[&OsStr], deadline: Option
     }
     instance::unlink(service, &all, true, deadline)?;
     let kept = instance::remove(service, &all)?;
-    let removed: Vec<OsString> = extra.iter().filter(|n| !kept.contains(n)).map(|n| n.to_os_string()).collect();
+    let removed: Vec<OsString> = extra
+        .iter()
+        .filter(|n| !kept.contains(n))
+        .map(|n| n.to_os_string())
+        .collect();
     diag::write_stdout(&lines(b'-', &removed))
 }

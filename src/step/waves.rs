@@ -117,7 +117,9 @@ mod tests {
 
     #[test]
     fn one_wave_then_the_step_again() {
-        let argv = v(&["-p", "2", " a", " b", " c", "", " step", " {", "  $wave", " ", "", "rest"]);
+        let argv = v(&[
+            "-p", "2", " a", " b", " c", "", " step", " {", "  $wave", " ", "", "rest",
+        ]);
         let next = run(argv).unwrap();
         assert_eq!(&next[..5], &v(&["step", "{", " a", " b", ""])[..]);
         assert!(next[5].to_str().unwrap().ends_with("/s6i-waves"));
