@@ -80,6 +80,12 @@ fn a_sync_made_of_steps_does_what_the_command_does() {
     assert_eq!(code(&out), 100, "{}", stderr(&out));
     assert!(stderr(&out).contains("invalid set line 2"), "{}", stderr(&out));
     assert_eq!(entries(&svc.join("instance")).len(), 4);
+    // So does an -R that s6i-change would refuse: checked by the plan.
+    std::fs::write(&set, "d\n").unwrap();
+    let out = run(&mut chain(&SYNC.replace("-p 2 -f", "-R BOGUS -p 2 -f"), &svc));
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    assert_eq!(entries(&svc.join("instance")).len(), 4);
+    assert!(!svc.join("instances/d").exists());
 }
 
 #[test]
