@@ -49,6 +49,45 @@ impl Names<'_> {
     }
 }
 
+/// The shared letters, as read so far.
+#[derive(Clone, Copy, Debug)]
+pub struct Shared {
+    pub start: Start,
+    pub timeout: u32,
+    pub verbose: bool,
+    pub empty: bool,
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            start: Start::Up,
+            timeout: 0,
+            verbose: false,
+            empty: false,
+        }
+    }
+}
+
+impl Shared {
+    /// Take option `c` (with its argument `v`) if it is a shared letter
+    /// that `optstring` names: Ok(true). Also for the steps whose
+    /// operands are not a list of names (s6i-sync).
+    pub fn take(&mut self, optstring: &str, c: u8, v: Option<&OsStr>) -> Result<bool, Error> {
+        if !optstring.contains(c as char) {
+            return Ok(false);
+        }
+        match (c, v) {
+            (b'd' | b'D', _) => self.start.set(c),
+            (b't', Some(v)) => self.timeout = number(v)?,
+            (b'v', _) => self.verbose = true,
+            (b'e', _) => self.empty = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// Parse `argv` with getopt's `optstring`; the shared letters it names
 /// are read here, any other goes to `other` (which refuses it with
 /// `Error::Usage` if it is not the step's).
@@ -57,26 +96,23 @@ pub fn parse<'a>(
     optstring: &'a str,
     mut other: impl FnMut(u8, Option<&'a OsStr>) -> Result<(), Error>,
 ) -> Result<Names<'a>, Error> {
-    let (mut start, mut timeout, mut verbose, mut empty) = (Start::Up, 0, false, false);
+    let mut shared = Shared::default();
     let mut opts = Getopt::new(argv, optstring);
     for opt in opts.by_ref() {
-        match opt? {
-            (c @ (b'd' | b'D'), _) if optstring.contains(c as char) => start.set(c),
-            (b't', Some(v)) => timeout = number(v)?,
-            (b'v', _) if optstring.contains('v') => verbose = true,
-            (b'e', _) if optstring.contains('e') => empty = true,
-            (c, v) => other(c, v)?,
+        let (c, v) = opt?;
+        if !shared.take(optstring, c, v)? {
+            other(c, v)?;
         }
     }
     let rest = opts.rest();
     let (service, names, prog) = match rest {
-        [service, first, prog @ ..] if empty && first.is_empty() => (Service::new(service)?, Vec::new(), prog),
+        [service, first, prog @ ..] if shared.empty && first.is_empty() => (Service::new(service)?, Vec::new(), prog),
         _ => layout::service_and_names(rest)?,
     };
     Ok(Names {
-        start,
-        timeout,
-        verbose,
+        start: shared.start,
+        timeout: shared.timeout,
+        verbose: shared.verbose,
         service,
         names,
         prog,

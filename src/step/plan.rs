@@ -234,13 +234,18 @@ pub fn lines(sign: u8, names: &[OsString]) -> Vec<u8> {
 }
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let (mut dry_run, mut timeout, mut wait_new, mut ready) = (false, 0, false, false);
+    let (mut dry_run, mut wait_new, mut ready) = (false, false, false);
     let mut source = SourceOpts::default();
-    let mut opts = Getopt::new(&argv, "nt:p:w:R:f:E:N:");
+    let mut shared = super::names::Shared::default();
+    const OPTSTRING: &str = "nt:p:w:R:f:E:N:";
+    let mut opts = Getopt::new(&argv, OPTSTRING);
     for opt in opts.by_ref() {
-        match opt? {
+        let (c, v) = opt?;
+        if shared.take(OPTSTRING, c, v)? {
+            continue;
+        }
+        match (c, v) {
             (b'n', _) => dry_run = true,
-            (b't', Some(v)) => timeout = number(v)?,
             (b'p', Some(v)) => {
                 number(v)?;
                 wait_new = true;
@@ -275,7 +280,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     // takes no room in the scanner.
     if !plan.left.is_empty() {
         let left = refs(&plan.left);
-        crate::instance::unlink(&service, &left, true, deadline(timeout))?;
+        crate::instance::unlink(&service, &left, true, deadline(shared.timeout))?;
         crate::instance::remove(&service, &left)?;
     }
     let set_fd = save(&set)?;

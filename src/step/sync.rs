@@ -54,11 +54,15 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         action: Action::Restart,
     };
     let mut source = SourceOpts::default();
-    let mut opts = Getopt::new(&argv, "dDt:np:w:R:f:E:N:");
+    let mut shared = super::names::Shared::default();
+    const OPTSTRING: &str = "dDt:np:w:R:f:E:N:";
+    let mut opts = Getopt::new(&argv, OPTSTRING);
     for opt in opts.by_ref() {
-        match opt? {
-            (c @ (b'd' | b'D'), _) => o.start.set(c),
-            (b't', Some(v)) => o.timeout = number(v)?,
+        let (c, v) = opt?;
+        if shared.take(OPTSTRING, c, v)? {
+            continue;
+        }
+        match (c, v) {
             (b'n', _) => o.dry_run = true,
             (b'p', Some(v)) => {
                 o.parallel = number(v)? as usize;
@@ -80,6 +84,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             }
         }
     }
+    (o.start, o.timeout) = (shared.start, shared.timeout);
     let (service, set, prog) = source.read(opts.rest())?;
     service.check_live()?;
     sync(&service, set, &o)?;
