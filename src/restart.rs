@@ -19,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
+use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS};
 use crate::layout::Service;
 use crate::leftovers::WORK;
 use crate::signals;
@@ -77,7 +77,10 @@ pub fn restart<'a>(
             });
             match r {
                 Ok(()) => Ok(()),
-                Err(WaitError::Timeout) => Err(late(names, &down)),
+                Err(WaitError::Timeout) => {
+                    let late = names.iter().zip(&down).filter(|(_, &d)| d == 0).map(|(n, _)| n);
+                    Err(crate::svwait::late(late, "restarted"))
+                }
                 Err(WaitError::Sys(e)) => Err(Error::sys_code(EXIT_SYS, "wait for events of", &service.instances(), e)),
             }
         }
@@ -99,14 +102,6 @@ pub fn restart<'a>(
         return Err(crate::svwait::failed_permanently(&dirs[i]).fatal(EXIT_NOT_RUNNING));
     }
     Ok(names.iter().copied().zip(ups?).collect())
-}
-
-/// Those not down in time: exit 99, as a wave that is late.
-fn late(names: &[&OsStr], down: &[u8]) -> Error {
-    let late = names.iter().zip(down).filter(|(_, &d)| d == 0).map(|(n, _)| n);
-    diag::msg("timed out waiting for instances to be restarted:")
-        .names(late)
-        .fatal(EXIT_TIMEOUT)
 }
 
 /// The list of instances this process holds down.

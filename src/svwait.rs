@@ -26,6 +26,15 @@ pub fn failed_permanently(dir: &Path) -> crate::diag::Msg {
         .text(" failed permanently or its supervisor died")
 }
 
+/// Services that did not reach a state in time: exit 99, naming them.
+pub fn late<N: AsRef<std::ffi::OsStr>>(names: impl IntoIterator<Item = N>, state: &str) -> Error {
+    crate::diag::msg("timed out waiting for instances to be ")
+        .text(state)
+        .text(":")
+        .names(names)
+        .fatal(EXIT_TIMEOUT)
+}
+
 /// A subscription to one service's events, with its last known state.
 pub struct Watch {
     dir: PathBuf,

@@ -270,3 +270,42 @@ fn the_demo_shows_every_command_and_leaves_nothing() {
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
     assert!(wait_until(std::time::Duration::from_secs(5), || pids_under(tmp.path()).is_empty()));
 }
+
+#[test]
+fn a_sync_built_from_the_steps_prepares_each_new_instance() {
+    let (_t, svc) = Tree::with_service();
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("old"))), 0);
+    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("b"))), 0);
+    let out = run(with_execline(example("sync-prepared"))
+        .args(["-p", "2"])
+        .arg(&svc)
+        .args(["a", "b", "c", "d"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // New ones by waves of two, then the extra one; b, kept, untouched.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "+a\n+c\n+d\n-old\n");
+    for n in ["a", "c", "d"] {
+        let dir = svc.join("instances").join(n);
+        assert_eq!(std::fs::read_to_string(dir.join("prepared")).unwrap(), format!("{n}\n"));
+        assert!(supervised(&dir), "{n}");
+    }
+    assert!(!svc.join("instances/b/prepared").exists());
+    assert!(supervised(&svc.join("instances/b")));
+    assert!(!svc.join("instances/old").exists());
+    // Run again: nothing to do, nothing said.
+    let out = run(with_execline(example("sync-prepared"))
+        .arg(&svc)
+        .args(["a", "b", "c", "d"]));
+    assert_eq!((code(&out), out.stdout.len()), (0, 0), "{}", stderr(&out));
+    // A preparation that fails removes its wave's copies and stops the
+    // sync there: no later wave is made.
+    std::fs::create_dir(svc.join("template/prepared")).unwrap();
+    let out = run(with_execline(example("sync-prepared"))
+        .args(["-p", "1"])
+        .arg(&svc)
+        .args(["a", "e", "f"]));
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(!svc.join("instances/e").exists() && !svc.join("instance/e").exists());
+    assert!(!svc.join("instances/f").exists());
+    assert!(supervised(&svc.join("instances/c")));
+}

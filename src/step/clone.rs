@@ -3,24 +3,15 @@
 
 use std::ffi::OsString;
 
+use crate::create;
 use crate::diag::Error;
-use crate::getopt::{number, Getopt};
-use crate::wait::deadline;
-use crate::{create, layout};
 
-pub const USAGE: &str = "s6i-clone [ -t timeout ] service name|{ name... } [ prog... ]";
+pub const USAGE: &str = "s6i-clone [ -e ] [ -t timeout ] service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let mut timeout = 0;
-    let mut opts = Getopt::new(&argv, "t:");
-    for opt in opts.by_ref() {
-        match opt? {
-            (b't', Some(v)) => timeout = number(v)?,
-            _ => return Err(Error::Usage),
-        }
+    let n = super::names::parse(&argv, "et:", super::names::none)?;
+    if !n.names.is_empty() {
+        create::clone(&n.service, &n.list(), n.deadline())?;
     }
-    let (service, names, prog) = layout::service_and_names(opts.rest())?;
-    let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    create::clone(&service, &names, deadline(timeout))?;
-    Ok(prog.to_vec())
+    Ok(n.next())
 }

@@ -2,6 +2,11 @@
 //! variables of a block added or replacing, swapped in whole (see
 //! crate::envdir, which sync uses too). Nothing is printed and nothing
 //! is restarted: a script chains s6-instance-control for that.
+//!
+//! With `-S fd`, the environments come from the set that s6i-plan saved
+//! instead, for new copies made by s6i-clone and not yet linked: each
+//! named instance gets its `env/` before its supervisor ever reads it,
+//! and if one cannot, every named copy is removed, as a failed create's.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -11,9 +16,14 @@ use crate::envdir::{self, Env};
 use crate::getopt::Getopt;
 use crate::layout::Service;
 
-pub const USAGE: &str = "s6i-env service name { KEY=VALUE... } prog...";
+pub const USAGE: &str =
+    "s6i-env service name { KEY=VALUE... } prog... | s6i-env [ -e ] -S fd service name|{ name... } prog...";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    let first = argv.first().map(|w| w.as_bytes());
+    if first.is_some_and(|w| w.len() > 1 && w[0] == b'-' && w != b"--") {
+        return from_set(&argv);
+    }
     let mut opts = Getopt::new(&argv, "");
     if let Some(opt) = opts.next() {
         opt?;
@@ -46,4 +56,36 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
 
 fn bad(why: Vec<u8>) -> Error {
     crate::diag::msg("invalid variable: ").text(why).fatal(EXIT_USAGE)
+}
+
+/// `-S fd`: install the set's `env/` into new copies.
+fn from_set(argv: &[OsString]) -> Result<Vec<OsString>, Error> {
+    let mut set = None;
+    let n = super::names::parse(argv, "eS:", |c, v| match (c, v) {
+        (b'S', Some(v)) => {
+            set = Some(v);
+            Ok(())
+        }
+        _ => Err(Error::Usage),
+    })?;
+    let set = super::plan::load(set.ok_or(Error::Usage)?)?;
+    let names = n.list();
+    // Only copies not yet linked: a live instance is s6i-change's.
+    for name in &names {
+        if std::fs::symlink_metadata(n.service.link(name)).is_ok() {
+            return Err(crate::diag::msg("unable to install env/ into ")
+                .path(&n.service.instance_dir(name))
+                .text(": instance is linked")
+                .fatal(EXIT_USAGE));
+        }
+    }
+    for name in &names {
+        if let Some(env) = set.get(*name) {
+            if let Err(e) = envdir::install(&n.service.instance_dir(name), env) {
+                crate::create::undo_create(&n.service, &names);
+                return Err(e);
+            }
+        }
+    }
+    Ok(n.next())
 }

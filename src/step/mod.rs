@@ -9,12 +9,15 @@ use std::ffi::OsString;
 use crate::diag::Error;
 
 pub mod args;
+pub mod change;
 pub mod clone;
 pub mod ensure;
 pub mod env;
 pub mod link;
 pub mod list;
 pub mod make;
+pub mod names;
+pub mod plan;
 pub mod remove;
 pub mod signal;
 pub mod status;
@@ -25,6 +28,7 @@ pub mod unlink;
 pub mod upgrade;
 pub mod wait_supervise;
 pub mod watch;
+pub mod waves;
 
 /// One step: its program name, its usage line, what it does.
 pub struct Step {
@@ -37,6 +41,11 @@ pub const ARGS: Step = Step {
     name: "s6i-args",
     usage: args::USAGE,
     run: args::run,
+};
+pub const CHANGE: Step = Step {
+    name: "s6i-change",
+    usage: change::USAGE,
+    run: change::run,
 };
 pub const CLONE: Step = Step {
     name: "s6i-clone",
@@ -67,6 +76,11 @@ pub const MAKE: Step = Step {
     name: "s6i-make",
     usage: make::USAGE,
     run: make::run,
+};
+pub const PLAN: Step = Step {
+    name: "s6i-plan",
+    usage: plan::USAGE,
+    run: plan::run,
 };
 pub const REMOVE: Step = Step {
     name: "s6i-remove",
@@ -119,15 +133,22 @@ pub const WATCH: Step = Step {
     usage: watch::USAGE,
     run: watch::run,
 };
+pub const WAVES: Step = Step {
+    name: "s6i-waves",
+    usage: waves::USAGE,
+    run: waves::run,
+};
 
-const ALL: [&Step; 17] = [
+const ALL: [&Step; 20] = [
     &ARGS,
+    &CHANGE,
     &CLONE,
     &ENSURE,
     &ENV,
     &LINK,
     &LIST,
     &MAKE,
+    &PLAN,
     &REMOVE,
     &SIGNAL,
     &STATUS,
@@ -138,24 +159,8 @@ const ALL: [&Step; 17] = [
     &UPGRADE,
     &WAIT_SUPERVISE,
     &WATCH,
+    &WAVES,
 ];
-
-/// The whole command line of a step that takes no option, then
-/// `service name|{ names }`: do `work` on those instances, hand on prog.
-fn on_names(
-    argv: &[OsString],
-    work: impl FnOnce(&crate::layout::Service, &[&std::ffi::OsStr]) -> Result<(), Error>,
-) -> Result<Vec<OsString>, Error> {
-    let mut opts = crate::getopt::Getopt::new(argv, "");
-    if let Some(opt) = opts.next() {
-        opt?;
-        return Err(Error::Usage);
-    }
-    let (service, names, prog) = crate::layout::service_and_names(opts.rest())?;
-    let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    work(&service, &names)?;
-    Ok(prog.to_vec())
-}
 
 /// The step with this program name.
 pub fn named(name: &[u8]) -> Option<&'static Step> {

@@ -5,8 +5,17 @@ use std::ffi::OsString;
 use crate::delete;
 use crate::diag::Error;
 
-pub const USAGE: &str = "s6i-remove service name|{ name... } [ prog... ]";
+pub const USAGE: &str = "s6i-remove [ -e ] [ -v ] service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    super::on_names(&argv, |service, names| delete::remove(service, names).map(drop))
+    let n = super::names::parse(&argv, "ev", super::names::none)?;
+    if !n.names.is_empty() {
+        let names = n.list();
+        let kept = delete::remove(&n.service, &names)?;
+        if n.verbose {
+            let removed: Vec<_> = names.iter().copied().filter(|m| !kept.contains(m)).collect();
+            super::names::say(b'-', &removed)?;
+        }
+    }
+    Ok(n.next())
 }

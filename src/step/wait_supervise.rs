@@ -1,28 +1,81 @@
 //! s6i-wait-supervise: have the nested scanner start a supervisor on a
-//! linked instance, and wait until it runs.
+//! linked instance, and wait until it runs; with `-w u` or `-w U`, then
+//! until the new instances are up, or up and ready.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::time::Instant;
 
 use crate::create::{self, Start};
-use crate::diag::Error;
-use crate::getopt::{number, Getopt};
-use crate::layout;
-use crate::wait::deadline;
+use crate::diag::{Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT};
+use crate::layout::Service;
+use crate::svwait::{Target, Watch};
 
-pub const USAGE: &str = "s6i-wait-supervise [ -d | -D ] [ -t timeout ] service name|{ name... } [ prog... ]";
+pub const USAGE: &str =
+    "s6i-wait-supervise [ -e ] [ -v ] [ -d | -D ] [ -t timeout ] [ -w u | -w U ] service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let (mut start, mut timeout) = (Start::Up, 0);
-    let mut opts = Getopt::new(&argv, "dDt:");
-    for opt in opts.by_ref() {
-        match opt? {
-            (c @ (b'd' | b'D'), _) => start.set(c),
-            (b't', Some(v)) => timeout = number(v)?,
+    let mut up: Option<bool> = None;
+    let n = super::names::parse(&argv, "evdDt:w:", |c, v| {
+        match (c, v.map(OsStr::as_bytes)) {
+            (b'w', Some(b"u")) => up = Some(false),
+            (b'w', Some(b"U")) => up = Some(true),
             _ => return Err(Error::Usage),
         }
+        Ok(())
+    })?;
+    if n.names.is_empty() {
+        return Ok(n.next());
     }
-    let (service, names, prog) = layout::service_and_names(opts.rest())?;
-    let names: Vec<&std::ffi::OsStr> = names.iter().map(|n| n.as_os_str()).collect();
-    create::await_supervisors(&service, &names, start, deadline(timeout))?;
-    Ok(prog.to_vec())
+    let names = n.list();
+    let deadline = n.deadline();
+    create::await_supervisors(&n.service, &names, n.start, deadline)?;
+    if n.verbose {
+        super::names::say(b'+', &names)?;
+    }
+    if let (Some(ready), Start::Up) = (up, n.start) {
+        // Those the template makes normally down are not waited for.
+        let mut watches = Vec::with_capacity(names.len());
+        for name in &names {
+            let dir = n.service.instance_dir(name);
+            if std::fs::symlink_metadata(dir.join("down")).is_err() {
+                watches.push((*name, Watch::start(&dir)?));
+            }
+        }
+        wait_up(&n.service, watches, ready, deadline)?;
+    }
+    Ok(n.next())
+}
+
+/// Wait until every instance watched is up (and ready, with `ready`, if
+/// it notifies readiness): one deadline for all. Those that are not in
+/// time are named, exit 99; one that cannot come up any more, exit 1.
+pub fn wait_up(
+    service: &Service,
+    watches: Vec<(&OsStr, Watch)>,
+    ready: bool,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let mut late = Vec::new();
+    for (name, mut watch) in watches {
+        let dir = service.instance_dir(name);
+        let target = Target {
+            up: true,
+            ready: ready && dir.join("notification-fd").exists(),
+        };
+        match watch.until(target, deadline) {
+            Ok(true) => {}
+            Ok(false) => return Err(failed(service, name)),
+            Err(e) if e.code() == EXIT_TIMEOUT => late.push(name),
+            Err(e) => return Err(e),
+        }
+    }
+    if late.is_empty() {
+        return Ok(());
+    }
+    Err(crate::svwait::late(&late, if ready { "up and ready" } else { "up" }))
+}
+
+fn failed(service: &Service, name: &OsStr) -> Error {
+    crate::svwait::failed_permanently(&service.instance_dir(name)).fatal(EXIT_NOT_RUNNING)
 }

@@ -1,0 +1,571 @@
+//! s6i-plan: read the set of instances an instanced service must have,
+//! as s6i-sync does (names, set lines from `-f file` or standard input,
+//! envdirs from `-E dir`, the names 1 to count from `-N`), work out what
+//! to create, change and delete, do the work that comes before (see
+//! `prepare`), and hand the lists on to the rest of the command line:
+//! its words `$create`, `$change`, `$first` and `$delete` become the
+//! names, one word each (behind the leading spaces of a word inside an
+//! execline block, as s6i-args substitutes); `$set` becomes `-S` and the
+//! number of a descriptor holding the set's environments, open across
+//! exec, for s6i-env and s6i-change; `$up` becomes `-w u` or `-w U`, as
+//! `-p` and `-w` ask the new instances to be waited for, or nothing.
+//! With `-n`, it prints the plan instead and stops the chain.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use crate::diag::{self, Error, EXIT_SYS, EXIT_USAGE};
+use crate::envdir::{self, Env};
+use crate::getopt::{number, Getopt};
+use crate::layout::Service;
+use crate::wait::deadline;
+
+pub const USAGE: &str = "s6i-plan [ -n ] [ -t timeout ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } prog...";
+
+/// The set: each name, with its `env/` when the set manages it.
+pub type Set = BTreeMap<OsString, Option<Env>>;
+
+/// Where the set comes from.
+pub enum Source {
+    /// Names on the command line (`-` alone: set lines on stdin).
+    Names,
+    /// `-f file`: set lines.
+    File(OsString),
+    /// `-E dir`: a subdirectory per instance, each an envdir.
+    Dirs(OsString),
+    /// `-N count`: the names 1 to count.
+    Count(u32),
+}
+
+/// The set options `-f`, `-E` and `-N`, at most one of them.
+#[derive(Default)]
+pub struct SourceOpts {
+    source: Option<Source>,
+    given: BTreeSet<u8>,
+}
+
+impl SourceOpts {
+    /// Take option `c` if it is one of the set's: Ok(true).
+    pub fn take(&mut self, c: u8, v: Option<&OsStr>) -> Result<bool, Error> {
+        let source = match (c, v) {
+            (b'f', Some(v)) => Source::File(v.to_owned()),
+            (b'E', Some(v)) => Source::Dirs(v.to_owned()),
+            (b'N', Some(v)) => Source::Count(number(v)?),
+            _ => return Ok(false),
+        };
+        self.given.insert(c);
+        self.source = Some(source);
+        Ok(true)
+    }
+
+    /// Read the set from where the options say, and the operands:
+    /// the service, the names (none, as an empty block or nothing at
+    /// all, with an option), then prog. Every check is made before
+    /// anything is looked at.
+    pub fn read(self, rest: &[OsString]) -> Result<(Service, Set, &[OsString]), Error> {
+        if self.given.len() > 1 {
+            return Err(Error::Usage);
+        }
+        Ok(match self.source.unwrap_or(Source::Names) {
+            Source::Names => {
+                // No name at all (an empty block) is a usage error here.
+                if rest.get(1).is_some_and(|w| w.is_empty()) {
+                    return Err(Error::Usage);
+                }
+                let (service, mut names, prog) = crate::layout::service_and_names(rest)?;
+                // `-` alone: set lines on standard input, as with -f.
+                if names.len() == 1 && names[0] == "-" {
+                    (service, set_lines(&read_stdin()?)?, prog)
+                } else {
+                    for name in &names {
+                        crate::name::not_an_option(name.as_bytes())?;
+                    }
+                    names.sort();
+                    (service, names.into_iter().map(|n| (n, None)).collect(), prog)
+                }
+            }
+            Source::File(f) => {
+                let (service, prog) = service_alone(rest)?;
+                (service, set_lines(&read_file(Path::new(&f))?)?, prog)
+            }
+            Source::Dirs(d) => {
+                let (service, prog) = service_alone(rest)?;
+                (service, set_dirs(Path::new(&d))?, prog)
+            }
+            Source::Count(n) => {
+                let (service, prog) = service_alone(rest)?;
+                let set = (1..=n).map(|i| (OsString::from(i.to_string()), None)).collect();
+                (service, set, prog)
+            }
+        })
+    }
+}
+
+/// The operands when the set comes from an option: the service, then
+/// no names (an empty block, `{ }`, as a script passes an empty list,
+/// or nothing at all), then prog.
+fn service_alone(rest: &[OsString]) -> Result<(Service, &[OsString]), Error> {
+    let (service, after) = rest.split_first().ok_or(Error::Usage)?;
+    let prog = match after.split_first() {
+        None => after,
+        Some((w, prog)) if w.is_empty() => prog,
+        Some(_) => return Err(Error::Usage),
+    };
+    Ok((Service::new(service)?, prog))
+}
+
+/// What a sync does.
+pub struct Plan {
+    /// In the set, not there: to create.
+    pub missing: Vec<OsString>,
+    /// There and in the set, whose `env/` is not the set's: to change.
+    pub changed: Vec<OsString>,
+    /// There, not in the set: to delete, and say so.
+    pub extra: Vec<OsString>,
+    /// Left unlinked by killed chains, not in the set: to delete, unsaid.
+    pub left: Vec<OsString>,
+    /// There and in the set.
+    pub kept: Vec<OsString>,
+    /// How many instances are there.
+    pub there: usize,
+}
+
+/// Work out the plan. The set's environments become whole (the
+/// template's `env/` with each instance's own added). Unless `dry_run`,
+/// what killed `env/` swaps left in the kept instances goes.
+pub fn plan(service: &Service, set: &mut Set, dry_run: bool) -> Result<Plan, Error> {
+    if set.values().any(Option::is_some) {
+        // Every instance's env/: the template's, with its own added.
+        let defaults = envdir::template_env(&service.template()?)?;
+        for env in set.values_mut().flatten() {
+            *env = envdir::overlay(&defaults, std::mem::take(env));
+        }
+    }
+    let there: BTreeSet<OsString> = service.instance_names()?.into_iter().collect();
+    let missing = set.keys().filter(|n| !there.contains(*n)).cloned().collect();
+    let extra = there.iter().filter(|n| !set.contains_key(*n)).cloned().collect();
+    // Instances that killed deletes (or creates) left unlinked are not
+    // listed, and not part of the set: those not named go with the extra
+    // ones, unsaid. Those named are finished by the create phase.
+    let left = crate::pending::left_unlinked(service)?
+        .into_iter()
+        .filter(|n| !set.contains_key(n))
+        .collect();
+    let kept = there.iter().filter(|n| set.contains_key(*n)).cloned().collect();
+    // The instances kept whose env/ is not what the set says.
+    let mut changed = Vec::new();
+    for (name, env) in set.iter() {
+        if let (Some(env), true) = (env, there.contains(name)) {
+            let dir = service.instance_dir(name);
+            if !dry_run {
+                envdir::sweep(&dir);
+            }
+            // A killed sync may have swapped env/ in without telling the
+            // service: its mark makes the instance changed again.
+            if envdir::differs(&dir, env)? || envdir::changed_by_dead_chain(&dir) {
+                changed.push(name.clone());
+            }
+        }
+    }
+    Ok(Plan {
+        missing,
+        changed,
+        extra,
+        left,
+        kept,
+        there: there.len(),
+    })
+}
+
+impl Plan {
+    /// The `+name`, `~name` and `-name` lines of a dry run.
+    pub fn print(&self) -> Result<(), Error> {
+        diag::write_stdout(&lines(b'+', &self.missing))?;
+        diag::write_stdout(&lines(b'~', &self.changed))?;
+        diag::write_stdout(&lines(b'-', &self.extra))
+    }
+
+    /// Whether the extra instances must go before the missing ones are
+    /// made: the nested scanner supervises so many services at most. A
+    /// set that cannot fit at all is refused, before anything is done.
+    pub fn delete_first(&self, service: &Service, set_len: usize) -> Result<bool, Error> {
+        Ok(match service.capacity()? {
+            Some(room) if room.services(set_len) > room.max => {
+                return Err(room.refuse("sync", room.services(set_len)));
+            }
+            Some(room) => room.services(self.there + self.missing.len()) > room.max,
+            None => false,
+        })
+    }
+
+    /// What comes before the creates and deletes: what killed commands
+    /// left (hidden trees, swept by the creates when there are any;
+    /// stale marks, unannounced links in the kept instances), and
+    /// `instances/` made if there is something to create.
+    pub fn prepare(&self, service: &Service) -> Result<(), Error> {
+        if self.missing.is_empty() {
+            crate::leftovers::finish(service);
+        }
+        crate::pending::tidy_kept(service, &refs(&self.kept));
+        if !self.missing.is_empty() {
+            service.make_instances_dir()?;
+        }
+        Ok(())
+    }
+}
+
+/// Borrowed, as the library takes names.
+pub fn refs(names: &[OsString]) -> Vec<&OsStr> {
+    names.iter().map(|n| n.as_os_str()).collect()
+}
+
+/// `+name`, `~name` or `-name`, a line each.
+pub fn lines(sign: u8, names: &[OsString]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for name in names {
+        out.push(sign);
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    let (mut dry_run, mut wait_new, mut ready) = (false, false, false);
+    let mut source = SourceOpts::default();
+    let mut shared = super::names::Shared::default();
+    const OPTSTRING: &str = "nt:p:w:R:f:E:N:";
+    let mut opts = Getopt::new(&argv, OPTSTRING);
+    for opt in opts.by_ref() {
+        let (c, v) = opt?;
+        if shared.take(OPTSTRING, c, v)? {
+            continue;
+        }
+        match (c, v) {
+            (b'n', _) => dry_run = true,
+            (b'p', Some(v)) => {
+                number(v)?;
+                wait_new = true;
+            }
+            (b'w', Some(v)) => {
+                ready = match v.as_bytes() {
+                    b"u" => false,
+                    b"U" => true,
+                    _ => return Err(Error::Usage),
+                };
+                wait_new = true;
+            }
+            // Checked here, before anything is done; s6i-change acts on it.
+            (b'R', Some(v)) => drop(super::change::action(v.as_bytes())?),
+            (c, v) => {
+                if !source.take(c, v)? {
+                    return Err(Error::Usage);
+                }
+            }
+        }
+    }
+    let (service, mut set, prog) = source.read(opts.rest())?;
+    service.check_live()?;
+    let plan = plan(&service, &mut set, dry_run)?;
+    if dry_run {
+        plan.print()?;
+        return Ok(Vec::new());
+    }
+    let delete_first = plan.delete_first(&service, set.len())?;
+    plan.prepare(&service)?;
+    // What killed chains left unlinked goes now, unsaid: unlinked, it
+    // takes no room in the scanner.
+    if !plan.left.is_empty() {
+        let left = refs(&plan.left);
+        crate::delete::unlink(&service, &left, true, deadline(shared.timeout))?;
+        crate::delete::remove(&service, &left)?;
+    }
+    let set_fd = save(&set)?;
+    let none = Vec::new();
+    let (first, delete) = if delete_first {
+        (&plan.extra, &none)
+    } else {
+        (&none, &plan.extra)
+    };
+    let up: Vec<OsString> = match (wait_new, ready) {
+        (false, _) => vec![],
+        (true, false) => vec!["-w".into(), "u".into()],
+        (true, true) => vec!["-w".into(), "U".into()],
+    };
+    let vars: Vec<crate::args::Var> = vec![
+        (b"create".to_vec(), plan.missing.clone()),
+        (b"change".to_vec(), plan.changed.clone()),
+        (b"first".to_vec(), first.clone()),
+        (b"delete".to_vec(), delete.clone()),
+        (b"set".to_vec(), vec!["-S".into(), set_fd.to_string().into()]),
+        (b"up".to_vec(), up),
+    ];
+    Ok(crate::args::substitute(prog, &vars))
+}
+
+/// Write the managed environments of `set` into a memory file, left
+/// open across exec (it is what the chain reads them from), and return
+/// its descriptor. Each instance: its name, its number of variables,
+/// then each key and value, every one a netstring (`LEN:BYTES,`).
+fn save(set: &Set) -> Result<i32, Error> {
+    let mut out = Vec::new();
+    for (name, env) in set {
+        let Some(env) = env else { continue };
+        netstring(&mut out, name.as_bytes());
+        netstring(&mut out, env.len().to_string().as_bytes());
+        for (k, v) in env {
+            netstring(&mut out, k.as_bytes());
+            netstring(&mut out, v);
+        }
+    }
+    let fail = |e| Error::new(EXIT_SYS, diag::unable("create", Path::new("memfd:s6i-set"), e));
+    // SAFETY: a NUL-terminated name, and flags.
+    let fd = unsafe { libc::memfd_create(c"s6i-set".as_ptr(), 0) };
+    if fd < 0 {
+        return Err(fail(nix::errno::Errno::last()));
+    }
+    // SAFETY: a descriptor just made, ours alone, kept open on purpose.
+    let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    std::io::Write::write_all(&mut &file, &out).map_err(|e| fail(diag::errno_of(&e)))?;
+    Ok(std::os::fd::IntoRawFd::into_raw_fd(file))
+}
+
+fn netstring(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(b.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(b);
+    out.push(b',');
+}
+
+/// The environments s6i-plan saved, from the descriptor `fd` (the word
+/// after `-S`): read whole from its start, however often.
+pub fn load(fd: &OsStr) -> Result<BTreeMap<OsString, Env>, Error> {
+    let n = number(fd)?;
+    let path = Path::new("/proc/self/fd").join(fd);
+    let fail = |e| Error::sys("read", &path, e);
+    let mut data = Vec::new();
+    let mut buf = [0u8; 65536];
+    // SAFETY: borrowed for the reads only; the descriptor stays open.
+    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(n as i32) };
+    loop {
+        // SAFETY: a buffer of ours, its length.
+        let k = unsafe {
+            libc::pread(
+                bfd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                data.len() as libc::off_t,
+            )
+        };
+        match if k < 0 {
+            Err(nix::errno::Errno::last())
+        } else {
+            Ok(k as usize)
+        } {
+            Ok(0) => break,
+            Ok(k) => data.extend_from_slice(&buf[..k]),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    let bad = || {
+        Error::new(
+            EXIT_USAGE,
+            b"invalid set in descriptor "
+                .iter()
+                .chain(fd.as_bytes())
+                .copied()
+                .collect::<Vec<u8>>(),
+        )
+    };
+    let mut rest = &data[..];
+    let mut next = || -> Option<Vec<u8>> {
+        let colon = rest.iter().position(|&b| b == b':')?;
+        let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+        let body = rest.get(colon + 1..colon + 1 + len)?.to_vec();
+        (rest.get(colon + 1 + len) == Some(&b',')).then_some(())?;
+        rest = &rest[colon + 2 + len..];
+        Some(body)
+    };
+    let mut sets = BTreeMap::new();
+    while let Some(name) = next() {
+        let count: usize = std::str::from_utf8(&next().ok_or_else(bad)?)
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(bad)?;
+        let mut env = Env::new();
+        for _ in 0..count {
+            let k = next().ok_or_else(bad)?;
+            let v = next().ok_or_else(bad)?;
+            env.insert(OsString::from_vec(k), v);
+        }
+        sets.insert(OsString::from_vec(name), env);
+    }
+    Ok(sets)
+}
+
+/// A bad set line (exit 100).
+fn bad_line(n: usize, why: impl AsRef<[u8]>) -> Error {
+    diag::msg(format!("invalid set line {n}: ")).text(why).fatal(EXIT_USAGE)
+}
+
+/// The reason in a name check's refusal.
+fn reason_of(e: Error) -> Vec<u8> {
+    match e {
+        Error::Fatal { msg, .. } | Error::Warned { msg, .. } => msg,
+        Error::Usage | Error::UsageLine(_) => b"invalid instance name".to_vec(),
+    }
+}
+
+/// Set lines: `NAME [KEY=VALUE]...`, words separated by spaces or tabs;
+/// blank lines and lines whose first word begins with `#` ignored. All
+/// checked before anything is done.
+fn set_lines(input: &[u8]) -> Result<Set, Error> {
+    let mut set = Set::new();
+    let input = input.strip_suffix(b"\n").unwrap_or(input);
+    if input.is_empty() {
+        return Ok(set);
+    }
+    for (i, line) in input.split(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
+        let mut words = line.split(|&b| b == b' ' || b == b'\t').filter(|w| !w.is_empty());
+        let Some(name) = words.next() else { continue };
+        if name.starts_with(b"#") {
+            continue;
+        }
+        crate::name::check(name)
+            .and_then(|()| crate::name::not_an_option(name))
+            .map_err(|e| bad_line(n, reason_of(e)))?;
+        let mut env = Env::new();
+        for word in words {
+            let (key, value) = envdir::parse_var(word).map_err(|why| bad_line(n, why))?;
+            if env.contains_key(&key) {
+                return Err(bad_line(n, diag::msg("key given twice: ").name(&key)));
+            }
+            env.insert(key, value);
+        }
+        let name = OsString::from_vec(name.to_vec());
+        if set.contains_key(&name) {
+            return Err(bad_line(n, diag::msg("name given twice: ").name(&name)));
+        }
+        set.insert(name, Some(env));
+    }
+    Ok(set)
+}
+
+/// `-E dir`: each subdirectory an instance, its files its variables
+/// (any bytes). Entries beginning with a dot are left out; any other
+/// that is not a directory (a link to one included), or a subdirectory
+/// holding anything but regular files, is refused (exit 100).
+fn set_dirs(dir: &Path) -> Result<Set, Error> {
+    let bad = |name: &[u8], why: &[u8]| {
+        diag::msg("invalid set entry ")
+            .path(&dir.join(OsStr::from_bytes(name)))
+            .text(": ")
+            .text(why)
+            .fatal(EXIT_USAGE)
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::sys("read", dir, diag::errno_of(&e)))?;
+    let mut set = Set::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::sys("read", dir, diag::errno_of(&e)))?;
+        let name = entry.file_name();
+        let b = name.as_bytes();
+        if b.starts_with(b".") {
+            continue;
+        }
+        crate::name::check(b)
+            .and_then(|()| crate::name::not_an_option(b))
+            .map_err(|e| bad(b, &reason_of(e)))?;
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir {
+            return Err(bad(b, b"not a directory"));
+        }
+        let path = entry.path();
+        let env = match envdir::read_path(&path).map_err(|e| Error::sys("read", &path, e))? {
+            envdir::Found::Env(env) => env,
+            envdir::Found::NotRegular(file) => {
+                let why = diag::msg("not a regular file: ").name(&file);
+                return Err(bad(b, why.as_ref()));
+            }
+        };
+        for key in env.keys() {
+            envdir::check_key(key.as_bytes()).map_err(|why| bad(b, &why))?;
+        }
+        set.insert(name, Some(env));
+    }
+    Ok(set)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::sys("read", path, diag::errno_of(&e)))
+}
+
+fn read_stdin() -> Result<Vec<u8>, Error> {
+    let mut input = Vec::new();
+    std::io::stdin().lock().read_to_end(&mut input).map_err(|e| {
+        Error::new(
+            EXIT_SYS,
+            format!("unable to read stdin: {}", diag::reason(diag::errno_of(&e))),
+        )
+    })?;
+    Ok(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(e: Error) -> String {
+        match e {
+            Error::Fatal { code: 100, msg } => String::from_utf8_lossy(&msg).into_owned(),
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn set_lines_and_their_refusals() {
+        let set = set_lines(b"# comment\n\nweb-1 PORT=8081  A=x=y\n\t web-2\tPORT=8082\nweb-3").unwrap();
+        let names: Vec<_> = set.keys().map(|k| k.to_str().unwrap()).collect();
+        assert_eq!(names, ["web-1", "web-2", "web-3"]);
+        let env = set[OsStr::new("web-1")].as_ref().unwrap();
+        assert_eq!(env[OsStr::new("PORT")], b"8081\n");
+        assert_eq!(env[OsStr::new("A")], b"x=y\n");
+        assert!(set[OsStr::new("web-3")].as_ref().unwrap().is_empty());
+        for (input, msg) in [
+            (&b"a\nb X\n"[..], "invalid set line 2: word without =: X"),
+            (b"a =1", "invalid set line 1: empty key"),
+            (b"a\n\nb a/b=1", "invalid set line 3: invalid key: a/b"),
+            (b"a\na", "invalid set line 2: name given twice: a"),
+            (b"a K=1 K=2", "invalid set line 1: key given twice: K"),
+            (b"a K=1\0", "invalid set line 1: value of K holds a NUL byte"),
+            (b".a", "invalid set line 1: invalid instance name: \".a\""),
+            (b"x/y", "invalid set line 1: invalid instance name: \"x/y\""),
+        ] {
+            assert_eq!(said(set_lines(input).unwrap_err()), msg);
+        }
+        assert!(said(set_lines(b"-n").unwrap_err()).starts_with("invalid set line 1: invalid instance name: \"-n\""));
+    }
+
+    #[test]
+    fn a_set_saved_and_loaded() {
+        let mut set = Set::new();
+        let mut env = Env::new();
+        env.insert("A".into(), b"x\0y\n".to_vec());
+        env.insert("B".into(), b"".to_vec());
+        set.insert("a".into(), Some(env.clone()));
+        set.insert("b".into(), None);
+        let fd = save(&set).unwrap();
+        let word = OsString::from(fd.to_string());
+        for _ in 0..2 {
+            let loaded = load(&word).unwrap();
+            assert_eq!(loaded.len(), 1);
+            assert_eq!(loaded[OsStr::new("a")], env);
+        }
+        let _ = nix::unistd::close(fd);
+    }
+}
