@@ -234,41 +234,73 @@ pub fn lines(sign: u8, names: &[OsString]) -> Vec<u8> {
     out
 }
 
-pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let (mut dry_run, mut wait_new, mut ready) = (false, false, false);
-    let mut source = SourceOpts::default();
-    let mut shared = super::names::Shared::default();
-    const OPTSTRING: &str = "nt:p:w:R:f:E:N:";
-    let mut opts = Getopt::new(&argv, OPTSTRING);
-    for opt in opts.by_ref() {
-        let (c, v) = opt?;
-        if shared.take(OPTSTRING, c, v)? {
-            continue;
-        }
-        match (c, v) {
-            (b'n', _) => dry_run = true,
-            (b'p', Some(v)) => {
-                number(v)?;
-                wait_new = true;
+/// The options of a sync, as s6i-plan and s6i-sync read them.
+pub struct SyncOpts {
+    /// `-d`/`-D` (s6i-sync only) and `-t`.
+    pub shared: super::names::Shared,
+    pub dry_run: bool,
+    /// Instances started at a time; 0: all at once.
+    pub parallel: usize,
+    /// `-w U`: up and ready, not only up.
+    pub ready: bool,
+    /// `-p` or `-w` given: new instances are waited for too.
+    pub wait_new: bool,
+    /// `-R`, checked before anything is done.
+    pub action: super::change::Action,
+    pub source: SourceOpts,
+}
+
+impl SyncOpts {
+    /// Read the options of `argv` that `optstring` names; return them
+    /// and the operands.
+    pub fn parse<'a>(argv: &'a [OsString], optstring: &'a str) -> Result<(SyncOpts, &'a [OsString]), Error> {
+        let mut o = SyncOpts {
+            shared: super::names::Shared::default(),
+            dry_run: false,
+            parallel: 0,
+            ready: false,
+            wait_new: false,
+            action: super::change::Action::Restart,
+            source: SourceOpts::default(),
+        };
+        let mut opts = Getopt::new(argv, optstring);
+        for opt in opts.by_ref() {
+            let (c, v) = opt?;
+            if o.shared.take(optstring, c, v)? {
+                continue;
             }
-            (b'w', Some(v)) => {
-                ready = match v.as_bytes() {
-                    b"u" => false,
-                    b"U" => true,
-                    _ => return Err(Error::Usage),
-                };
-                wait_new = true;
-            }
-            // Checked here, before anything is done; s6i-change acts on it.
-            (b'R', Some(v)) => drop(super::change::action(v.as_bytes())?),
-            (c, v) => {
-                if !source.take(c, v)? {
-                    return Err(Error::Usage);
+            match (c, v) {
+                (b'n', _) => o.dry_run = true,
+                (b'p', Some(v)) => {
+                    o.parallel = number(v)? as usize;
+                    o.wait_new = true;
+                }
+                (b'w', Some(v)) => {
+                    o.ready = match v.as_bytes() {
+                        b"u" => false,
+                        b"U" => true,
+                        _ => return Err(Error::Usage),
+                    };
+                    o.wait_new = true;
+                }
+                (b'R', Some(v)) => o.action = super::change::action(v.as_bytes())?,
+                (c, v) => {
+                    if !o.source.take(c, v)? {
+                        return Err(Error::Usage);
+                    }
                 }
             }
         }
+        Ok((o, opts.rest()))
     }
-    let (service, mut set, prog) = source.read(opts.rest())?;
+}
+
+pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
+    // -p, -w and -R are checked here, before anything is done; the
+    // steps after act on them.
+    let (o, rest) = SyncOpts::parse(&argv, "nt:p:w:R:f:E:N:")?;
+    let (dry_run, wait_new, ready, shared) = (o.dry_run, o.wait_new, o.ready, o.shared);
+    let (service, mut set, prog) = o.source.read(rest)?;
     service.check_live()?;
     let plan = plan(&service, &mut set, dry_run)?;
     if dry_run {

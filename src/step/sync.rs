@@ -14,7 +14,6 @@
 //! this step shares.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 
 use crate::create::{self, Start};
@@ -22,80 +21,25 @@ use crate::delete;
 use crate::diag::{self, Error};
 use crate::envdir;
 use crate::fifodir::EventDir;
-use crate::getopt::{number, Getopt};
 use crate::layout::Service;
 use crate::svwait::Watch;
 use crate::wait::deadline;
 
-use super::change::{self, Action};
-use super::plan::{lines, plan, refs, Set, SourceOpts};
+use super::change;
+use super::plan::{lines, plan, refs, Set, SyncOpts};
 
 pub const USAGE: &str = "s6i-sync [ -d | -D ] [ -t timeout ] [ -n ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } [ prog... ]";
 
-/// The options of one run.
-struct Opts {
-    start: Start,
-    timeout: u32,
-    dry_run: bool,
-    /// Instances started at a time; 0: all at once.
-    parallel: usize,
-    /// `-w U`: up and ready, not only up.
-    ready: bool,
-    /// `-p` or `-w` given: new instances are waited for too.
-    wait_new: bool,
-    action: Action,
-}
-
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let mut o = Opts {
-        start: Start::Up,
-        timeout: 0,
-        dry_run: false,
-        parallel: 0,
-        ready: false,
-        wait_new: false,
-        action: Action::Restart,
-    };
-    let mut source = SourceOpts::default();
-    let mut shared = super::names::Shared::default();
-    const OPTSTRING: &str = "dDt:np:w:R:f:E:N:";
-    let mut opts = Getopt::new(&argv, OPTSTRING);
-    for opt in opts.by_ref() {
-        let (c, v) = opt?;
-        if shared.take(OPTSTRING, c, v)? {
-            continue;
-        }
-        match (c, v) {
-            (b'n', _) => o.dry_run = true,
-            (b'p', Some(v)) => {
-                o.parallel = number(v)? as usize;
-                o.wait_new = true;
-            }
-            (b'w', Some(v)) => {
-                o.ready = match v.as_bytes() {
-                    b"u" => false,
-                    b"U" => true,
-                    _ => return Err(Error::Usage),
-                };
-                o.wait_new = true;
-            }
-            (b'R', Some(v)) => o.action = change::action(v.as_bytes())?,
-            (c, v) => {
-                if !source.take(c, v)? {
-                    return Err(Error::Usage);
-                }
-            }
-        }
-    }
-    (o.start, o.timeout) = (shared.start, shared.timeout);
-    let (service, set, prog) = source.read(opts.rest())?;
+    let (mut o, rest) = SyncOpts::parse(&argv, "dDt:np:w:R:f:E:N:")?;
+    let (service, set, prog) = std::mem::take(&mut o.source).read(rest)?;
     service.check_live()?;
     sync(&service, set, &o)?;
     Ok(prog.to_vec())
 }
 
 /// Do it: plan, then (unless a dry run) create, change, delete.
-fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
+fn sync(service: &Service, mut set: Set, o: &SyncOpts) -> Result<(), Error> {
     let p = plan(service, &mut set, o.dry_run)?;
     if o.dry_run {
         return p.print();
@@ -103,7 +47,7 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
     let delete_first = p.delete_first(service, set.len())?;
     p.prepare(service)?;
     let (missing, changed, extra, left) = (refs(&p.missing), refs(&p.changed), refs(&p.extra), refs(&p.left));
-    let deadline_now = || deadline(o.timeout);
+    let deadline_now = || deadline(o.shared.timeout);
     if delete_first {
         delete(service, &extra, &left, deadline_now())?;
     }
@@ -123,10 +67,10 @@ fn sync(service: &Service, mut set: Set, o: &Opts) -> Result<(), Error> {
                 }
             }
         }
-        create::link(service, wave, o.start, EventDir::default())?;
-        create::await_supervisors(service, wave, o.start, deadline)?;
+        create::link(service, wave, o.shared.start, EventDir::default())?;
+        create::await_supervisors(service, wave, o.shared.start, deadline)?;
         super::names::say(b'+', wave)?;
-        if o.wait_new && o.start == Start::Up {
+        if o.wait_new && o.shared.start == Start::Up {
             // Those the template makes normally down are not waited for.
             let mut watches = Vec::with_capacity(wave.len());
             for name in wave {
