@@ -348,8 +348,6 @@ fn subscribe_and_wait(
     if !waiter.watch_reader(&scandir::control_fifo(&scandir)).map_err(fail)? {
         return Err(scanner_gone().into());
     }
-    waiter.watch_entries(&scandir).map_err(fail)?;
-    waiter.watch_entries(&service.instances()).map_err(fail)?;
     waiter.catch_interrupts(blocked).map_err(fail)?;
     // A delete of the same name may take the link or the directory away
     // before the scanner gets to it (and another create may even have
@@ -371,8 +369,14 @@ fn subscribe_and_wait(
     let mut started = vec![false; pending.len()];
     let mut left = pending.len();
     let mut ended: Option<Interrupted> = None;
+    // The inotify watches on the instances cost the process a grace
+    // period of the kernel when it lets them go (closing an inotify
+    // descriptor waits for one: milliseconds, more than a whole create
+    // takes otherwise): only a wait that has been idle a first period
+    // takes them, and looks once then.
+    let mut watching = false;
     loop {
-        let mut scanner_exited = false;
+        let (mut scanner_exited, mut watch_now) = (false, false);
         let r = waiter.run(deadline, Some(&repoke), |wake| {
             match wake {
                 Wake::Event(i, b's') if !started[i] => {
@@ -399,12 +403,21 @@ fn subscribe_and_wait(
                     if let Err(e) = scandir::control(&scandir, b"a") {
                         ended = Some(e.into());
                     }
+                    watch_now = !watching;
                 }
             }
-            left == 0 || ended.is_some() || scanner_exited
+            left == 0 || ended.is_some() || scanner_exited || watch_now
         });
         if let Some(e) = ended {
             return Err(e);
+        }
+        if watch_now && left > 0 {
+            watch_instances(&mut waiter, service, names).map_err(fail)?;
+            watching = true;
+            if let Some(name) = deleted() {
+                return Err(deleted_meanwhile("wait for s6-supervise to start on", &service.instance_dir(name)).into());
+            }
+            continue;
         }
         if left > 0 && scanner_exited {
             // Its supervisor may have started it again already: that one
@@ -420,6 +433,29 @@ fn subscribe_and_wait(
             let late = started.iter().position(|s| !s).unwrap_or(0);
             e.error("s6-supervise to start on", &pending[late].0).into()
         });
+    }
+}
+
+/// Watch each instance's link and directory for a delete: those two
+/// paths, not the directories of all instances (see Waiter::watch_self);
+/// those directories when out of inotify watches. One already gone is
+/// for the caller's look to see.
+fn watch_instances(waiter: &mut crate::wait::Waiter, service: &Service, names: &[&OsStr]) -> Result<(), Errno> {
+    let mut selves = Ok(());
+    for name in names {
+        for path in [service.link(name), service.instance_dir(name)] {
+            selves = selves.and_then(|()| match waiter.watch_self(&path, name) {
+                Err(Errno::ENOENT) => Ok(()),
+                r => r,
+            });
+        }
+    }
+    match selves {
+        Err(Errno::ENOSPC) => {
+            waiter.watch_entries(&service.scandir())?;
+            waiter.watch_entries(&service.instances())
+        }
+        r => r,
     }
 }
 

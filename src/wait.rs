@@ -109,6 +109,9 @@ pub struct Waiter<'l> {
     listeners: Vec<Option<Held<'l>>>,
     gone: Vec<Option<OwnedFd>>,
     inotify: Option<Inotify>,
+    /// The paths watched themselves (`watch_self`): watch descriptor,
+    /// and the name a wake-up says.
+    selves: Vec<(i32, std::ffi::OsString)>,
     signals: Option<SignalFd>,
 }
 
@@ -119,6 +122,7 @@ impl<'l> Waiter<'l> {
             listeners: Vec::new(),
             gone: Vec::new(),
             inotify: None,
+            selves: Vec::new(),
             signals: None,
         })
     }
@@ -237,16 +241,36 @@ impl<'l> Waiter<'l> {
     }
 
     fn watch_dir(&mut self, dir: &Path, flags: AddWatchFlags) -> Result<(), Errno> {
+        self.inotify()?
+            .add_watch(dir, flags | AddWatchFlags::IN_ONLYDIR)
+            .map(drop)
+    }
+
+    /// Watch `path` itself, a link not followed: `Wake::Entry(name)`
+    /// once it is removed or renamed, or its link count changes. Unlike
+    /// a watch on its directory, this costs nothing in proportion to
+    /// the directory's entries: the kernel marks every entry of a
+    /// watched directory when the watch is added and again when it goes,
+    /// holding up the scanner and the supervisors in a directory of
+    /// thousands of instances.
+    pub fn watch_self(&mut self, path: &Path, name: &OsStr) -> Result<(), Errno> {
+        let flags = AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF
+            | AddWatchFlags::IN_ATTRIB
+            | AddWatchFlags::IN_DONT_FOLLOW;
+        let wd = self.inotify()?.add_watch(path, flags)?;
+        self.selves.push((wd.as_raw(), name.to_owned()));
+        Ok(())
+    }
+
+    fn inotify(&mut self) -> Result<&Inotify, Errno> {
         if self.inotify.is_none() {
             let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
             self.epoll
                 .add(inotify.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, INOTIFY))?;
             self.inotify = Some(inotify);
         }
-        let flags = flags | AddWatchFlags::IN_ONLYDIR;
-        self.inotify
-            .as_ref()
-            .map_or(Ok(()), |i| i.add_watch(dir, flags).map(drop))
+        Ok(self.inotify.as_ref().expect("made above"))
     }
 
     /// Take SIGINT, SIGTERM and SIGHUP as `Wake::Signal`: the caller
@@ -355,11 +379,14 @@ impl<'l> Waiter<'l> {
             while at + 16 <= got {
                 // struct inotify_event: wd, mask, cookie, len, name.
                 let field = |k: usize| u32::from_ne_bytes(buf[at + k..at + k + 4].try_into().expect("4 bytes"));
-                let (mask, len) = (field(4), field(12) as usize);
+                let (wd, mask, len) = (field(0) as i32, field(4), field(12) as usize);
                 let raw = &buf[at + 16..(at + 16 + len).min(got)];
                 let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+                let this = self.selves.iter().find(|(w, _)| *w == wd);
                 if mask & libc::IN_Q_OVERFLOW != 0 {
                     over |= on(Wake::Entry(OsStr::new("")));
+                } else if let (true, Some((_, own))) = (name.is_empty(), this) {
+                    over |= on(Wake::Entry(own));
                 } else if !name.is_empty() {
                     use std::os::unix::ffi::OsStrExt;
                     over |= on(Wake::Entry(OsStr::from_bytes(name)));
