@@ -396,8 +396,8 @@ fn subscribe_and_wait(
                 // A scan can miss an instance (a supervisor of the same
                 // name, or a recycled inode, still in the scanner's
                 // tables): when nothing has come for a while, poke again,
-                // less and less often. Not a look at anything: only the
-                // scanner reads.
+                // less and less often. Only the scanner reads; the first
+                // time, the instances are watched (and looked at once).
                 Wake::Idle => {
                     repoke.set((repoke.get() * 2).min(std::time::Duration::from_secs(1)));
                     if let Err(e) = scandir::control(&scandir, b"a") {
