@@ -270,10 +270,11 @@ pub fn await_supervisors(
     }
 }
 
-/// Remove the link of NAME if it leads nowhere.
+/// Remove the link of NAME if it leads nowhere: our links all lead to
+/// `../instances/NAME`, which is looked at itself, no link followed.
 fn remove_dangling_link(service: &Service, name: &OsStr) {
     let link = service.link(name);
-    if std::fs::symlink_metadata(&link).is_ok() && std::fs::metadata(&link).is_err() {
+    if std::fs::symlink_metadata(&link).is_ok() && std::fs::symlink_metadata(service.instance_dir(name)).is_err() {
         let _ = std::fs::remove_file(&link);
     }
 }
