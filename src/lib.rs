@@ -26,6 +26,7 @@ pub mod copy;
 pub mod create;
 pub mod delete;
 pub mod diag;
+pub mod door;
 pub mod envdir;
 pub mod fifo;
 pub mod fifodir;
