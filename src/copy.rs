@@ -13,19 +13,20 @@
 //! (EINVAL), must not prevent the copy.
 
 use std::ffi::{CStr, OsStr, OsString};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
+use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fchmod, fchmodat, fstat, fstatat, mkdirat, FchmodatFlags, FileStat, Mode, SFlag};
-use nix::unistd::{fchown, fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
 use crate::diag::errno_of;
+use crate::door::Loc;
 
 /// How a directory of a tree is opened: never through a link.
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
@@ -76,28 +77,85 @@ impl CopyError {
 }
 
 /// A copy that only root may enter yet: its top directory is mode 0700,
-/// until `publish` gives it the owner and mode of the tree it copies.
+/// until it is published with the owner and mode of the tree it copies.
 /// Whatever is written into it before then (an instance's own files, a
-/// pending mark, a `down` file) cannot be raced by another user, who
-/// cannot reach it. Dropped unpublished, the top stays private (the
-/// caller then removes the copy).
+/// pending mark, a `down` file) goes through the descriptor of its top
+/// (`inside`), never through its name: the name is in `instances/`,
+/// whose owner may rename it away and put anything in its place. Dropped
+/// unpublished, the copy stays private (the caller then discards it).
 #[must_use = "a copy stays private until it is published"]
 pub struct Private {
     top: OwnedFd,
+    at: Loc,
     uid: u32,
     gid: u32,
     mode: u32,
 }
 
 impl Private {
+    /// The copy, reached through the descriptor of its top.
+    pub fn inside(&self) -> Result<Loc, Errno> {
+        let fd = self.top.try_clone().map_err(|e| errno_of(&e))?;
+        Ok(Loc::on(fd, self.at.path()))
+    }
+
+    /// Where the copy is being made (its hidden name).
+    pub fn at(&self) -> &Loc {
+        &self.at
+    }
+
+    /// Whether the copy's name still leads to its top directory: EXDEV
+    /// when something else was put there.
+    pub fn still_named(&self) -> Result<(), Errno> {
+        let top = fstat(&self.top)?;
+        match self.at.stat() {
+            Ok(st) if (st.st_dev, st.st_ino) == (top.st_dev, top.st_ino) => Ok(()),
+            Ok(_) | Err(Errno::ENOENT | Errno::ENOTDIR) => Err(SWAPPED),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Give the top directory its final owner, then its mode (a chown
     /// clears set-id bits), on the descriptor made for it: the copy is
     /// then what it will be. Failures are ignored, as for the entries.
-    pub fn publish(self) {
+    fn finish(&self) {
         let _ = fchown(&self.top, Some(Uid::from_raw(self.uid)), Some(Gid::from_raw(self.gid)));
         let _ = fchmod(&self.top, Mode::from_bits_retain(self.mode));
     }
+
+    /// Publish the copy as it stands, under its own name (a tree that is
+    /// nobody else's: the maker's, a template's).
+    pub fn publish(self) {
+        self.finish();
+    }
+
+    /// Publish the copy at `dst`, which must be free: once its name is
+    /// checked to still be the copy (EXDEV otherwise, and nothing moved).
+    pub fn publish_to(self, dst: &Loc) -> Result<(), Errno> {
+        self.still_named()?;
+        self.finish();
+        crate::rename::rename_noreplace(&self.at, dst)
+    }
+
+    /// Swap the copy with the tree at `dst`, at once (see
+    /// rename::exchange), once its name is checked to still be the copy.
+    pub fn exchange_with(self, dst: &Loc) -> Result<(), Errno> {
+        self.still_named()?;
+        self.finish();
+        crate::rename::exchange(&self.at, dst)
+    }
+
+    /// Remove the copy, if its name still leads to it; a name swapped
+    /// meanwhile is left to whoever swapped it.
+    pub fn discard(self) {
+        if self.still_named().is_ok() {
+            let _ = self.at.remove_tree();
+        }
+    }
 }
+
+/// A hidden copy's name, found leading elsewhere than the copy.
+pub const SWAPPED: Errno = Errno::EXDEV;
 
 /// Copy the tree at `src` to `dst`, which must not exist. `src` itself
 /// may be a symlink to the tree (each instance gets a copy of what it
@@ -105,63 +163,57 @@ impl Private {
 /// link below `src` is ever followed. The copy stays private (see
 /// `Private`) until the caller publishes it; a copy that fails is
 /// removed.
-pub fn copy_tree(src: &Path, dst: &Path) -> Result<Private, CopyError> {
-    let from = open(
-        src,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    copy_top(from, dst, &[])
+pub fn copy_tree(src: &Loc, dst: &Loc) -> Result<Private, CopyError> {
+    copy_top(src.open_dir()?, dst, &[])
 }
 
 /// Copy the tree open at `from` to `dst`, leaving out the top entries
-/// named in `skip`.
-fn copy_top(from: OwnedFd, dst: &Path, skip: &[&[u8]]) -> Result<Private, CopyError> {
+/// named in `skip`. The top is made 0700, then opened and checked to be
+/// the empty directory just made, ours: its name may be another user's
+/// to swap.
+fn copy_top(from: OwnedFd, dst: &Loc, skip: &[&[u8]]) -> Result<Private, CopyError> {
     let st = fstat(&from)?;
-    let (parent, name) = open_parent(dst)?;
-    mkdirat(&parent, name, Mode::S_IRWXU)?;
-    let made = openat(&parent, name, DIR_FLAGS, Mode::empty())
-        .map_err(CopyError::from)
-        .and_then(|to| {
-            copy_contents(from, to.as_fd(), skip)?;
-            Ok(to)
-        });
+    crate::leftovers::hidden(dst);
+    dst.mkdir(0o700)?;
+    let made = dst.open_dir().map_err(CopyError::from).and_then(|to| {
+        let mine = fstat(&to)?;
+        if mine.st_uid != nix::unistd::geteuid().as_raw() || mine.st_mode & 0o7777 != 0o700 || mine.st_nlink != 2 {
+            return Err(SWAPPED.into());
+        }
+        copy_contents(from, to.as_fd(), skip)?;
+        Ok(to)
+    });
     match made {
         Ok(top) => Ok(Private {
             top,
+            at: dst.clone(),
             uid: st.st_uid,
             gid: st.st_gid,
             mode: st.st_mode & 0o7777,
         }),
         Err(e) => {
-            discard(dst);
+            if e.errno != SWAPPED {
+                let _ = dst.remove_tree();
+            }
             Err(e)
         }
     }
 }
 
 /// Copy one entry of a tree to `dst`, which must not exist: a symlink as
-/// a link, a directory with all it holds. The entry is `rel` below the
-/// directory `top`, and no link is followed below `top`: what `rel`
-/// names is looked up a directory at a time, by descriptor. `dst` is in
-/// a tree of ours (a private copy).
-pub fn copy_entry(top: &Path, rel: &Path, dst: &Path) -> Result<(), Errno> {
-    let (sdir, sname) = open_below(top, rel)?;
-    let (ddir, dname) = open_parent(dst)?;
+/// a link, a directory with all it holds. Neither is reached through a
+/// link: `src` and `dst` are places of the door. `dst` is in a tree of
+/// ours (a private copy).
+pub fn copy_entry(src: &Loc, dst: &Loc) -> Result<(), Errno> {
+    let (sdir, sname) = src.parent_fd()?;
+    let (ddir, dname) = dst.parent_fd()?;
     copy_at(sdir.as_fd(), sname, ddir.as_fd(), dname).map_err(|e| e.errno)
 }
 
-/// The entries of the directory `rel` below `top`, reached without
-/// following a link: each name, and whether it is a directory (not a
-/// link to one).
-pub fn entries_below(top: &Path, rel: &Path) -> Result<Vec<(OsString, bool)>, Errno> {
-    let dir = if rel.as_os_str().is_empty() {
-        open(top, DIR_FLAGS, Mode::empty())?
-    } else {
-        let (parent, name) = open_below(top, rel)?;
-        openat(&parent, name, DIR_FLAGS, Mode::empty())?
-    };
-    let mut dir = Dir::from_fd(dir)?;
+/// The entries of the directory `dir`, reached without following a
+/// link: each name, and whether it is a directory (not a link to one).
+pub fn entries_below(dir: &Loc) -> Result<Vec<(OsString, bool)>, Errno> {
+    let mut dir = Dir::from_fd(dir.open_dir()?)?;
     let names = names(&mut dir, &[])?;
     names
         .into_iter()
@@ -170,40 +222,6 @@ pub fn entries_below(top: &Path, rel: &Path) -> Result<Vec<(OsString, bool)>, Er
             Ok((name, kind(&st) == SFlag::S_IFDIR))
         })
         .collect()
-}
-
-/// The directory that holds `rel` below `top`, opened a component at a
-/// time without following links, and the last component of `rel`.
-fn open_below<'a>(top: &Path, rel: &'a Path) -> Result<(OwnedFd, &'a OsStr), Errno> {
-    let mut dir = open(top, DIR_FLAGS, Mode::empty())?;
-    let mut parts: Vec<&OsStr> = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(part) => parts.push(part),
-            _ => return Err(Errno::EINVAL),
-        }
-    }
-    let name = parts.pop().ok_or(Errno::EINVAL)?;
-    for part in parts {
-        dir = openat(&dir, part, DIR_FLAGS, Mode::empty())?;
-    }
-    Ok((dir, name))
-}
-
-/// The directory that holds `path` (followed as the caller gave it: it
-/// is the caller's own), and the last component of `path`.
-fn open_parent(path: &Path) -> Result<(OwnedFd, &OsStr), Errno> {
-    let name = path.file_name().ok_or(Errno::EINVAL)?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let dir = open(
-        parent,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    Ok((dir, name))
 }
 
 /// The names in `dir`, but `.`, `..` and those in `skip`.
@@ -292,100 +310,49 @@ fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> 
     Ok(())
 }
 
-/// Remove the entry `name` of the directory `dir`, whatever it is: a
-/// directory with all it holds, read by descriptor, never through a link.
-/// A missing entry is fine.
+/// Remove the entry `name` of the directory `dir`, whatever it is (see
+/// door::remove_at).
 pub fn remove_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
-    // Linux says EISDIR for a directory; POSIX allows EPERM, which is
-    // also a refusal: that one stands unless the entry is a directory.
-    let unlinked = match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => return Ok(()),
-        Err(e @ (Errno::EISDIR | Errno::EPERM)) => e,
-        Err(e) => return Err(e),
-    };
-    let sub = match openat(dir, name, DIR_FLAGS, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(()),
-        Err(Errno::ENOTDIR | Errno::ELOOP) => return Err(unlinked),
-        Err(e) => return Err(e),
-    };
-    let mut sub = Dir::from_fd(sub)?;
-    for entry in names(&mut sub, &[])? {
-        remove_at(sub.as_fd(), &entry)?;
-    }
-    match unlinkat(dir, name, UnlinkatFlags::RemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(e),
-    }
+    crate::door::remove_at(dir, name)
 }
 
-/// Remove the tree at `path`: first rename it aside under a hidden name,
+/// Remove the tree at `at`: first rename it aside under a hidden name,
 /// so that it vanishes at once, then delete it. A missing tree is fine.
-pub fn remove_tree(path: &Path) -> Result<(), Errno> {
-    match crate::rename::move_aside(path)? {
-        Some(aside) => remove_all(&aside),
+pub fn remove_tree(at: &Loc) -> Result<(), Errno> {
+    match crate::rename::move_aside(at)? {
+        Some(aside) => aside.remove_tree(),
         None => Ok(()),
     }
 }
 
-/// remove_dir_all, tried again at once when a directory turns out not
-/// to be empty: a supervisor still running in the tree (one a delete
-/// with -X does not wait for, on its way out) writes its status as we
-/// empty it. Each failure is one such write come between our look and
-/// our removal, and a supervisor makes only a few: a bounded number of
-/// tries, with nothing to wait for in between (once the tree is gone,
-/// its writes fail on their own).
-pub fn remove_all(path: &Path) -> Result<(), Errno> {
-    let mut tries = 64;
-    loop {
-        match fs::remove_dir_all(path) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && tries > 0 => tries -= 1,
-            Err(e) => return Err(errno_of(&e)),
-        }
-    }
-}
-
-/// Remove a tree in place (a temporary copy nobody else sees).
-pub fn discard(path: &Path) {
-    let _ = fs::remove_dir_all(path);
-}
-
-/// Copy the template to `dst`, privately (see `Private`). The copy reads
-/// the directory it opened first, holding a shared flock(2) on it until
-/// it is done; s6i-template swaps a new template in whole, then takes
-/// the old one exclusively before it removes it: a copy under way when
-/// the swap happens is a whole copy of the template that was in place
-/// when it began. A copy that opened the template just before a swap
-/// (and waited for the lock while the old one went), or one that finds
-/// its entries vanish where no lock is to be had (a file system without
-/// flock, a swap by other means: ENOENT), is made again from the new
-/// template, when the `template` path no longer leads to the directory
-/// copied: up to five times in all (then it fails, EAGAIN, rather than
-/// give what may be incomplete). An entry `.s6i-pending` at the top of
-/// the template, of any type, is left out: that name is the mark of an
-/// instance in the hands of a chain (see pending.rs).
-pub fn copy_template(template: &Path, dst: &Path) -> Result<Private, CopyError> {
-    let which = |t: &Path| {
-        use std::os::unix::fs::MetadataExt;
-        fs::metadata(t).ok().map(|md| (md.dev(), md.ino()))
-    };
+/// Copy the template to `dst`, privately (see `Private`). The copy holds
+/// `lock` (a file in the root-only `.s6i-work`, see
+/// leftovers::template_lock) shared until it is done; s6i-template swaps
+/// a new template in whole, then takes the lock exclusively before it
+/// removes the old one: a copy under way when the swap happens is a
+/// whole copy of the template that was in place when it began. Nobody
+/// but us can open that lock, so nobody else can hold a copy up. A copy
+/// that opened the template just before a swap (and waited for the
+/// lock while the old one went), or one that finds its entries vanish
+/// where no lock is to be had (a file system without flock, a swap by
+/// other means: ENOENT), is made again from the new template, when the
+/// `template` name no longer leads to the directory copied: up to five
+/// times in all (then it fails, EAGAIN, rather than give what may be
+/// incomplete). An entry `.s6i-pending` at the top of the template, of
+/// any type, is left out: that name is the mark of an instance in the
+/// hands of a chain (see pending.rs).
+pub fn copy_template(template: &Loc, dst: &Loc, lock: Option<&OwnedFd>) -> Result<Private, CopyError> {
+    let which = |t: &Loc| t.stat().ok().map(|st| (st.st_dev, st.st_ino));
     let skip = [crate::layout::PENDING.as_bytes()];
     for attempt in 1..=ATTEMPTS {
-        let from = open(
-            template,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
+        let locked = lock.is_some_and(crate::lock::shared_on);
+        let from = template.open_dir()?;
         let st = fstat(&from)?;
         let copied = Some((st.st_dev, st.st_ino));
-        let locked = crate::lock::shared_on(&from);
-        if which(template) != copied {
-            // Swapped before the lock was ours: that one may be going.
-            continue;
-        }
         let r = copy_top(from, dst, &skip);
+        if let Some(fd) = lock {
+            crate::lock::unlock(fd);
+        }
         if (locked && r.is_ok()) || which(template) == copied {
             return r;
         }
@@ -393,10 +360,7 @@ pub fn copy_template(template: &Path, dst: &Path) -> Result<Private, CopyError> 
         // was made goes (a failed copy has removed its own), and the new
         // template is copied.
         match r {
-            Ok(made) => {
-                drop(made);
-                discard(dst);
-            }
+            Ok(made) => made.discard(),
             Err(e) if attempt == ATTEMPTS => return Err(e),
             Err(_) => {}
         }
@@ -457,7 +421,8 @@ mod tests {
         std::fs::set_permissions(src.join("fifo"), PermissionsExt::from_mode(0o620)).unwrap();
         std::fs::set_permissions(&src, PermissionsExt::from_mode(0o751)).unwrap();
 
-        let made = super::copy_template(&src, &dst).unwrap();
+        let top = crate::door::Loc::at(tmp.path());
+        let made = super::copy_template(&top.join("src"), &top.join("dst"), None).unwrap();
         assert_eq!(mode(&dst), 0o700);
         made.publish();
         assert_eq!(mode(&dst), 0o751);
@@ -473,7 +438,7 @@ mod tests {
         assert!(std::fs::symlink_metadata(dst.join(".s6i-pending")).is_err());
 
         // An entry below a link is not reached through it.
-        let e = super::copy_entry(&src, std::path::Path::new("link/secret"), &dst.join("stolen"));
+        let e = super::copy_entry(&top.join("src/link/secret"), &top.join("dst/stolen"));
         assert!(
             matches!(e, Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR)),
             "{e:?}"

@@ -8,14 +8,14 @@
 //! (through `delete` and `pending`).
 
 use std::ffi::OsStr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use nix::errno::Errno;
 
 use crate::diag::{msg, sys, warn, Error};
-use crate::fifodir::{self, EventDir, Listener};
+use crate::door::Loc;
+use crate::fifodir::{EventDir, Listener};
 use crate::layout::Service;
 use crate::supervise::supervised_dirs;
 use crate::wait::Wake;
@@ -61,15 +61,16 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
             }
             let _working = leftovers::working(&service.instances());
             let aside = rename::move_aside(&dir).map_err(sys("remove", &dir))?;
-            delete::unlock_and_remove(locked, aside.map(|path| (dir, path)))?;
+            delete::unlock_and_remove(locked, aside.map(|at| (dir, at)))?;
         }
     }
     // What killed commands left in `instances/` goes now (see
     // `leftovers::finish`).
     leftovers::finish(service);
     let _working = leftovers::working(&service.instances());
+    let lock = service.template_lock();
     for (i, name) in names.iter().enumerate() {
-        if let Err(e) = clone_one(&template, &service.instance_dir(name)) {
+        if let Err(e) = clone_one(&template, &service.instance_dir(name), lock.as_ref()) {
             for made in &names[..i] {
                 let _ = copy::remove_tree(&service.instance_dir(made));
             }
@@ -79,48 +80,63 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
     Ok(())
 }
 
-fn clone_one(template: &Path, dst: &Path) -> Result<(), Error> {
+fn clone_one(template: &Loc, dst: &Loc, lock: Option<&std::os::fd::OwnedFd>) -> Result<(), Error> {
     let tmp = leftovers::hidden_sibling(dst, "clone");
-    let failed = |e: copy::CopyError| {
-        copy::discard(&tmp);
-        Error::new(crate::diag::EXIT_SYS, e.message(template, dst))
-    };
     // Root's alone until marked, then given its owner and mode: the
-    // manifest and the mark are written where nobody else can reach yet.
-    let made = copy::copy_template(template, &tmp).map_err(failed)?;
-    let write = |e: Errno| {
-        copy::discard(&tmp);
-        Error::sys("write into", dst, e)
-    };
-    crate::manifest::write(&tmp).map_err(write)?;
-    pending::mark(&tmp).map_err(write)?;
-    made.publish();
-    match rename::rename_noreplace(&tmp, dst) {
-        Ok(()) => Ok(()),
-        Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
+    // manifest and the mark are written where nobody else can reach yet,
+    // through the copy's own descriptor.
+    let made = copy::copy_template(template, &tmp, lock)
+        .map_err(|e| Error::new(crate::diag::EXIT_SYS, e.message(template, dst)))?;
+    let write = |e: Errno| Error::sys("write into", dst, e);
+    let marked = made
+        .inside()
+        .and_then(|inside| crate::manifest::write(&inside).and_then(|()| pending::mark(&inside)));
+    if let Err(e) = marked {
+        made.discard();
+        return Err(write(e));
+    }
+    let failed = |e: Errno| match e {
+        Errno::EEXIST | Errno::ENOTEMPTY => {
             // Someone else made it first: say what is there now, and fail
             // even if it has gone again in between.
-            copy::discard(&tmp);
             exists_check(dst).and(Err(already_exists(dst)))
         }
+        copy::SWAPPED => Err(swapped(&tmp)),
+        e => Err(Error::sys("rename into", dst, e)),
+    };
+    let aside = tmp.clone();
+    match made.publish_to(dst) {
+        Ok(()) => Ok(()),
         Err(e) => {
-            copy::discard(&tmp);
-            Err(Error::sys("rename into", dst, e))
+            // A copy still under its hidden name goes; a name swapped
+            // meanwhile is left to whoever swapped it.
+            if e != copy::SWAPPED {
+                let _ = aside.remove_tree();
+            }
+            failed(e)
         }
     }
 }
 
+/// A hidden copy's name found leading elsewhere than the copy (exit 111).
+pub fn swapped(at: &Loc) -> Error {
+    msg("unable to publish ")
+        .path(at)
+        .text(": its name was swapped for something else meanwhile")
+        .fatal(crate::diag::EXIT_SYS)
+}
+
 /// Refuse to make an instance where anything already is, a symlink
 /// (even a dangling one) included (exit 100).
-fn exists_check(dst: &Path) -> Result<(), Error> {
-    match std::fs::symlink_metadata(dst) {
-        Ok(md) if md.is_dir() => Err(already_exists(dst)),
+fn exists_check(dst: &Loc) -> Result<(), Error> {
+    match dst.stat() {
+        Ok(st) if crate::door::kind(&st) == nix::sys::stat::SFlag::S_IFDIR => Err(already_exists(dst)),
         Ok(_) => {
             let msg = msg("unexpected file preventing instance creation at ").path(dst);
             Err(msg.fatal(crate::diag::EXIT_USAGE))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::sys("stat", dst, crate::diag::errno_of(&e))),
+        Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(Error::sys("stat", dst, e)),
     }
 }
 
@@ -157,12 +173,12 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
             let _locked = service.lock_instances()?;
             names.iter().try_for_each(|name| {
                 let dir = service.instance_dir(name);
-                if !std::fs::symlink_metadata(&dir).is_ok_and(|md| md.is_dir()) {
+                if !dir.is_dir() {
                     return Err(deleted_meanwhile("link", &dir));
                 }
                 let link = service.link(name);
-                std::os::unix::fs::symlink(Service::link_target(name), &link)
-                    .map_err(|e| Error::sys("make symlink", &link, crate::diag::errno_of(&e)))?;
+                link.symlink(&Service::link_target(name))
+                    .map_err(sys("make symlink", &link))?;
                 linked += 1;
                 Ok(())
             })
@@ -170,7 +186,7 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
     if r.is_err() {
         let _working = leftovers::working(&service.instances());
         for name in &names[..linked] {
-            let _ = std::fs::remove_file(service.link(name));
+            let _ = service.link(name).unlink();
         }
         for name in names {
             let dir = service.instance_dir(name);
@@ -188,7 +204,7 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
     r
 }
 
-fn prepare(dir: &Path, start: Start, event: EventDir) -> Result<(), Error> {
+fn prepare(dir: &Loc, start: Start, event: EventDir) -> Result<(), Error> {
     // Written into: a `log` symlink from the template is refused, not
     // followed (ELOOP).
     let dirs = supervise::with_logger(dir).map_err(|e| match e {
@@ -198,17 +214,14 @@ fn prepare(dir: &Path, start: Start, event: EventDir) -> Result<(), Error> {
     for d in dirs {
         if start != Start::Up {
             let down = d.join("down");
-            // Never through a symlink planted in the template.
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&down)
-                .map_err(|e| Error::sys("create", &down, crate::diag::errno_of(&e)))?;
+            // Never through a link planted in the template, never into a
+            // FIFO: whatever is there goes, then ours is made.
+            down.remove_tree()
+                .and_then(|()| down.write_new(b"", 0o644))
+                .map_err(sys("create", &down))?;
         }
         let ev = supervise::eventdir(&d);
-        fifodir::make(&ev, event.public, event.force).map_err(sys("make fifodir", &ev))?;
+        supervise::make_eventdir(&d, event.public, event.force).map_err(sys("make fifodir", &ev))?;
     }
     Ok(())
 }
@@ -235,7 +248,7 @@ pub fn await_supervisors(
         Ok(()) if start == Start::Down => {
             for name in names {
                 for d in supervised_dirs(&service.instance_dir(name))? {
-                    let _ = std::fs::remove_file(d.join("down"));
+                    let _ = d.join("down").unlink();
                 }
             }
             Ok(())
@@ -274,17 +287,16 @@ pub fn await_supervisors(
 /// `../instances/NAME`, which is looked at itself, no link followed.
 fn remove_dangling_link(service: &Service, name: &OsStr) {
     let link = service.link(name);
-    if std::fs::symlink_metadata(&link).is_ok() && std::fs::symlink_metadata(service.instance_dir(name)).is_err() {
-        let _ = std::fs::remove_file(&link);
+    if link.exists() && !service.instance_dir(name).exists() {
+        let _ = link.unlink();
     }
 }
 
 /// The directory NAME is (device and inode), if it is linked.
 fn identity(service: &Service, name: &OsStr) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(service.link(name)).ok()?;
-    let md = std::fs::symlink_metadata(service.instance_dir(name)).ok()?;
-    Some((md.dev(), md.ino()))
+    service.link(name).stat().ok()?;
+    let st = service.instance_dir(name).stat().ok()?;
+    Some((st.st_dev, st.st_ino))
 }
 
 /// How a wait for supervisors ended badly: an error, or a signal that
@@ -318,7 +330,7 @@ fn subscribe_and_wait(
         dirs.extend(supervised_dirs(&service.instance_dir(name))?);
     }
     crate::wait::make_room_for(dirs.len());
-    let mut pending: Vec<(PathBuf, Listener)> = Vec::new();
+    let mut pending: Vec<(Loc, Listener)> = Vec::new();
     for d in dirs {
         let ev = supervise::eventdir(&d);
         let l = Listener::subscribe(&ev).map_err(|e| Error::sys("subscribe to", &ev, e))?;
@@ -475,7 +487,7 @@ fn deleted_meanwhile(verb: &str, dir: &Path) -> Error {
 /// Best effort: every part is tried, whatever failed before.
 pub fn undo_create(service: &Service, names: &[&OsStr]) {
     for name in names {
-        let _ = std::fs::remove_file(service.link(name));
+        let _ = service.link(name).unlink();
         if let Ok(dirs) = supervise::with_own_logger(&service.instance_dir(name)) {
             for (i, d) in dirs.iter().enumerate() {
                 let _ = supervise::control(d, if i == 0 { b"xd" } else { b"xo" });

@@ -6,16 +6,16 @@
 //! calls in here, never the other way.
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use nix::errno::Errno;
 
 use crate::diag::{msg, sys, warn, Error, EXIT_TIMEOUT};
+use crate::door::Loc;
 use crate::layout::{Service, PENDING};
 use crate::supervise::supervised_dirs;
 use crate::wait::WaitError;
-use crate::{copy, leftovers, pending, rename, scandir, supervise};
+use crate::{leftovers, pending, rename, scandir, supervise};
 
 /// Unlink the named instances from the nested scan directory, have the
 /// scanner prune (it stops their supervisors, which bring the services
@@ -42,12 +42,7 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
             Err(e) => return Err(Error::sys("write", &dir.join(PENDING), e)),
         }
         let link = service.link(name);
-        match std::fs::remove_file(&link) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::sys("remove", &link, crate::diag::errno_of(&e)));
-            }
-            _ => {}
-        }
+        link.unlink().map_err(sys("remove", &link))?;
     }
     let _ = scandir::control(&service.scandir(), b"an");
     match exits.wait(deadline) {
@@ -77,7 +72,7 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
     let locked = service.lock_instances()?;
     let moved = names.iter().try_for_each(|&name| {
         let dir = service.instance_dir(name);
-        if std::fs::symlink_metadata(service.link(name)).is_ok() {
+        if service.link(name).exists() {
             warn(
                 msg("leaving ")
                     .path(&dir)
@@ -101,10 +96,10 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
 /// under it (each given with the instance directory it was).
 pub(crate) fn unlock_and_remove(
     locked: Option<std::os::fd::OwnedFd>,
-    aside: impl IntoIterator<Item = (PathBuf, PathBuf)>,
+    aside: impl IntoIterator<Item = (Loc, Loc)>,
 ) -> Result<(), Error> {
     drop(locked);
     aside
         .into_iter()
-        .try_for_each(|(dir, path)| copy::remove_all(&path).map_err(sys("remove", &dir)))
+        .try_for_each(|(dir, at)| at.remove_tree().map_err(sys("remove", &dir)))
 }

@@ -75,6 +75,18 @@ impl std::fmt::Debug for Loc {
     }
 }
 
+/// A place reads as its path in messages (`Error::sys("open", &loc, e)`).
+/// Only Path's own methods are reached this way, and those that touch
+/// the filesystem (`metadata`, `read_dir`...) are never to be called on
+/// a place: the door's methods shadow the common ones (`exists`,
+/// `is_dir`, `join`, `parent`).
+impl std::ops::Deref for Loc {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.shown
+    }
+}
+
 impl PartialEq for Loc {
     fn eq(&self, other: &Loc) -> bool {
         Arc::ptr_eq(&self.top, &other.top) && self.rel == other.rel
@@ -107,6 +119,19 @@ impl Loc {
         }
     }
 
+    /// The entry at `path`, the caller's own: its directory is followed
+    /// as given, its last component is not.
+    pub fn of(path: &Path) -> Loc {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match path.file_name() {
+            Some(name) => Loc::at(parent).join(name),
+            None => Loc::at(path),
+        }
+    }
+
     /// The directory open at `fd`, shown as `path`: what is reached
     /// from here is reached through it, whatever `path` is now.
     pub fn on(fd: OwnedFd, path: &Path) -> Loc {
@@ -127,6 +152,16 @@ impl Loc {
             top: self.top.clone(),
             rel: self.rel.join(name.as_ref()),
             shown: self.shown.join(name.as_ref()),
+        }
+    }
+
+    /// The same place, said as `shown` in messages: an instance reached
+    /// at `instances/NAME` is said as `instance/NAME`, where s6 says it.
+    pub fn shown_as(&self, shown: &Path) -> Loc {
+        Loc {
+            top: self.top.clone(),
+            rel: self.rel.clone(),
+            shown: shown.to_path_buf(),
         }
     }
 
@@ -211,7 +246,9 @@ impl Loc {
         // O_DIRECTORY on a link says ENOTDIR: said ELOOP, as openat2 does.
         let open = |at: BorrowedFd, p: &OsStr, flags: OFlag| {
             openat(at, p, flags, mode).map_err(|e| match e {
-                Errno::ENOTDIR if fstatat(at, p, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| kind(&st) == SFlag::S_IFLNK) => {
+                Errno::ENOTDIR
+                    if fstatat(at, p, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| kind(&st) == SFlag::S_IFLNK) =>
+                {
                     Errno::ELOOP
                 }
                 e => e,
@@ -382,6 +419,27 @@ impl Loc {
         let (fdir, fname) = self.parent_fd()?;
         let (tdir, tname) = to.parent_fd()?;
         renameat2(fdir.as_fd(), fname, tdir.as_fd(), tname, flags)
+    }
+
+    /// An inotify watch on this place, reached through its directory's
+    /// descriptor (`/proc/self/fd/N/NAME`), so that no link on the way
+    /// is followed; the last component is followed only without
+    /// IN_DONT_FOLLOW. Without /proc, the path itself.
+    pub fn inotify_watch(
+        &self,
+        inotify: &nix::sys::inotify::Inotify,
+        flags: nix::sys::inotify::AddWatchFlags,
+    ) -> Result<nix::sys::inotify::WatchDescriptor, Errno> {
+        use std::os::fd::AsRawFd;
+        let (dir, name) = match self.name() {
+            Some(_) => self.parent_fd()?,
+            None => (self.open(SEARCH)?, OsStr::new(".")),
+        };
+        let via = Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string());
+        match inotify.add_watch(&via.join(name), flags) {
+            Err(Errno::ENOENT) if !Path::new("/proc/self/fd").exists() => inotify.add_watch(self.path(), flags),
+            r => r,
+        }
     }
 
     /// Rename this place to `to`, replacing what is there.

@@ -5,50 +5,25 @@
 //! same answer (EPIPE), not a death by SIGPIPE in the middle of a chain
 //! (`signals::ignoring_sigpipe`).
 
-use std::path::Path;
-
 use nix::errno::Errno;
 use std::os::fd::OwnedFd;
 
-use nix::fcntl::{open, openat, OFlag};
-use nix::sys::stat::Mode;
+use crate::door::Loc;
 
-/// Open the FIFO at `path` for writing, without blocking: None when
-/// nobody reads it (ENXIO). Neither the FIFO nor the directory that
-/// holds it is reached through a symlink (`supervise` in an instance
-/// belongs to the instance's user, who could swap it for a link to
-/// anywhere), and anything but a FIFO there counts as no listener, so
-/// that nothing is ever written into a file.
-pub fn open_writer(path: &Path) -> Result<Option<OwnedFd>, Errno> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or(Errno::EINVAL)?;
-    // O_PATH: a directory one may only search (a supervise/ that
-    // s6-svperms opened to a group) is reached as by a plain path.
-    let dir = open(
-        parent,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| if e == Errno::ELOOP { Errno::ENOTDIR } else { e })?;
-    let fd = match openat(
-        &dir,
-        name,
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::ENXIO) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let is_fifo = nix::sys::stat::fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFIFO;
-    Ok(is_fifo.then_some(fd))
+/// Open the FIFO at `fifo` for writing, without blocking: None when
+/// nobody reads it (ENXIO). Nothing on the way is a link followed
+/// (`supervise` in an instance belongs to the instance's user, who could
+/// swap it for a link to anywhere), and anything but a FIFO there counts
+/// as no listener, so that nothing is ever written into a file.
+pub fn open_writer(fifo: &Loc) -> Result<Option<OwnedFd>, Errno> {
+    match fifo.open_fifo_writer() {
+        Err(crate::door::NOT_REGULAR) => Ok(None),
+        r => r,
+    }
 }
 
 /// Write `cmd` to the FIFO at `path`. Ok(false) when nobody listens.
-pub fn send(path: &Path, cmd: &[u8]) -> Result<bool, Errno> {
+pub fn send(path: &Loc, cmd: &[u8]) -> Result<bool, Errno> {
     let Some(fd) = open_writer(path)? else {
         return Ok(false);
     };

@@ -11,52 +11,51 @@
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
-use nix::sys::stat::{umask, Mode};
-use nix::unistd::{getegid, getuid, mkdir, mkfifo};
+use nix::fcntl::AtFlags;
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{fstat, fstatat, Mode};
+use nix::unistd::{getegid, geteuid, mkfifoat, unlinkat, Gid, Uid, UnlinkatFlags};
 
-/// Make (or, with `force`, fix) a fifodir. Owned by our effective group
-/// with mode 03730, or public (01733) for anyone to subscribe.
-pub fn make(dir: &Path, public: bool, force: bool) -> Result<(), Errno> {
-    let old = umask(Mode::empty());
-    let made = mkdir(dir, Mode::S_IRWXU);
-    umask(old);
-    match made {
+use crate::door::Loc;
+
+/// Make (or, with `force`, fix) a fifodir: mode 03730, group-owned by
+/// our effective group, or public (01733) for anyone to subscribe. With
+/// `owner` (the user the supervisor runs as, when not us: the maker's
+/// `-u`), it is that user's, with that user's group, mode 03730: the
+/// supervisor must read it to announce, and we, root, reach it anyway.
+/// One already there is left alone when it is a directory of ours or of
+/// `owner`'s; a link or anything else is refused, never followed.
+pub fn make(dir: &Loc, public: bool, force: bool, owner: Option<(u32, u32)>) -> Result<(), Errno> {
+    match dir.mkdir(0o700) {
         Ok(()) => {}
-        Err(Errno::EEXIST) if !force => {
-            // Left as it is, once we know it is a directory of ours; a
-            // symlink is not a fifodir.
-            let md = std::fs::symlink_metadata(dir).map_err(|e| crate::diag::errno_of(&e))?;
-            return if md.uid() != getuid().as_raw() {
-                Err(Errno::EACCES)
-            } else if !md.is_dir() {
-                Err(Errno::ENOTDIR)
-            } else {
-                Ok(())
-            };
+        Err(Errno::EEXIST) => {
+            let st = dir.stat()?;
+            if crate::door::kind(&st) != nix::sys::stat::SFlag::S_IFDIR {
+                return Err(Errno::ENOTDIR);
+            }
+            let ours = st.st_uid == geteuid().as_raw() || owner.is_some_and(|(uid, _)| uid == st.st_uid);
+            if !ours {
+                return Err(Errno::EACCES);
+            }
+            if !force {
+                return Ok(());
+            }
         }
-        Err(Errno::EEXIST) => {}
         Err(e) => return Err(e),
     }
-    // Owner and mode are checked and changed through one descriptor of
-    // the directory itself, never through a path that something could
-    // swap for a symlink in between. O_NOFOLLOW on a symlink: ELOOP.
-    let fd = open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| if e == Errno::ELOOP { Errno::ENOTDIR } else { e })?;
-    if nix::sys::stat::fstat(&fd)?.st_uid != getuid().as_raw() {
+    // Owner and mode are changed through one descriptor of the directory
+    // itself, never through a path something could swap in between.
+    let fd = dir.open_dir()?;
+    let st = fstat(&fd)?;
+    let (uid, gid) = owner.unwrap_or((st.st_uid, getegid().as_raw()));
+    if st.st_uid != uid && st.st_uid != geteuid().as_raw() {
         return Err(Errno::EACCES);
     }
-    if !public {
-        nix::unistd::fchown(&fd, None, Some(getegid()))?;
+    if !public || owner.is_some() {
+        nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
     }
     let mode = if public { 0o1733 } else { 0o3730 };
     nix::sys::stat::fchmod(&fd, Mode::from_bits_retain(mode))
@@ -69,9 +68,11 @@ pub struct EventDir {
     pub force: bool,
 }
 
-/// One subscription to a fifodir.
+/// One subscription to a fifodir: the directory, open, and our FIFO in
+/// it, reached through that descriptor only.
 pub struct Listener {
-    path: PathBuf,
+    dir: OwnedFd,
+    name: Vec<u8>,
     fd: OwnedFd,
     _keepalive: OwnedFd,
     slot: Option<usize>,
@@ -90,54 +91,58 @@ fn tai64n_label() -> String {
 }
 
 impl Listener {
-    /// Subscribe to `eventdir`.
-    pub fn subscribe(eventdir: &Path) -> Result<Listener, Errno> {
+    /// Subscribe to `eventdir`: a real directory, whoever owns it (the
+    /// user of a `-u` service does), opened without following a link;
+    /// everything after is done through that descriptor.
+    pub fn subscribe(eventdir: &Loc) -> Result<Listener, Errno> {
+        let dir = eventdir.open_dir()?;
         loop {
             let mut name = format!("ftrig1:{}:", tai64n_label()).into_bytes();
             name.extend_from_slice(&crate::random::suffix());
-            let path = eventdir.join(OsStr::from_bytes(&name));
-            let tmp = eventdir.join(OsStr::from_bytes(&[b".", &name[..]].concat()));
+            let tmp = [b".", &name[..]].concat();
             // Both names are known to the signal handler before the FIFO
             // exists under either: a signal at any point removes it.
             let (tmp_slot, slot) = (
-                crate::signals::remove_on_signal(&tmp),
-                crate::signals::remove_on_signal(&path),
+                crate::signals::remove_on_signal(dir.as_fd(), &tmp),
+                crate::signals::remove_on_signal(dir.as_fd(), &name),
             );
+            let forget = || {
+                crate::signals::forget_removal(tmp_slot);
+                crate::signals::forget_removal(slot);
+            };
             // s6's mode: the supervisor may run as another user than the
             // listener, and must be able to write to the FIFO.
-            let old = umask(Mode::empty());
-            let made = mkfifo(&tmp, Mode::S_IRUSR | Mode::S_IWUSR | Mode::S_IWGRP | Mode::S_IWOTH);
-            umask(old);
+            let old = nix::sys::stat::umask(Mode::empty());
+            let made = mkfifoat(&dir, OsStr::from_bytes(&tmp), Mode::from_bits_retain(0o622));
+            nix::sys::stat::umask(old);
             match made {
                 Ok(()) => {}
+                Err(Errno::EEXIST) => {
+                    forget();
+                    continue;
+                }
                 Err(e) => {
-                    crate::signals::forget_removal(tmp_slot);
-                    crate::signals::forget_removal(slot);
-                    match e {
-                        Errno::EEXIST => continue,
-                        e => return Err(e),
-                    }
+                    forget();
+                    return Err(e);
                 }
             }
-            let opened = open_both(&tmp).and_then(|fds| {
-                std::fs::rename(&tmp, &path)
-                    .map(|()| fds)
-                    .map_err(|e| crate::diag::errno_of(&e))
+            let opened = open_both(&dir, OsStr::from_bytes(&tmp)).and_then(|fds| {
+                nix::fcntl::renameat(&dir, OsStr::from_bytes(&tmp), &dir, OsStr::from_bytes(&name)).map(|()| fds)
             });
             return match opened {
                 Ok((fd, w)) => {
                     crate::signals::forget_removal(tmp_slot);
                     Ok(Listener {
-                        path,
+                        dir,
+                        name,
                         fd,
                         _keepalive: w,
                         slot,
                     })
                 }
                 Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    crate::signals::forget_removal(tmp_slot);
-                    crate::signals::forget_removal(slot);
+                    let _ = unlinkat(&dir, OsStr::from_bytes(&tmp), UnlinkatFlags::NoRemoveDir);
+                    forget();
                     Err(e)
                 }
             };
@@ -159,21 +164,29 @@ impl Listener {
 }
 
 /// The reading end, then a writing end held so that the reader never sees
-/// end of file when s6-supervise closes its own.
-fn open_both(fifo: &Path) -> Result<(OwnedFd, OwnedFd), Errno> {
-    let r = open(
-        fifo,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let w = open(fifo, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+/// end of file when s6-supervise closes its own: both of the FIFO just
+/// made as `name` in `dir`, checked to be that FIFO (the directory may be
+/// another user's, who could swap the name in between).
+fn open_both(dir: &OwnedFd, name: &OsStr) -> Result<(OwnedFd, OwnedFd), Errno> {
+    let made = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    let flags = OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let r = openat(dir, name, OFlag::O_RDONLY | flags, Mode::empty())?;
+    let w = openat(dir, name, OFlag::O_WRONLY | flags, Mode::empty())?;
+    for fd in [&r, &w] {
+        let st = fstat(fd)?;
+        if (st.st_dev, st.st_ino) != (made.st_dev, made.st_ino)
+            || crate::door::kind(&st) != nix::sys::stat::SFlag::S_IFIFO
+        {
+            return Err(crate::door::NOT_REGULAR);
+        }
+    }
     Ok((r, w))
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         crate::signals::forget_removal(self.slot);
-        let _ = std::fs::remove_file(&self.path);
+        let _ = unlinkat(&self.dir, OsStr::from_bytes(&self.name), UnlinkatFlags::NoRemoveDir);
     }
 }
 

@@ -11,6 +11,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::diag::{msg, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
+use crate::door::Loc;
 use crate::scandir;
 
 /// The file that marks an instance as in the hands of one create or
@@ -23,7 +24,7 @@ use crate::scandir;
 pub const PENDING: &str = ".s6i-pending";
 
 pub struct Service {
-    root: PathBuf,
+    root: Loc,
 }
 
 impl Service {
@@ -33,16 +34,22 @@ impl Service {
             return Err(Error::new(EXIT_USAGE, "invalid service path"));
         }
         Ok(Service {
-            root: PathBuf::from(path),
+            root: Loc::at(Path::new(path)),
         })
     }
 
+    /// The service directory as the caller named it, for messages.
     pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The service directory, through which everything below is reached.
+    pub fn loc(&self) -> &Loc {
         &self.root
     }
 
     /// The nested scan directory.
-    pub fn scandir(&self) -> PathBuf {
+    pub fn scandir(&self) -> Loc {
         self.root.join("instance")
     }
 
@@ -51,42 +58,73 @@ impl Service {
     /// `.s6-svscan`) left out.
     pub fn instance_names(&self) -> Result<Vec<OsString>, Error> {
         let scandir = self.scandir();
-        let readdir = |e: std::io::Error| Error::sys("readdir", &scandir, crate::diag::errno_of(&e));
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&scandir).map_err(readdir)? {
-            let name = entry.map_err(readdir)?.file_name();
-            if name.as_bytes().first() != Some(&b'.') {
-                names.push(name);
-            }
-        }
+        let mut names = scandir
+            .entries()
+            .map_err(|e| Error::sys("readdir", scandir.path(), e))?;
+        names.retain(|name| name.as_bytes().first() != Some(&b'.'));
         Ok(names)
     }
 
     /// Where the instances' real directories live.
-    pub fn instances(&self) -> PathBuf {
+    pub fn instances(&self) -> Loc {
         self.root.join("instances")
     }
 
     /// Hold `instances/` locked against our other steps while the caller
     /// looks at an instance's link and then makes or removes the other
-    /// half (see `create::link` and `delete::remove`).
+    /// half (see `create::link` and `delete::remove`): a lock in the
+    /// root-only `.s6i-work` (see `work`), which no other user can take.
     /// None when there is no `instances/`, hence nothing to guard.
     pub fn lock_instances(&self) -> Result<Option<std::os::fd::OwnedFd>, Error> {
         let dir = self.instances();
-        match crate::lock::exclusive(&dir) {
+        let locked =
+            crate::work::lock_file(&dir, "lock.instances").and_then(|fd| crate::lock::exclusive_on(&fd).map(|()| fd));
+        match locked {
             Ok(fd) => Ok(Some(fd)),
             Err(nix::errno::Errno::ENOENT) => Ok(None),
-            Err(e) => Err(Error::sys("lock", &dir, e)),
+            Err(e) => Err(Error::sys("lock", &dir.path().join(crate::work::WORK), e)),
         }
     }
 
-    pub fn instance_dir(&self, name: &OsStr) -> PathBuf {
+    /// The lock that a copy of the template holds shared, and a template
+    /// swap exclusively (see copy::copy_template). None when it cannot
+    /// be had (no `instances/` yet): the copy then checks the template's
+    /// identity alone.
+    pub fn template_lock(&self) -> Option<std::os::fd::OwnedFd> {
+        crate::work::lock_file(&self.instances(), "lock.template").ok()
+    }
+
+    pub fn instance_dir(&self, name: &OsStr) -> Loc {
         self.instances().join(name)
     }
 
     /// The link the nested scanner sees.
-    pub fn link(&self, name: &OsStr) -> PathBuf {
+    pub fn link(&self, name: &OsStr) -> Loc {
         self.scandir().join(name)
+    }
+
+    /// Instance NAME as its supervisor knows it, `instance/NAME`, for the
+    /// commands that reach instances by name (status, control, watch):
+    /// through our link, which is read and checked, never followed: the
+    /// directory it names, `instances/NAME`, is reached instead. Where
+    /// the link is missing or is not ours, the place is the link itself,
+    /// which the door does not go through (ENOENT, ELOOP).
+    pub fn instance(&self, name: &OsStr) -> Loc {
+        let link = self.link(name);
+        if self.linked(name) {
+            self.instance_dir(name).shown_as(&link)
+        } else {
+            link
+        }
+    }
+
+    /// Whether the link of NAME is ours, `../instances/NAME`: read, never
+    /// followed. Anything else at its place (a link elsewhere, a
+    /// directory) is not one we made, nor one we act through.
+    pub fn linked(&self, name: &OsStr) -> bool {
+        self.link(name)
+            .read_link()
+            .is_ok_and(|t| Path::new(&t) == Self::link_target(name))
     }
 
     /// What the link points to, relative to the scan directory.
@@ -97,18 +135,22 @@ impl Service {
     }
 
     /// The template directory: `template/`, or the old `instances/.template`.
-    pub fn template(&self) -> Result<PathBuf, Error> {
+    /// A link there is refused (ELOOP), never followed.
+    pub fn template(&self) -> Result<Loc, Error> {
         let current = self.root.join("template");
         let old = self.instances().join(".template");
         for t in [&current, &old] {
-            match std::fs::metadata(t) {
-                Ok(md) if md.is_dir() => return Ok(t.clone()),
-                Ok(_) => return Err(Error::sys("use template", t, nix::errno::Errno::ENOTDIR)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::sys("stat", t, crate::diag::errno_of(&e))),
+            match t.stat() {
+                Ok(st) if crate::door::kind(&st) == nix::sys::stat::SFlag::S_IFDIR => return Ok(t.clone()),
+                Ok(st) if crate::door::kind(&st) == nix::sys::stat::SFlag::S_IFLNK => {
+                    return Err(Error::sys("use template", t.path(), nix::errno::Errno::ELOOP))
+                }
+                Ok(_) => return Err(Error::sys("use template", t.path(), nix::errno::Errno::ENOTDIR)),
+                Err(nix::errno::Errno::ENOENT) => continue,
+                Err(e) => return Err(Error::sys("stat", t.path(), e)),
             }
         }
-        Err(Error::sys("find template", &current, nix::errno::Errno::ENOENT))
+        Err(Error::sys("find template", current.path(), nix::errno::Errno::ENOENT))
     }
 
     /// The service is live when its nested s6-svscan holds its lock:
@@ -122,18 +164,18 @@ impl Service {
         match crate::lock::held(&lockfile) {
             Ok(true) => Ok(()),
             Ok(false) => Err(msg("instanced service not running on ")
-                .path(&self.root)
+                .path(self.root())
                 .fatal(EXIT_NOT_RUNNING)),
             Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) if self.template().is_err() => {
                 Err(self.not_instanced(crate::diag::EXIT_SYS))
             }
-            Err(e) => Err(Error::sys("open", &lockfile, e)),
+            Err(e) => Err(Error::sys("open", lockfile.path(), e)),
         }
     }
 
     /// "not an instanced service: PATH", with exit code `code`.
     fn not_instanced(&self, code: i32) -> Error {
-        msg("not an instanced service: ").path(&self.root).fatal(code)
+        msg("not an instanced service: ").path(self.root()).fatal(code)
     }
 
     /// For the commands that look at instances only (status, control),
@@ -147,10 +189,8 @@ impl Service {
             Error::Usage | Error::UsageLine(_) => return e,
         };
         let lockfile = scandir::lockfile(&self.scandir());
-        match std::fs::symlink_metadata(&lockfile) {
-            Err(err)
-                if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) && self.template().is_err() =>
-            {
+        match lockfile.stat() {
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) if self.template().is_err() => {
                 self.not_instanced(code)
             }
             _ => e,
@@ -217,15 +257,13 @@ impl Service {
     /// The room the nested scanner has, if its run script says (a
     /// service made by hand may not: then there is no known limit).
     pub fn capacity(&self) -> Result<Option<Capacity>, Error> {
-        let Ok(script) = std::fs::read(self.root.join("run")) else {
+        let Ok(script) = self.root.join("run").read(crate::door::SMALL) else {
             return Ok(None);
         };
         let Some((max, loggers_count)) = svscan_max(&script) else {
             return Ok(None);
         };
-        let logged = self
-            .template()
-            .is_ok_and(|t| std::fs::symlink_metadata(t.join("log")).is_ok_and(|md| md.is_dir()));
+        let logged = self.template().is_ok_and(|t| t.join("log").is_dir());
         Ok(Some(Capacity {
             max,
             per_instance: if loggers_count && logged { 2 } else { 1 },
@@ -236,13 +274,9 @@ impl Service {
     /// as s6 does, since the supervisors, which may run as another user
     /// (the maker's `-u`), must reach the instances in it.
     pub fn make_instances_dir(&self) -> Result<(), Error> {
-        use nix::sys::stat::{umask, Mode};
         let dir = self.instances();
-        let old = umask(Mode::empty());
-        let made = nix::unistd::mkdir(&dir, Mode::from_bits_retain(0o755));
-        umask(old);
-        match made {
-            Err(e) if e != nix::errno::Errno::EEXIST => Err(Error::sys("mkdir", &dir, e)),
+        match dir.mkdir(0o755) {
+            Err(e) if e != nix::errno::Errno::EEXIST => Err(Error::sys("mkdir", dir.path(), e)),
             _ => Ok(()),
         }
     }

@@ -16,17 +16,14 @@
 //! killed command. `.s6i-work/` itself goes whenever it is left empty.
 
 use std::ffi::OsString;
-use std::fs;
 use std::os::unix::ffi::OsStringExt;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::errno::Errno;
 
+use crate::door::Loc;
 use crate::layout::Service;
-
-/// The directory of the marks of work in progress, in `instances/`.
-pub const WORK: &str = ".s6i-work";
+pub use crate::work::WORK;
 
 /// How many pieces of hidden work this process has under way: its mark
 /// stays while one is.
@@ -35,29 +32,19 @@ static UNDER_WAY: AtomicUsize = AtomicUsize::new(0);
 /// Hidden work in `instances/` under way, said in `.s6i-work/PID` for as
 /// long as this lives (the last one of the process removes the mark).
 pub struct Working {
-    mark: PathBuf,
+    mark: Option<Loc>,
 }
 
 /// Say that this process is about to make hidden names in `instances`.
 /// Best effort: a mark that cannot be written (a full disk) only means
 /// that what a kill leaves waits for a later sweep.
-pub fn working(instances: &Path) -> Working {
-    let work = instances.join(WORK);
-    let mark = work.join(std::process::id().to_string());
+pub fn working(instances: &Loc) -> Working {
+    let mark = crate::work::dir(instances)
+        .ok()
+        .map(|work| work.join(std::process::id().to_string()));
     if UNDER_WAY.fetch_add(1, Ordering::SeqCst) == 0 {
-        use std::os::unix::fs::DirBuilderExt;
-        // The directory goes when it is left empty: another process may
-        // remove it between our mkdir and our mark, so once more then.
-        for _ in 0..3 {
-            let _ = std::fs::DirBuilder::new().mode(0o700).create(&work);
-            let made = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&mark);
-            if !matches!(&made, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
-                break;
-            }
+        if let Some(mark) = &mark {
+            let _ = mark.create(0o600);
         }
     }
     Working { mark }
@@ -66,27 +53,22 @@ pub fn working(instances: &Path) -> Working {
 /// Every hidden name this process made (hidden_sibling), to tell
 /// at the end of its work whether one was left behind (a removal that
 /// failed): then the mark stays, for a sweep once the process is gone.
-static HIDDEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+static HIDDEN: std::sync::Mutex<Vec<Loc>> = std::sync::Mutex::new(Vec::new());
 
 /// Note a hidden name about to be made.
-pub fn hidden(path: &Path) {
-    HIDDEN
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(path.to_path_buf());
+pub fn hidden(at: &Loc) {
+    HIDDEN.lock().unwrap_or_else(|e| e.into_inner()).push(at.clone());
 }
 
 impl Drop for Working {
     fn drop(&mut self) {
         if UNDER_WAY.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let made: Vec<PathBuf> = std::mem::take(&mut *HIDDEN.lock().unwrap_or_else(|e| e.into_inner()));
-            if made.iter().any(|p| std::fs::symlink_metadata(p).is_ok()) {
+            let made: Vec<Loc> = std::mem::take(&mut *HIDDEN.lock().unwrap_or_else(|e| e.into_inner()));
+            if made.iter().any(Loc::exists) {
                 return;
             }
-            let _ = std::fs::remove_file(&self.mark);
-            // Empty, it goes: `instances/` holds nothing of ours at rest.
-            if let Some(work) = self.mark.parent() {
-                let _ = std::fs::remove_dir(work);
+            if let Some(mark) = &self.mark {
+                let _ = mark.unlink();
             }
         }
     }
@@ -110,25 +92,24 @@ fn dead_marks(entries: Vec<OsString>) -> Vec<OsString> {
 /// gone are removed; old trees aside where a supervisor still runs (a
 /// killed upgrade's) are returned instead, for the caller to have them
 /// stopped; a mark is removed once what its process left is gone.
-pub fn sweep(service: &Service) -> Vec<PathBuf> {
+pub fn sweep(service: &Service) -> Vec<Loc> {
     let instances = service.instances();
-    let work = instances.join(WORK);
-    let Ok(entries) = std::fs::read_dir(&work) else {
+    let Ok(Some(work)) = crate::work::existing(&instances) else {
         return Vec::new();
     };
-    let entries: Vec<OsString> = entries.flatten().map(|e| e.file_name()).collect();
+    let Ok(entries) = work.entries() else {
+        return Vec::new();
+    };
     crate::restart::finish_killed(service, &work, &entries);
     let dead = dead_marks(entries);
     if dead.is_empty() {
-        let _ = std::fs::remove_dir(&work);
         return Vec::new();
     }
     let running = sweep_leftovers(&instances);
     if running.is_empty() {
         for mark in dead {
-            let _ = std::fs::remove_file(instances.join(WORK).join(mark));
+            let _ = work.join(mark).unlink();
         }
-        let _ = std::fs::remove_dir(instances.join(WORK));
     }
     running
 }
@@ -144,12 +125,12 @@ pub fn finish(service: &Service) {
     }
 }
 
-/// A fresh hidden name beside `path`, for work in progress that readers
+/// A fresh hidden name beside `at`, for work in progress that readers
 /// must not see: `.s6i-TAG:PID:RANDOM`.
-pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
+pub fn hidden_sibling(at: &Loc, tag: &str) -> Loc {
     let mut name = format!(".s6i-{tag}:{}:", std::process::id()).into_bytes();
     name.extend_from_slice(&crate::random::suffix());
-    let hidden = path.parent().unwrap_or(Path::new(".")).join(OsString::from_vec(name));
+    let hidden = at.sibling(OsString::from_vec(name)).expect("a place below a top");
     crate::leftovers::hidden(&hidden);
     hidden
 }
@@ -160,24 +141,23 @@ pub fn hidden_sibling(path: &Path, tag: &str) -> PathBuf {
 /// supervisor still runs (an old copy a killed upgrade left), whose
 /// supervised directories are returned instead, for the caller to have
 /// them stopped first.
-pub fn sweep_leftovers(dir: &Path) -> Vec<PathBuf> {
+pub fn sweep_leftovers(dir: &Loc) -> Vec<Loc> {
     let mut running = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
+    let Ok(entries) = dir.entries() else {
         return running;
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
+    for name in entries {
         if leftover_pid(name.as_encoded_bytes()).is_none() || leftover_alive(name.as_encoded_bytes()) {
             continue;
         }
-        let path = entry.path();
-        let supervised: Vec<PathBuf> = crate::supervise::with_own_logger(&path)
+        let at = dir.join(&name);
+        let supervised: Vec<Loc> = crate::supervise::with_own_logger(&at)
             .unwrap_or_default()
             .into_iter()
             .filter(|d| crate::supervise::is_running(d).unwrap_or(false))
             .collect();
         if supervised.is_empty() {
-            let _ = fs::remove_dir_all(path);
+            let _ = at.remove_tree();
         } else {
             running.extend(supervised);
         }

@@ -50,3 +50,4 @@ pub mod svstatus;
 pub mod svwait;
 pub mod upgrade;
 pub mod wait;
+pub mod work;

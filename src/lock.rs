@@ -5,22 +5,22 @@
 //! flock(2) on a directory (see `exclusive`), which no s6 program takes.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
+
+use crate::door::Loc;
 
 /// Whether a process holds a lock on `lockfile`. Errors (ENOENT included)
 /// are the caller's to interpret.
-pub fn held(lockfile: &Path) -> Result<bool, Errno> {
+pub fn held(lockfile: &Loc) -> Result<bool, Errno> {
     held_on(&open(lockfile)?)
 }
 
 /// Open a lock file to ask about it later: the answer is then about that
-/// file, whatever is renamed or made anew at its path meanwhile.
-pub fn open(lockfile: &Path) -> Result<OwnedFd, Errno> {
-    nix::fcntl::open(lockfile, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+/// file, whatever is renamed or made anew at its path meanwhile. A FIFO
+/// or a link planted there is refused, not waited on or followed.
+pub fn open(lockfile: &Loc) -> Result<OwnedFd, Errno> {
+    lockfile.open_lock()
 }
 
 /// Whether a process holds a lock on the open lock file `fd`.
@@ -36,27 +36,6 @@ pub fn held_on(fd: &OwnedFd) -> Result<bool, Errno> {
     Ok(fl.l_type != libc::F_UNLCK as _)
 }
 
-/// Take an exclusive flock(2) on the directory `dir`, blocking until it
-/// is free; it is held until the descriptor returned is dropped (or the
-/// process dies), and is not handed on to a program executed next. Our
-/// own steps use it to make a check and a change to the directory one
-/// step as seen by each other; no s6 program looks at it.
-pub fn exclusive(dir: &Path) -> Result<OwnedFd, Errno> {
-    let fd = nix::fcntl::open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    loop {
-        // SAFETY: fd is an open descriptor.
-        match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } {
-            0 => return Ok(fd),
-            _ if Errno::last() == Errno::EINTR => continue,
-            _ => return Err(Errno::last()),
-        }
-    }
-}
-
 /// Take a shared flock(2) on the open directory `fd`, blocking while
 /// someone holds it exclusively; it lasts as long as the descriptor.
 /// Whether it was taken (a file system without flock says no).
@@ -69,4 +48,24 @@ pub fn shared_on(fd: &OwnedFd) -> bool {
             _ => return false,
         }
     }
+}
+
+/// Take an exclusive flock(2) on the open `fd`, blocking until it is
+/// free. Only for locks nobody but our own commands can open (see
+/// leftovers::workdir): nothing else can hold them.
+pub fn exclusive_on(fd: &OwnedFd) -> Result<(), Errno> {
+    loop {
+        // SAFETY: fd is an open descriptor.
+        match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } {
+            0 => return Ok(()),
+            _ if Errno::last() == Errno::EINTR => continue,
+            _ => return Err(Errno::last()),
+        }
+    }
+}
+
+/// Let go of a flock(2) taken on `fd`, which stays open.
+pub fn unlock(fd: &OwnedFd) {
+    // SAFETY: fd is an open descriptor.
+    unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
 }

@@ -13,11 +13,10 @@
 //! and renamed into place whole: a failure leaves nothing behind.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, DirBuilder, OpenOptions, Permissions};
-use std::io::Write;
+use std::fs::{self, DirBuilder, Permissions};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
 
 use bstr::ByteSlice;
 use nix::errno::Errno;
@@ -25,6 +24,7 @@ use nix::sys::stat::{umask, Mode};
 
 use crate::copy;
 use crate::diag::{errno_of, warn, Error, EXIT_USAGE};
+use crate::door::Loc;
 use crate::getopt::{number, number64};
 
 /// Where the programs named in the generated run scripts live. They are
@@ -351,48 +351,41 @@ impl Logger {
 }
 
 /// A directory being built under a hidden name: its files are made
-/// there, and messages name them at their final place.
+/// there, through the door (nothing below it followed), and messages
+/// name them at their final place.
 struct Build {
-    tmp: PathBuf,
-    shown: PathBuf,
+    tmp: Option<Loc>,
+    dst: Loc,
 }
 
 impl Build {
     /// Start building `dir`, which must not exist.
     fn start(dir: &Path) -> Result<Build, Error> {
-        if fs::symlink_metadata(dir).is_ok() {
+        let dst = Loc::of(dir);
+        if dst.exists() {
             return Err(Error::sys("mkdir", dir, Errno::EEXIST));
         }
-        let b = Build {
-            tmp: crate::leftovers::hidden_sibling(dir, "make"),
-            shown: dir.to_path_buf(),
-        };
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&b.tmp)
-            .map_err(|e| Error::sys("mkdir", dir, errno_of(&e)))?;
-        Ok(b)
+        let tmp = crate::leftovers::hidden_sibling(&dst, "make");
+        tmp.mkdir(0o700).map_err(|e| Error::sys("mkdir", dir, e))?;
+        Ok(Build { tmp: Some(tmp), dst })
+    }
+
+    fn at(&self, name: &str) -> Loc {
+        self.tmp.as_ref().expect("a build under way").join(name)
     }
 
     /// A directory inside, mode 0755 whatever the umask, as s6 makes it.
     fn mkdir(&self, name: &str) -> Result<(), Error> {
-        let path = self.tmp.join(name);
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .and_then(|()| chmod_ours(&path, 0o755))
-            .map_err(|e| Error::sys("mkdir", &self.shown.join(name), errno_of(&e)))
+        self.at(name)
+            .mkdir(0o755)
+            .map_err(|e| Error::sys("mkdir", &self.dst.join(name), e))
     }
 
     /// A file inside, mode 0666 less the umask.
     fn write(&self, name: &str, content: &[u8]) -> Result<(), Error> {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o666)
-            .open(self.tmp.join(name))
-            .and_then(|mut f| f.write_all(content))
-            .map_err(|e| Error::sys("write to", &self.shown.join(name), errno_of(&e)))
+        self.at(name)
+            .write_new(content, 0o666 & !current_umask())
+            .map_err(|e| Error::sys("write to", &self.dst.join(name), e))
     }
 
     /// A line file: `content` and a newline.
@@ -408,34 +401,39 @@ impl Build {
     fn executable(&self, name: &str) -> Result<(), Error> {
         let readable = 0o666 & !current_umask();
         let mode = readable | ((readable >> 2) & 0o111);
-        chmod_ours(&self.tmp.join(name), mode)
-            .map_err(|e| Error::sys("chmod", &self.shown.join(name), errno_of(&e)))?;
+        chmod_ours(&self.at(name), mode).map_err(|e| Error::sys("chmod", &self.dst.join(name), e))?;
         if readable & 0o400 == 0 {
-            warn(crate::diag::msg("weird umask, check permissions manually on ").path(&self.shown.join(name)));
+            warn(crate::diag::msg("weird umask, check permissions manually on ").path(&self.dst.join(name)));
         }
         Ok(())
     }
 
     fn copy_template(&self, template: &Path) -> Result<(), Error> {
-        copy::copy_tree(template, &self.tmp.join("template"))
+        copy::copy_tree(&Loc::at(template), &self.at("template"))
             .map(copy::Private::publish)
-            .map_err(|e| Error::new(crate::diag::EXIT_SYS, e.message(template, &self.shown.join("template"))))
+            .map_err(|e| Error::new(crate::diag::EXIT_SYS, e.message(template, &self.dst.join("template"))))
     }
 
     /// Rename the whole into place, unless something got there first.
     fn finish(mut self) -> Result<(), Error> {
-        chmod_ours(&self.tmp, 0o755).map_err(|e| Error::sys("chmod", &self.shown, errno_of(&e)))?;
-        crate::rename::rename_noreplace(&self.tmp, &self.shown).map_err(|e| Error::sys("mkdir", &self.shown, e))?;
-        self.tmp = PathBuf::new();
-        Ok(())
+        let tmp = self.tmp.take().expect("a build under way");
+        let made = chmod_ours(&tmp, 0o755)
+            .map_err(|e| Error::sys("chmod", &self.dst, e))
+            .and_then(|()| {
+                crate::rename::rename_noreplace(&tmp, &self.dst).map_err(|e| Error::sys("mkdir", &self.dst, e))
+            });
+        if made.is_err() {
+            let _ = tmp.remove_tree();
+        }
+        made
     }
 }
 
 /// A build that does not finish leaves nothing.
 impl Drop for Build {
     fn drop(&mut self) {
-        if !self.tmp.as_os_str().is_empty() {
-            copy::discard(&self.tmp);
+        if let Some(tmp) = &self.tmp {
+            let _ = tmp.remove_tree();
         }
     }
 }
@@ -578,7 +576,7 @@ impl Maker {
         if let Some(b) = logger {
             // The service alone is half the pair: take it back.
             if let Err(e) = b.finish() {
-                let _ = copy::remove_tree(&service_dir);
+                let _ = copy::remove_tree(&Loc::of(&service_dir));
                 return Err(e);
             }
         }
@@ -586,23 +584,23 @@ impl Maker {
     }
 }
 
-/// Give `path`, which we made, mode `mode`, on a descriptor of it
-/// (never through a link); one that a weird umask keeps us from opening
-/// is changed by name, from the private directory it was made in.
-fn chmod_ours(path: &Path, mode: u32) -> std::io::Result<()> {
-    use nix::fcntl::{open, OFlag};
-    use nix::sys::stat::{fchmod, fchmodat, FchmodatFlags, Mode};
+/// Give `at`, which we made in a directory of ours, mode `mode`, by
+/// name from that directory's descriptor (a link is not followed: the
+/// call fails on one rather than change what it leads to).
+fn chmod_ours(at: &Loc, mode: u32) -> Result<(), Errno> {
+    use nix::sys::stat::{fchmod, fchmodat, FchmodatFlags};
     let mode = Mode::from_bits_retain(mode);
-    match open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fchmod(&fd, mode),
-        Err(nix::errno::Errno::EACCES) => fchmodat(nix::fcntl::AT_FDCWD, path, mode, FchmodatFlags::NoFollowSymlink),
-        Err(e) => Err(e),
+    if at.is_dir() {
+        return fchmod(&at.open_dir()?, mode);
     }
-    .map_err(std::io::Error::from)
+    let (dir, name) = at.parent_fd()?;
+    if at
+        .stat()
+        .is_ok_and(|st| crate::door::kind(&st) == nix::sys::stat::SFlag::S_IFLNK)
+    {
+        return Err(Errno::ELOOP);
+    }
+    fchmodat(&dir, name, mode, FchmodatFlags::FollowSymlink)
 }
 
 #[cfg(test)]

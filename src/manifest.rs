@@ -10,74 +10,81 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::sys::stat::{fstatat, Mode, SFlag};
 
-use crate::diag::errno_of;
+use crate::door::Loc;
 
 /// The manifest's name in an instance directory.
 pub const NAME: &str = ".s6i-template";
 
-/// Write the manifest of the fresh copy `dir`: every entry below it, as
-/// lstat sees it (a symlink is listed, never followed). Mode 0644, made
-/// anew (a manifest already there, from the template itself, is
-/// replaced, and is not listed).
-pub fn write(dir: &Path) -> Result<(), Errno> {
-    let mut list = Vec::new();
-    walk(dir, Path::new(""), &mut list).map_err(|e| errno_of(&e))?;
-    let path = dir.join(NAME);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(errno_of(&e)),
-        _ => {}
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(|e| errno_of(&e))?;
-    f.write_all(&list).map_err(|e| errno_of(&e))
+/// The most a manifest is read of: a template of some hundred thousand
+/// entries. An instance's manifest is its user's to change: one larger
+/// is not read, and the instance is then taken as having none.
+pub const MAX: usize = 16 << 20;
+
+/// Write the manifest of the fresh copy `dir` (reached through its own
+/// descriptor): every entry below it, as lstat sees it (a symlink is
+/// listed, never followed). Mode 0644, made anew (a manifest already
+/// there, from the template itself, is replaced, and is not listed).
+pub fn write(dir: &Loc) -> Result<(), Errno> {
+    let list = list(dir.open_dir()?)?;
+    let at = dir.join(NAME);
+    at.remove_tree()?;
+    at.write_new(&list, 0o644)
 }
 
-fn walk(dir: &Path, rel: &Path, list: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut names: Vec<OsString> = std::fs::read_dir(dir.join(rel))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()?;
-    names.sort();
-    for name in names {
-        if rel.as_os_str().is_empty() && name == NAME {
+/// Every entry below the directory `top`, sorted within each directory,
+/// walked with one descriptor open at a time (down by name, back up by
+/// `..`: the copy is private, nobody moves its entries), so that no
+/// depth runs out of descriptors or stack.
+fn list(top: OwnedFd) -> Result<Vec<u8>, Errno> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut list = Vec::new();
+    let sorted = |fd: &OwnedFd| -> Result<Vec<OsString>, Errno> {
+        let mut names = crate::door::entries_of(fd.try_clone().map_err(|e| crate::diag::errno_of(&e))?)?;
+        names.sort();
+        names.reverse();
+        Ok(names)
+    };
+    let mut names = sorted(&top)?;
+    names.retain(|n| n != NAME);
+    // Each level below the top: the names still to list there.
+    let mut levels: Vec<Vec<OsString>> = vec![names];
+    let mut rel = PathBuf::new();
+    let mut cur = top;
+    while let Some(level) = levels.last_mut() {
+        let Some(name) = level.pop() else {
+            levels.pop();
+            if !levels.is_empty() {
+                cur = openat(&cur, "..", flags, Mode::empty())?;
+                rel.pop();
+            }
             continue;
-        }
+        };
         let r = rel.join(&name);
         list.extend_from_slice(r.as_os_str().as_bytes());
         list.push(0);
-        if std::fs::symlink_metadata(dir.join(&r))?.is_dir() {
-            walk(dir, &r, list)?;
+        let st = fstatat(cur.as_fd(), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        if crate::door::kind(&st) == SFlag::S_IFDIR {
+            cur = openat(&cur, name.as_os_str(), flags, Mode::empty())?;
+            rel = r;
+            levels.push(sorted(&cur)?);
         }
     }
-    Ok(())
+    Ok(list)
 }
 
 /// The entries of `dir` that came from its template, as relative paths;
-/// None when it has no manifest (or not a readable one): then nothing is
-/// known to come from the template.
-pub fn read(dir: &Path) -> Option<HashSet<PathBuf>> {
-    use std::io::Read;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(dir.join(NAME))
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut b = Vec::new();
-    f.read_to_end(&mut b).ok()?;
+/// None when it has no manifest (or not a readable one: a link, a FIFO,
+/// one over `MAX`): then nothing is known to come from the template.
+pub fn read(dir: &Loc) -> Option<HashSet<PathBuf>> {
+    let b = dir.join(NAME).read(MAX).ok()?;
     Some(
         b.split(|&c| c == 0)
             .filter(|p| !p.is_empty())
@@ -96,8 +103,9 @@ mod tests {
         std::fs::write(t.join("run"), "x").unwrap();
         std::fs::write(t.join("log/sub/f"), "x").unwrap();
         std::os::unix::fs::symlink("/etc", t.join("link")).unwrap();
-        super::write(&t).unwrap();
-        let got = super::read(&t).unwrap();
+        let at = crate::door::Loc::at(&t);
+        super::write(&at).unwrap();
+        let got = super::read(&at).unwrap();
         let mut got: Vec<_> = got.into_iter().map(|p| p.display().to_string()).collect();
         got.sort();
         assert_eq!(got, ["link", "log", "log/sub", "log/sub/f", "run"]);

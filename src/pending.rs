@@ -7,11 +7,11 @@
 //! `left_supervised`, `left_unlinked`, `tidy_kept`).
 
 use std::ffi::OsStr;
-use std::path::Path;
 
 use nix::errno::Errno;
 
 use crate::diag::Error;
+use crate::door::Loc;
 use crate::layout::{Service, PENDING};
 use crate::leftovers::process_gone;
 use crate::scandir;
@@ -22,59 +22,35 @@ use crate::supervise::{self, supervised_dirs};
 /// entry of that name that is not our mark is replaced, never opened (a
 /// FIFO would block us), whatever its type: an instance made by s6's
 /// own create from a template that holds one, a directory say, has it.
-pub(crate) fn mark(dir: &Path) -> Result<(), Errno> {
-    use nix::fcntl::{open, openat, OFlag};
-    use nix::sys::stat::Mode;
-    use std::os::fd::AsFd;
-    let d = open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    crate::copy::remove_at(d.as_fd(), OsStr::new(PENDING))?;
-    let f = openat(
-        &d,
-        PENDING,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::from_bits_retain(0o644),
-    )?;
-    nix::unistd::write(&f, std::process::id().to_string().as_bytes()).map(drop)
+pub(crate) fn mark(dir: &Loc) -> Result<(), Errno> {
+    let mark = dir.join(PENDING);
+    mark.remove_tree()?;
+    mark.write_new(std::process::id().to_string().as_bytes(), 0o644)
 }
 
 /// Whether `dir` holds a mark (of any kind: a fresh copy being created
 /// does).
-pub(crate) fn marked(dir: &Path) -> bool {
+pub(crate) fn marked(dir: &Loc) -> bool {
     dir.join(PENDING).exists()
 }
 
 /// Take the mark of `dir` away: its chain is done with it. Best effort.
-pub(crate) fn unmark(dir: &Path) {
-    let _ = std::fs::remove_file(dir.join(PENDING));
+pub(crate) fn unmark(dir: &Loc) {
+    let _ = dir.join(PENDING).unlink();
 }
 
 /// The pid in the mark of `dir`, if it holds a mark of ours: a regular
-/// file, opened without following a link or blocking on a FIFO.
-fn pending_pid(dir: &Path) -> Option<i32> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(dir.join(PENDING))
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut pid = String::new();
-    f.by_ref().take(32).read_to_string(&mut pid).ok()?;
-    pid.parse().ok().filter(|&p: &i32| p > 0)
+/// file of a few bytes, reached through no link, never a FIFO waited on.
+fn pending_pid(dir: &Loc) -> Option<i32> {
+    let pid = dir.join(PENDING).read(32).ok()?;
+    std::str::from_utf8(&pid).ok()?.parse().ok().filter(|&p: &i32| p > 0)
 }
 
 /// Whether the instance NAME was left unlinked by a killed chain, or by
 /// a delete that timed out, and no supervisor runs in it any more.
 pub(crate) fn abandoned(service: &Service, name: &OsStr) -> bool {
     let dir = service.instance_dir(name);
-    let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
+    let linked = service.link(name).exists();
     let supervised =
         || supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)));
     !linked && pending_pid(&dir).is_some_and(gone_or_me) && !supervised()
@@ -84,7 +60,7 @@ pub(crate) fn abandoned(service: &Service, name: &OsStr) -> bool {
 /// its supervisors still run.
 pub(crate) fn left_supervised(service: &Service, name: &OsStr) -> bool {
     let dir = service.instance_dir(name);
-    let linked = std::fs::symlink_metadata(service.link(name)).is_ok();
+    let linked = service.link(name).exists();
     let supervised =
         || supervised_dirs(&dir).is_ok_and(|ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(false)));
     !linked && pending_pid(&dir).is_some_and(process_gone) && supervised()
@@ -95,19 +71,19 @@ pub(crate) fn left_supervised(service: &Service, name: &OsStr) -> bool {
 /// `instances/`.
 pub fn left_unlinked(service: &Service) -> Result<Vec<std::ffi::OsString>, Error> {
     let dir = service.instances();
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match dir.entries() {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::sys("readdir", &dir, crate::diag::errno_of(&e))),
+        Err(Errno::ENOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::sys("readdir", &dir, e)),
     };
     let mut names = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.as_encoded_bytes().first() == Some(&b'.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+    for name in entries {
+        let at = dir.join(&name);
+        if name.as_encoded_bytes().first() == Some(&b'.') || !at.is_dir() {
             continue;
         }
-        let linked = std::fs::symlink_metadata(service.link(&name)).is_ok();
-        if !linked && pending_pid(&entry.path()).is_some_and(process_gone) {
+        let linked = service.link(&name).exists();
+        if !linked && pending_pid(&at).is_some_and(process_gone) {
             names.push(name);
         }
     }

@@ -14,14 +14,12 @@
 //! (create, delete, sync, upgrade) brings up those of a dead pid.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS};
+use crate::diag::{Error, EXIT_NOT_RUNNING, EXIT_SYS};
+use crate::door::Loc;
 use crate::layout::Service;
-use crate::leftovers::WORK;
 use crate::signals;
 use crate::svwait::Watch;
 use crate::wait::{WaitError, Waiter, Wake};
@@ -41,7 +39,7 @@ pub fn restart<'a>(
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let dirs: Vec<PathBuf> = names.iter().map(|n| service.instance_dir(n)).collect();
+    let dirs: Vec<Loc> = names.iter().map(|n| service.instance_dir(n)).collect();
     let downs = dirs.iter().map(|d| Watch::start(d)).collect::<Result<Vec<_>, _>>()?;
     let blocked = signals::block_interrupts().map_err(|e| Error::sys("block signals for", &service.instances(), e))?;
     let held = Held::write(service, names)?;
@@ -94,7 +92,7 @@ pub fn restart<'a>(
     };
     held.release(&dirs);
     if let Some(sig) = caught {
-        diag::warn(b"interrupted: the instances being restarted were told to start again");
+        crate::diag::warn(b"interrupted: the instances being restarted were told to start again");
         signals::die_of(sig);
     }
     drop(blocked);
@@ -106,52 +104,34 @@ pub fn restart<'a>(
 
 /// The list of instances this process holds down.
 struct Held {
-    path: PathBuf,
+    at: Loc,
 }
 
 impl Held {
     /// Written whole before anything is taken down: a list cut short by a
     /// kill would leave an instance down for good.
     fn write(service: &Service, names: &[&OsStr]) -> Result<Held, Error> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let work = service.instances().join(WORK);
-        let path = work.join(format!("{}{HELD}", std::process::id()));
+        let instances = service.instances();
+        let shown = instances.path().join(crate::work::WORK);
+        let work = crate::work::dir(&instances).map_err(|e| Error::sys("open", &shown, e))?;
+        let at = work.join(format!("{}{HELD}", std::process::id()));
         let mut list = Vec::new();
         for name in names {
             list.extend_from_slice(name.as_bytes());
             list.push(b'\n');
         }
-        let failed = |e: &std::io::Error| Error::sys("write", &path, diag::errno_of(e));
-        // As for the marks of crate::leftovers: the directory goes when it
-        // is left empty, maybe between our mkdir and our open.
-        let mut tries = 0;
-        let mut f = loop {
-            let _ = std::fs::DirBuilder::new().mode(0o700).create(&work);
-            let opened = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path);
-            match opened {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
-                r => break r.map_err(|e| failed(&e))?,
-            }
-        };
-        f.write_all(&list).map_err(|e| failed(&e))?;
-        Ok(Held { path })
+        let _ = at.unlink();
+        at.write_new(&list, 0o600)
+            .map_err(|e| Error::sys("write", at.path(), e))?;
+        Ok(Held { at })
     }
 
     /// Tell every instance to be up again, then drop the list.
-    fn release(self, dirs: &[PathBuf]) {
+    fn release(self, dirs: &[Loc]) {
         for dir in dirs {
             let _ = crate::supervise::command(dir, b"u");
         }
-        let _ = std::fs::remove_file(&self.path);
-        if let Some(work) = self.path.parent() {
-            let _ = std::fs::remove_dir(work);
-        }
+        let _ = self.at.unlink();
     }
 }
 
@@ -159,7 +139,7 @@ impl Held {
 /// `.s6i-work/PID.up` files whose process is gone. `work` is the
 /// directory `instances/.s6i-work`, already read: its entries are
 /// `names`.
-pub fn finish_killed(service: &Service, work: &Path, names: &[OsString]) {
+pub fn finish_killed(service: &Service, work: &Loc, names: &[OsString]) {
     for name in names {
         let Some(pid) = name
             .to_str()
@@ -171,24 +151,14 @@ pub fn finish_killed(service: &Service, work: &Path, names: &[OsString]) {
         if pid <= 0 || !crate::leftovers::process_gone(pid) {
             continue;
         }
-        let path = work.join(name);
-        let Ok(list) = read_list(&path) else { continue };
+        let at = work.join(name);
+        let Ok(list) = at.read(LIST_MAX) else { continue };
         for instance in list.split(|&b| b == b'\n').filter(|n| crate::name::check(n).is_ok()) {
             let _ = crate::supervise::command(&service.instance_dir(OsStr::from_bytes(instance)), b"u");
         }
-        let _ = std::fs::remove_file(&path);
+        let _ = at.unlink();
     }
 }
 
-/// A list file, read without following a link.
-fn read_list(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    let mut list = Vec::new();
-    Read::take(&mut f, 1 << 20).read_to_end(&mut list)?;
-    Ok(list)
-}
+/// The most a list of instances held down may hold.
+const LIST_MAX: usize = 1 << 20;

@@ -1,29 +1,29 @@
 //! A scan directory and its s6-svscan: `DIR/.s6-svscan/lock` says whether
 //! the scanner runs, `DIR/.s6-svscan/control` takes its commands.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use crate::diag::{Error, EXIT_SYS};
+use crate::door::Loc;
 use crate::{fifo, lock};
 
 pub const CTLDIR: &str = ".s6-svscan";
 
-pub fn lockfile(scandir: &Path) -> PathBuf {
+pub fn lockfile(scandir: &Loc) -> Loc {
     scandir.join(CTLDIR).join("lock")
 }
 
-pub fn control_fifo(scandir: &Path) -> PathBuf {
+pub fn control_fifo(scandir: &Loc) -> Loc {
     scandir.join(CTLDIR).join("control")
 }
 
 /// Whether an s6-svscan runs on `scandir`. A missing lock file is an
 /// error here, as in s6: the scanner has never run there.
-fn is_running(scandir: &Path) -> Result<bool, Error> {
+fn is_running(scandir: &Loc) -> Result<bool, Error> {
     let lf = lockfile(scandir);
-    lock::held(&lf).map_err(|e| Error::sys("open", &lf, e))
+    lock::held(&lf).map_err(|e| Error::sys("open", lf.path(), e))
 }
 
 /// Send scanner commands (`a` rescan, `n` prune...). Nobody listening is
@@ -31,9 +31,9 @@ fn is_running(scandir: &Path) -> Result<bool, Error> {
 /// a moment before it opens its FIFO, so a scanner just started gets up
 /// to a second to listen, waited for in the kernel (inotify tells when
 /// something in its control directory is opened).
-pub fn control(scandir: &Path, cmd: &[u8]) -> Result<(), Error> {
+pub fn control(scandir: &Loc, cmd: &[u8]) -> Result<(), Error> {
     let path = control_fifo(scandir);
-    let failed = |e| Error::sys("write to", &path, e);
+    let failed = |e| Error::sys("write to", path.path(), e);
     let mut waiter: Option<crate::wait::Waiter> = None;
     let give_up = Instant::now() + Duration::from_secs(1);
     loop {
@@ -55,7 +55,7 @@ pub fn control(scandir: &Path, cmd: &[u8]) -> Result<(), Error> {
                     },
                 }
             }
-            Ok(false) => return Err(Error::sys_code(EXIT_SYS, "write to", &path, Errno::ENXIO)),
+            Ok(false) => return Err(Error::sys_code(EXIT_SYS, "write to", path.path(), Errno::ENXIO)),
             Err(e) => return Err(failed(e)),
         }
     }

@@ -16,8 +16,7 @@
 //!   dead pipe would (`raise_sigpipe`).
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
@@ -101,16 +100,22 @@ pub fn ignoring_sigpipe<T>(f: impl FnOnce() -> T) -> T {
 }
 
 // Listener FIFOs must not outlive a step killed by a signal while it
-// waits. Their paths are kept where a signal handler can reach them
-// without locking; the handler unlinks them (unlink is
-// async-signal-safe), then dies of the same signal. Only signals whose
+// waits. Their names, with the descriptor of their directory, are kept
+// where a signal handler can reach them without locking; the handler
+// unlinks them (unlinkat is async-signal-safe), then dies of the same
+// signal. Only signals whose
 // default action is to end the process are caught, and only those the
 // step did not inherit ignored: an ignored signal stays ignored, as it
 // would through an exec (a background job of a shell has SIGINT
 // ignored, and must keep ignoring it). SIGKILL cannot be caught.
 
 const SLOTS: usize = 4096;
-static LIVE: [AtomicPtr<libc::c_char>; SLOTS] = [const { AtomicPtr::new(null_mut()) }; SLOTS];
+/// A FIFO to remove: the directory that holds it, open, and its name.
+struct Removal {
+    dir: libc::c_int,
+    name: CString,
+}
+static LIVE: [AtomicPtr<Removal>; SLOTS] = [const { AtomicPtr::new(null_mut()) }; SLOTS];
 /// One bit per signal number that we caught (they were at SIG_DFL).
 static CAUGHT: AtomicU64 = AtomicU64::new(0);
 /// Whether the handlers have been set up since the last restore_defaults.
@@ -155,8 +160,9 @@ extern "C" fn on_signal(sig: libc::c_int) {
     for slot in &LIVE {
         let p = slot.swap(null_mut(), Ordering::SeqCst);
         if !p.is_null() {
-            // SAFETY: p is a NUL-terminated path leaked by remove_on_signal.
-            unsafe { libc::unlink(p) };
+            // SAFETY: p is a Removal leaked by remove_on_signal, whose
+            // directory its listener holds open while the slot is set.
+            unsafe { libc::unlinkat((*p).dir, (*p).name.as_ptr(), 0) };
         }
     }
     // SAFETY: restoring the default action and raising are
@@ -201,14 +207,19 @@ fn install() {
     }
 }
 
-/// Have `path` (a FIFO of ours) removed if a fatal signal ends the
-/// step; the slot it takes is for `forget_removal`. None if every slot
-/// is taken: the FIFO is then only removed on a normal exit.
-pub fn remove_on_signal(path: &Path) -> Option<usize> {
+/// Have `name` in `dir` (a FIFO of ours) removed if a fatal signal ends
+/// the step; `dir` must stay open until `forget_removal`, which the slot
+/// returned is for. None if every slot is taken: the FIFO is then only
+/// removed on a normal exit.
+pub fn remove_on_signal(dir: BorrowedFd, name: &[u8]) -> Option<usize> {
     if !INSTALLED.swap(true, Ordering::SeqCst) {
         install();
     }
-    let c = CString::new(path.as_os_str().as_bytes()).ok()?.into_raw();
+    let name = CString::new(name).ok()?;
+    let c = Box::into_raw(Box::new(Removal {
+        dir: dir.as_raw_fd(),
+        name,
+    }));
     for (i, slot) in LIVE.iter().enumerate() {
         if slot
             .compare_exchange(null_mut(), c, Ordering::SeqCst, Ordering::SeqCst)
@@ -218,7 +229,7 @@ pub fn remove_on_signal(path: &Path) -> Option<usize> {
         }
     }
     // SAFETY: c came from into_raw just above.
-    drop(unsafe { CString::from_raw(c) });
+    drop(unsafe { Box::from_raw(c) });
     None
 }
 
@@ -241,7 +252,7 @@ pub fn forget_removal(slot: Option<usize>) {
         let p = LIVE[i].swap(null_mut(), Ordering::SeqCst);
         if !p.is_null() {
             // SAFETY: p came from into_raw in remove_on_signal.
-            drop(unsafe { CString::from_raw(p) });
+            drop(unsafe { Box::from_raw(p) });
         }
     }
 }

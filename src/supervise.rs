@@ -2,26 +2,35 @@
 //! whether the supervisor runs, `DIR/supervise/control` takes the s6-svc
 //! letters, `DIR/event` is the fifodir where it announces events.
 
-use std::path::{Path, PathBuf};
-
 use nix::errno::Errno;
 
+use crate::door::Loc;
 use crate::{fifo, lock};
 
-pub fn lockfile(svdir: &Path) -> PathBuf {
-    svdir.join("supervise").join("lock")
+pub fn lockfile(svdir: &Loc) -> Loc {
+    svdir.join("supervise/lock")
 }
 
-pub fn control_fifo(svdir: &Path) -> PathBuf {
-    svdir.join("supervise").join("control")
+pub fn control_fifo(svdir: &Loc) -> Loc {
+    svdir.join("supervise/control")
 }
 
-pub fn eventdir(svdir: &Path) -> PathBuf {
+pub fn eventdir(svdir: &Loc) -> Loc {
     svdir.join("event")
 }
 
+/// Make the event fifodir of `svdir` (see fifodir::make), for its
+/// supervisor to announce to: when the service directory is another
+/// user's (the maker's `-u`, whose supervisors run as that user), the
+/// fifodir is that user's too, or the supervisor could not read it.
+pub fn make_eventdir(svdir: &Loc, public: bool, force: bool) -> Result<(), Errno> {
+    let st = svdir.stat()?;
+    let owner = (st.st_uid != nix::unistd::geteuid().as_raw()).then_some((st.st_uid, st.st_gid));
+    crate::fifodir::make(&eventdir(svdir), public, force, owner)
+}
+
 /// Whether an s6-supervise runs on `svdir`; a missing lock means no.
-pub fn is_running(svdir: &Path) -> Result<bool, Errno> {
+pub fn is_running(svdir: &Loc) -> Result<bool, Errno> {
     match lock::held(&lockfile(svdir)) {
         Err(Errno::ENOENT) => Ok(false),
         r => r,
@@ -32,12 +41,12 @@ pub fn is_running(svdir: &Path) -> Result<bool, Errno> {
 /// takes its lock, then writes its first status, then sends `s`. Until
 /// the status is there, the supervisor is still starting and its `s` is
 /// yet to come.
-pub fn has_started(svdir: &Path) -> Result<bool, Errno> {
-    Ok(is_running(svdir)? && svdir.join("supervise").join("status").exists())
+pub fn has_started(svdir: &Loc) -> Result<bool, Errno> {
+    Ok(is_running(svdir)? && svdir.join("supervise/status").exists())
 }
 
 /// Send s6-svc command letters. Ok(false) when no supervisor listens.
-pub fn control(svdir: &Path, cmd: &[u8]) -> Result<bool, Errno> {
+pub fn control(svdir: &Loc, cmd: &[u8]) -> Result<bool, Errno> {
     match fifo::send(&control_fifo(svdir), cmd) {
         Err(Errno::ENOENT) => Ok(false),
         r => r,
@@ -49,7 +58,7 @@ pub fn control(svdir: &Path, cmd: &[u8]) -> Result<bool, Errno> {
 /// For the steps that write into them (link, upgrade): a `log` that is a
 /// symlink is refused (ELOOP), never written through; a `log` that is no
 /// directory is ENOTDIR.
-pub fn with_logger(svdir: &Path) -> Result<Vec<PathBuf>, Errno> {
+pub fn with_logger(svdir: &Loc) -> Result<Vec<Loc>, Errno> {
     logger(svdir, Err(Errno::ELOOP))
 }
 
@@ -59,18 +68,19 @@ pub fn with_logger(svdir: &Path) -> Result<Vec<PathBuf>, Errno> {
 /// through it, and an instance that has one (s6's own create copies it)
 /// can still be deleted; a supervisor the scanner may have started there
 /// is the scanner's to stop.
-pub fn with_own_logger(svdir: &Path) -> Result<Vec<PathBuf>, Errno> {
-    logger(svdir, Ok(vec![svdir.to_path_buf()]))
+pub fn with_own_logger(svdir: &Loc) -> Result<Vec<Loc>, Errno> {
+    logger(svdir, Ok(vec![svdir.clone()]))
 }
 
-fn logger(svdir: &Path, if_link: Result<Vec<PathBuf>, Errno>) -> Result<Vec<PathBuf>, Errno> {
+fn logger(svdir: &Loc, if_link: Result<Vec<Loc>, Errno>) -> Result<Vec<Loc>, Errno> {
+    use nix::sys::stat::SFlag;
     let log = svdir.join("log");
-    match std::fs::symlink_metadata(&log) {
-        Ok(md) if md.is_dir() => Ok(vec![svdir.to_path_buf(), log]),
-        Ok(md) if md.is_symlink() => if_link,
+    match log.stat().map(|st| crate::door::kind(&st)) {
+        Ok(SFlag::S_IFDIR) => Ok(vec![svdir.clone(), log]),
+        Ok(SFlag::S_IFLNK) => if_link,
         Ok(_) => Err(Errno::ENOTDIR),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![svdir.to_path_buf()]),
-        Err(e) => Err(crate::diag::errno_of(&e)),
+        Err(Errno::ENOENT) => Ok(vec![svdir.clone()]),
+        Err(e) => Err(e),
     }
 }
 
@@ -79,10 +89,9 @@ fn logger(svdir: &Path, if_link: Result<Vec<PathBuf>, Errno>) -> Result<Vec<Path
 /// listening, a `supervise/` that is not what it should be, or a
 /// system call that failed. Up to s6 2.13 each is fatal (100, 100,
 /// 111); from 2.14 each is a warning (102, 1, 111).
-pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
+pub fn command(svdir: &Loc, cmds: &[u8]) -> Result<(), crate::diag::Error> {
     use crate::diag::{msg, Error, EXIT_SYS, EXIT_USAGE};
-    use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
-    use nix::sys::stat::Mode;
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let warns = crate::release::BUILT_FOR.svc_warns();
     let fail = |fatal_code: i32, warned_code: i32, msg: Vec<u8>| {
         if warns {
@@ -92,25 +101,26 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
         }
     };
     let not_listening = || {
-        let msg = msg("unable to control ").path(svdir).text(": supervisor not listening");
+        let msg = msg("unable to control ")
+            .path(svdir.path())
+            .text(": supervisor not listening");
         fail(EXIT_USAGE, 102, msg.into())
     };
-    let failed = |e: Errno| fail(EXIT_SYS, EXIT_SYS, crate::diag::unable("control", svdir, e));
+    let failed = |e: Errno| fail(EXIT_SYS, EXIT_SYS, crate::diag::unable("control", svdir.path(), e));
     let fifo = control_fifo(svdir);
     let fd = match fifo::open_writer(&fifo) {
         Ok(Some(fd)) => fd,
         Ok(None) => return Err(not_listening()),
         Err(e @ (Errno::ENOENT | Errno::ENOTDIR | Errno::EISDIR)) => {
             // Tell a missing service from a missing or broken supervise/.
-            let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-            if let Err(e) = open(svdir, dir, Mode::empty()) {
+            if let Err(e) = svdir.open(OFlag::O_PATH | OFlag::O_DIRECTORY) {
                 return Err(failed(e));
             }
-            return match open(&svdir.join("supervise"), dir, Mode::empty()) {
+            return match svdir.join("supervise").open(OFlag::O_PATH | OFlag::O_DIRECTORY) {
                 Err(Errno::ENOENT) => Err(not_listening()),
                 _ => {
                     let msg = msg("something is wrong with the ")
-                        .path(svdir)
+                        .path(svdir.path())
                         .text("/supervise directory: ")
                         .reason(e);
                     Err(fail(EXIT_USAGE, 1, msg.into()))
@@ -138,32 +148,32 @@ pub fn command(svdir: &Path, cmds: &[u8]) -> Result<(), crate::diag::Error> {
 /// works on a full filesystem.
 pub struct Exits {
     waiter: crate::wait::Waiter<'static>,
-    running: Vec<(PathBuf, std::os::fd::OwnedFd)>,
+    running: Vec<(Loc, std::os::fd::OwnedFd)>,
 }
 
 impl Exits {
     /// Watch those of `dirs` whose supervisor runs, before anything
     /// tells them to exit.
-    pub fn watch(dirs: impl IntoIterator<Item = PathBuf>) -> Result<Exits, crate::diag::Error> {
+    pub fn watch(dirs: impl IntoIterator<Item = Loc>) -> Result<Exits, crate::diag::Error> {
         use crate::diag::Error;
-        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
+        let dirs: Vec<Loc> = dirs.into_iter().collect();
         crate::wait::make_room_for(dirs.len());
-        let mut waiter = crate::wait::Waiter::new().map_err(|e| Error::sys("watch", Path::new("."), e))?;
+        let mut waiter = crate::wait::Waiter::new().map_err(|e| Error::sys("watch", std::path::Path::new("."), e))?;
         let mut running = Vec::new();
         for d in dirs {
             let lockfile = lockfile(&d);
             let lock = match lock::open(&lockfile) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT | Errno::ENOTDIR) => continue,
-                Err(e) => return Err(Error::sys("open", &lockfile, e)),
+                Err(e) => return Err(Error::sys("open", lockfile.path(), e)),
             };
             // Locked, but nobody reads its FIFO: it is starting (not yet
             // listening) or on its way out; either way not one to wait for.
-            let held = lock::held_on(&lock).map_err(|e| Error::sys("read lock of", &d, e))?;
+            let held = lock::held_on(&lock).map_err(|e| Error::sys("read lock of", d.path(), e))?;
             if held
                 && waiter
                     .watch_reader(&control_fifo(&d))
-                    .map_err(|e| Error::sys("watch", &d, e))?
+                    .map_err(|e| Error::sys("watch", d.path(), e))?
             {
                 running.push((d, lock));
             }
@@ -174,7 +184,7 @@ impl Exits {
     /// Wait until every supervisor watched has exited and let its lock
     /// go, or until `deadline`: then the error, and the first directory
     /// whose supervisor still runs.
-    pub fn wait(mut self, deadline: Option<std::time::Instant>) -> Result<(), (PathBuf, crate::wait::WaitError)> {
+    pub fn wait(mut self, deadline: Option<std::time::Instant>) -> Result<(), (Loc, crate::wait::WaitError)> {
         let mut gone = vec![false; self.running.len()];
         let mut left = self.running.len();
         if left > 0 {
@@ -202,6 +212,6 @@ impl Exits {
 /// The supervised directories of an instance: itself, and `log/` if
 /// any, for a look, a wait or a removal: a `log` symlink is left out
 /// (see with_own_logger).
-pub fn supervised_dirs(dir: &Path) -> Result<Vec<PathBuf>, crate::diag::Error> {
-    with_own_logger(dir).map_err(crate::diag::sys("read", dir))
+pub fn supervised_dirs(dir: &Loc) -> Result<Vec<Loc>, crate::diag::Error> {
+    with_own_logger(dir).map_err(crate::diag::sys("read", dir.path()))
 }

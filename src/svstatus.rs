@@ -9,7 +9,6 @@
 //! Both are read, whatever release we were built for: a supervisor
 //! started before an upgrade of s6 may still be running.
 
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
@@ -126,22 +125,12 @@ impl Status {
     }
 
     /// Read `DIR/supervise/status`. A short record is EPIPE, as in s6.
-    pub fn read(svdir: &Path) -> Result<Status, Errno> {
-        use std::io::Read;
-        let path = svdir.join("supervise").join("status");
-        // Without blocking: a FIFO put in the record's place by whoever
-        // owns the service directory reads as a short record, and does
-        // not hang a reader (a watch runs for ever).
-        use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| crate::diag::errno_of(&e))?;
-        let mut b = Vec::with_capacity(SIZE_WITH_PGID);
-        f.take(SIZE_WITH_PGID as u64)
-            .read_to_end(&mut b)
-            .map_err(|e| crate::diag::errno_of(&e))?;
+    /// The record is a regular file of ours, reached through no link
+    /// and read without blocking, of 43 bytes at most: whatever else the
+    /// owner of the service directory puts there (a FIFO, a link to a
+    /// secret, a huge file) is an error, never read.
+    pub fn read(svdir: &crate::door::Loc) -> Result<Status, Errno> {
+        let b = svdir.join("supervise/status").read(SIZE_WITH_PGID)?;
         Status::decode(&b).ok_or(Errno::EPIPE)
     }
 

@@ -2,10 +2,11 @@
 //! its s6-supervise announces in `event/`: `u` up, `U` up and ready, `d`
 //! down, `D` down and finished, `O` will not restart, `x` exiting.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::diag::{Error, EXIT_SYS, EXIT_TIMEOUT};
+use crate::door::Loc;
 use crate::fifodir::{self, Listener};
 use crate::svstatus::Status;
 use crate::wait::WaitError;
@@ -37,7 +38,7 @@ pub fn late<N: AsRef<std::ffi::OsStr>>(names: impl IntoIterator<Item = N>, state
 
 /// A subscription to one service's events, with its last known state.
 pub struct Watch {
-    dir: PathBuf,
+    dir: Loc,
     listener: Listener,
     up: bool,
     ready: bool,
@@ -46,14 +47,16 @@ pub struct Watch {
 impl Watch {
     /// Subscribe to `svdir`'s events, then read its state: the order that
     /// loses nothing in between.
-    pub fn start(svdir: &Path) -> Result<Watch, Error> {
+    pub fn start(svdir: &Loc) -> Result<Watch, Error> {
         let ev = crate::supervise::eventdir(svdir);
-        // s6-supervise makes event/ when it starts; make it if it has not.
-        let _ = fifodir::make(&ev, false, false);
+        // s6-supervise makes event/ when it starts; make it if it has
+        // not. Whatever is refused there is then refused by the
+        // subscription too (it opens only a real directory).
+        let _ = crate::supervise::make_eventdir(svdir, false, false);
         let listener = Listener::subscribe(&ev).map_err(|e| Error::sys("subscribe to events for", svdir, e))?;
         let st = Status::read(svdir).map_err(|e| Error::sys("read status for", svdir, e))?;
         Ok(Watch {
-            dir: svdir.to_path_buf(),
+            dir: svdir.clone(),
             listener,
             up: st.is_up(),
             ready: st.ready,

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::copy;
 use crate::diag::{Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
+use crate::door::Loc;
 use crate::layout::Service;
 
 use crate::fifodir::Listener;
@@ -65,9 +66,11 @@ pub enum Outcome {
 /// One instance on its way: where its trees are.
 struct Move {
     /// `instances/NAME`.
-    dir: PathBuf,
+    dir: Loc,
     /// The hidden name: the new copy before the swap, the old one after.
-    aside: PathBuf,
+    aside: Loc,
+    /// The new copy, until it is swapped in.
+    made: Option<copy::Private>,
     /// Whether the instance was wanted up: only then must it come up.
     wanted_up: bool,
     /// Whether the `down` file that holds the new copy down until its
@@ -99,7 +102,7 @@ pub fn upgrade(
     // An instance is a link and its directory. Every name is checked
     // before anything moves; listed, a link without its directory (going
     // away) is left out.
-    let whole = |name: &OsStr| service.link(name).is_dir() && service.instance_dir(name).is_dir();
+    let whole = |name: &OsStr| service.linked(name) && service.instance_dir(name).is_dir();
     let mut todo: Vec<PathBuf> = if names.is_empty() {
         let all = service.instance_names()?;
         all.iter().filter(|n| whole(n)).map(PathBuf::from).collect()
@@ -125,14 +128,16 @@ pub fn upgrade(
                 Ok(m) => moves.push(m),
                 Err(e) => {
                     // Nothing of this batch has moved: its copies go.
-                    for m in &moves {
-                        copy::discard(&m.aside);
+                    for m in moves {
+                        if let Some(made) = m.made {
+                            made.discard();
+                        }
                     }
                     return Err(e);
                 }
             }
         }
-        let failed = swap_and_restart(service, &moves, wait, timeout)?;
+        let failed = swap_and_restart(service, &mut moves, wait, timeout)?;
         for i in 0..moves.len() {
             report[first + i].1 = failed
                 .iter()
@@ -162,65 +167,72 @@ fn rolled_back(report: Vec<(PathBuf, Outcome)>, code: i32) -> Error {
 }
 
 /// The new copy of one instance, ready beside it.
-fn prepare(service: &Service, template: &Path, name: &Path) -> Result<Move, Error> {
+fn prepare(service: &Service, template: &Loc, name: &Path) -> Result<Move, Error> {
     let dir = service.instance_dir(name.as_os_str());
     // A down file of ours that a killed upgrade left: the instance was
     // held down on its way, not by its own choice, and the file says
     // whether it was wanted up.
     let left_held = held_by_us(&dir);
     let aside = crate::leftovers::hidden_sibling(&dir, "upgrade");
-    let failed = |e: nix::errno::Errno| {
-        copy::discard(&aside);
-        Error::sys("make a new copy for", &dir, e)
-    };
-    // Root's alone until the end (see copy::Private): the manifest and
+    let lock = service.template_lock();
+    let made = copy::copy_template(template, &aside, lock.as_ref())
+        .map_err(|e| Error::sys("make a new copy for", &dir, e.errno))?;
+    // Root's alone until the swap (see copy::Private): the manifest and
     // the instance's own files are copied in, and the down file written,
-    // where its user cannot reach.
-    let made = copy::copy_template(template, &aside).map_err(|e| failed(e.errno))?;
-    crate::manifest::write(&aside).map_err(failed)?;
-    // Nothing is written through a `log` symlink of the template (ELOOP).
-    supervise::with_logger(&aside).map_err(failed)?;
-    keep_own_state(&dir, &aside).map_err(failed)?;
-    // Event fifodirs as the old ones were: public (create's -P) or not.
-    let public = {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::symlink_metadata(supervise::eventdir(&dir)).is_ok_and(|md| md.permissions().mode() & 0o7777 == 0o1733)
-    };
-    for d in supervise::with_logger(&aside).map_err(failed)? {
-        crate::fifodir::make(&supervise::eventdir(&d), public, false).map_err(failed)?;
-    }
-    // Wanted up: as its supervisor says, or, with none running (a killed
-    // upgrade left it so), as its down file says.
-    let wanted_up = left_held.unwrap_or_else(|| match supervise::is_running(&dir) {
-        Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
-        _ => !dir.join("down").exists(),
+    // through the copy's own descriptor, where its user cannot reach.
+    let filled = made.inside().and_then(|new| {
+        crate::manifest::write(&new)?;
+        // Nothing is written through a `log` symlink of the template (ELOOP).
+        supervise::with_logger(&new)?;
+        keep_own_state(&dir, &new)?;
+        // Event fifodirs as the old ones were: public (create's -P) or not.
+        let public = supervise::eventdir(&dir)
+            .stat()
+            .is_ok_and(|st| st.st_mode & 0o7777 == 0o1733);
+        for d in supervise::with_logger(&new)? {
+            supervise::make_eventdir(&d, public, false)?;
+        }
+        // Wanted up: as its supervisor says, or, with none running (a
+        // killed upgrade left it so), as its down file says.
+        let wanted_up = left_held.unwrap_or_else(|| match supervise::is_running(&dir) {
+            Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
+            _ => !dir.join("down").exists(),
+        });
+        Ok((wanted_up, hold_down(&new, wanted_up)?))
     });
-    let held_down = hold_down(&aside, wanted_up).map_err(failed)?;
-    made.publish();
-    Ok(Move {
-        dir,
-        aside,
-        wanted_up,
-        held_down,
-    })
+    match filled {
+        Ok((wanted_up, held_down)) => Ok(Move {
+            dir,
+            aside,
+            made: Some(made),
+            wanted_up,
+            held_down,
+        }),
+        Err(e) => {
+            made.discard();
+            Err(Error::sys("make a new copy for", &dir, e))
+        }
+    }
 }
 
 /// Give the new copy what belongs to the instance, not to the template:
 /// its `down` files as they are (not one of ours, which a killed upgrade
 /// left), and every entry the new template does not have that the
 /// instance made itself (see `add_missing`).
-fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
-    for sub in [Path::new(""), Path::new("log")] {
-        let (o, n) = (old.join(sub), new.join(sub));
+fn keep_own_state(old: &Loc, new: &Loc) -> Result<(), nix::errno::Errno> {
+    for sub in ["", "log"] {
+        let (o, n) = if sub.is_empty() {
+            (old.clone(), new.clone())
+        } else {
+            (old.join(sub), new.join(sub))
+        };
         if !n.is_dir() {
             continue;
         }
         let own_down = o.join("down").exists() && held_by_us(&o).is_none();
         match (own_down, n.join("down").exists()) {
-            (true, false) => {
-                std::fs::write(n.join("down"), b"").map_err(|e| crate::diag::errno_of(&e))?;
-            }
-            (false, true) => std::fs::remove_file(n.join("down")).map_err(|e| crate::diag::errno_of(&e))?,
+            (true, false) => n.join("down").write_new(b"", 0o644)?,
+            (false, true) => n.join("down").remove_tree()?,
             _ => {}
         }
     }
@@ -239,14 +251,20 @@ fn keep_own_state(old: &Path, new: &Path) -> Result<(), nix::errno::Errno> {
 /// through a link (see copy::copy_entry); the new one is still ours
 /// alone.
 fn add_missing(
-    old: &Path,
-    new: &Path,
+    old: &Loc,
+    new: &Loc,
     rel: &Path,
     from_template: Option<&std::collections::HashSet<PathBuf>>,
 ) -> Result<(), nix::errno::Errno> {
-    use crate::diag::errno_of;
     let service_dir = rel.as_os_str().is_empty() || rel == Path::new("log");
-    for (name, is_dir) in copy::entries_below(old, rel)? {
+    let at = |top: &Loc, r: &Path| {
+        if r.as_os_str().is_empty() {
+            top.clone()
+        } else {
+            top.join(r)
+        }
+    };
+    for (name, is_dir) in copy::entries_below(&at(old, rel))? {
         let runtime = matches!(
             name.as_bytes(),
             b"supervise" | b"event" | b".s6i-pending" | b"down" | b".s6i-changed"
@@ -259,48 +277,42 @@ fn add_missing(
             continue;
         }
         let r = rel.join(&name);
-        let to = new.join(&r);
+        let (from, to) = (old.join(&r), new.join(&r));
         let templates = from_template.is_some_and(|t| t.contains(&r));
         // An `env/` the instance owns (written by sync or s6i-env, or by
         // hand after its clone: the manifest does not list it) goes over
         // whole, in the place of the template's: its values are the
         // instance's, defaults included.
         if rel.as_os_str().is_empty() && name == crate::envdir::ENV && is_dir && from_template.is_some() && !templates {
-            if std::fs::symlink_metadata(&to).is_ok() {
-                copy::remove_tree(&to)?;
-            }
-            copy::copy_entry(old, &r, &to)?;
+            to.remove_tree()?;
+            copy::copy_entry(&from, &to)?;
             crate::envdir::disown(new)?;
             continue;
         }
-        match std::fs::symlink_metadata(&to) {
-            Err(_) if !templates => copy::copy_entry(old, &r, &to)?,
+        match to.stat() {
+            Err(_) if !templates => copy::copy_entry(&from, &to)?,
             Err(_) if is_dir => {
                 // A directory the new template dropped: gone, but for
                 // what the instance made in it.
-                use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-                std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&to)
-                    .map_err(|e| errno_of(&e))?;
+                to.mkdir(0o700)?;
                 add_missing(old, new, &r, from_template)?;
-                if std::fs::remove_dir(&to).is_err() {
+                if to.rmdir().is_err() {
                     // Owner, then mode, set on the directory itself (not
                     // through a path): as the old copy had them.
-                    use nix::fcntl::OFlag;
-                    let md = std::fs::symlink_metadata(old.join(&r)).map_err(|e| errno_of(&e))?;
-                    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-                    let fd = nix::fcntl::open(&to, flags, nix::sys::stat::Mode::empty())?;
+                    let st = from.stat()?;
+                    let fd = to.open_dir()?;
                     let (uid, gid) = (
-                        nix::unistd::Uid::from_raw(md.uid()),
-                        nix::unistd::Gid::from_raw(md.gid()),
+                        nix::unistd::Uid::from_raw(st.st_uid),
+                        nix::unistd::Gid::from_raw(st.st_gid),
                     );
                     let _ = nix::unistd::fchown(&fd, Some(uid), Some(gid));
-                    let _ = nix::sys::stat::fchmod(&fd, nix::sys::stat::Mode::from_bits_retain(md.mode() & 0o7777));
+                    let _ = nix::sys::stat::fchmod(&fd, nix::sys::stat::Mode::from_bits_retain(st.st_mode & 0o7777));
                 }
             }
             Err(_) => {}
-            Ok(md) if md.is_dir() && is_dir => add_missing(old, new, &r, from_template)?,
+            Ok(st) if crate::door::kind(&st) == nix::sys::stat::SFlag::S_IFDIR && is_dir => {
+                add_missing(old, new, &r, from_template)?
+            }
             Ok(_) => {}
         }
     }
@@ -312,7 +324,7 @@ fn add_missing(
 /// still runs. Ours says whether the instance is wanted up, for the next
 /// upgrade to know if this one is killed. Returns whether the file is
 /// ours.
-fn hold_down(dir: &Path, wanted_up: bool) -> Result<bool, nix::errno::Errno> {
+fn hold_down(dir: &Loc, wanted_up: bool) -> Result<bool, nix::errno::Errno> {
     let down = dir.join("down");
     if down.exists() {
         return Ok(false);
@@ -320,24 +332,17 @@ fn hold_down(dir: &Path, wanted_up: bool) -> Result<bool, nix::errno::Errno> {
     let says = if wanted_up { HELD } else { HELD_WANTED_DOWN };
     // Never through a symlink the instance's user planted: a dangling one
     // (no down file to s6-supervise) goes, and ours is made new.
-    let _ = std::fs::remove_file(&down);
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&down)
-        .map_err(|e| crate::diag::errno_of(&e))?;
-    f.write_all(says).map_err(|e| crate::diag::errno_of(&e))?;
+    down.unlink()?;
+    down.write_new(says, 0o644)?;
     Ok(true)
 }
 
 /// Whether the `down` file of `dir` is one of ours, left by a killed
 /// upgrade (not the instance's own, so never carried to a new copy), and
-/// if so whether the instance was wanted up.
-fn held_by_us(dir: &Path) -> Option<bool> {
-    match std::fs::read(dir.join("down")) {
+/// if so whether the instance was wanted up. Read up to the size of ours:
+/// a larger one, a link or a FIFO is the instance's.
+fn held_by_us(dir: &Loc) -> Option<bool> {
+    match dir.join("down").read(HELD.len().max(HELD_WANTED_DOWN.len())) {
         Ok(b) if b == HELD => Some(true),
         Ok(b) if b == HELD_WANTED_DOWN => Some(false),
         _ => None,
@@ -361,7 +366,7 @@ enum Failure {
 /// link first, and a wait on a supervisor the scanner will not start
 /// for that name ends then (the waits watch the scan directory).
 struct Deletions {
-    scandir: PathBuf,
+    scandir: Loc,
 }
 
 impl Deletions {
@@ -372,9 +377,9 @@ impl Deletions {
     }
 
     /// Whether the link of the instance whose directory is `dir` is gone.
-    fn gone(&self, dir: &Path) -> bool {
-        let link = self.scandir.join(dir.file_name().unwrap_or_default());
-        matches!(std::fs::symlink_metadata(link), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    fn gone(&self, dir: &Loc) -> bool {
+        let link = self.scandir.join(dir.name().unwrap_or_default());
+        link.stat() == Err(nix::errno::Errno::ENOENT)
     }
 }
 
@@ -407,7 +412,7 @@ fn say(dir: &Path, f: &Failure) -> Vec<u8> {
 /// happened.
 fn swap_and_restart(
     service: &Service,
-    moves: &[Move],
+    moves: &mut [Move],
     wait: Wait,
     timeout: Option<Duration>,
 ) -> Result<Vec<(usize, Outcome, i32)>, Error> {
@@ -415,23 +420,26 @@ fn swap_and_restart(
     let deletions = Deletions::watch(service);
     let mut failed: Vec<(usize, Failure)> = Vec::new();
     let mut live = Vec::new();
-    for (i, m) in moves.iter().enumerate() {
-        match crate::rename::exchange(&m.aside, &m.dir) {
+    for (i, m) in moves.iter_mut().enumerate() {
+        let made = m.made.take().expect("a new copy");
+        match made.exchange_with(&m.dir) {
             Ok(()) => live.push(i),
             Err(nix::errno::Errno::ENOENT) if deletions.gone(&m.dir) => {
-                copy::discard(&m.aside);
+                let _ = m.aside.remove_tree();
                 failed.push((i, Failure::Deleted));
             }
+            Err(copy::SWAPPED) => return Err(crate::create::swapped(&m.aside)),
             Err(e) => return Err(Error::sys("swap in a new copy for", &m.dir, e)),
         }
     }
+    let moves: &[Move] = moves;
     // Subscribed before the scanner is told: no start is missed.
-    let dirs: Vec<&Path> = live.iter().map(|&i| moves[i].dir.as_path()).collect();
+    let dirs: Vec<&Loc> = live.iter().map(|&i| &moves[i].dir).collect();
     let starts = subscribe(&dirs);
     crate::scandir::control(&service.scandir(), b"a")?;
     // The old trees are now aside: their services go down, all at once,
     // while the scanner starts the new supervisors.
-    let asides: Vec<&Path> = live.iter().map(|&i| moves[i].aside.as_path()).collect();
+    let asides: Vec<&Loc> = live.iter().map(|&i| &moves[i].aside).collect();
     services_down(&asides, deadline);
     for (k, r) in wait_started(&dirs, starts, &deletions, deadline)
         .into_iter()
@@ -446,10 +454,10 @@ fn swap_and_restart(
     // gone). One that will not is left to the next upgrade (see
     // finish_leftovers). Where no new supervisor came, the old one stays,
     // and its tree goes back.
-    let leaving: Vec<&Path> = live
+    let leaving: Vec<&Loc> = live
         .iter()
         .filter(|&&i| failed.iter().all(|(j, f)| *j != i || matches!(f, Failure::Deleted)))
-        .map(|&i| moves[i].aside.as_path())
+        .map(|&i| &moves[i].aside)
         .collect();
     if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&leaving, deadline) {
         crate::diag::warn(msg);
@@ -482,12 +490,12 @@ fn swap_and_restart(
     }
     if !back.is_empty() {
         let back_in = timeout.map(|t| Instant::now() + t);
-        let dirs: Vec<&Path> = back.iter().map(|&i| moves[i].dir.as_path()).collect();
+        let dirs: Vec<&Loc> = back.iter().map(|&i| &moves[i].dir).collect();
         let starts = subscribe(&dirs);
         crate::scandir::control(&service.scandir(), b"a")?;
         // Late or never: the new copy's supervisor is stopped all the same.
         let started = wait_started(&dirs, starts, &deletions, back_in);
-        let asides: Vec<&Path> = back.iter().map(|&i| moves[i].aside.as_path()).collect();
+        let asides: Vec<&Loc> = back.iter().map(|&i| &moves[i].aside).collect();
         services_down(&asides, back_in);
         if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&asides, back_in) {
             crate::diag::warn(msg);
@@ -522,8 +530,8 @@ fn swap_and_restart(
 /// waited for, so that a batch is down for as long as its slowest, not
 /// for the sum. Best effort: a supervisor just starting or just gone is
 /// no error. Their loggers go on, and the supervisors stay.
-fn services_down(dirs: &[&Path], deadline: Option<Instant>) {
-    let running: Vec<&Path> = dirs
+fn services_down(dirs: &[&Loc], deadline: Option<Instant>) {
+    let running: Vec<&Loc> = dirs
         .iter()
         .copied()
         .filter(|d| supervise::is_running(d).unwrap_or(false))
@@ -531,10 +539,10 @@ fn services_down(dirs: &[&Path], deadline: Option<Instant>) {
     bring_down(&running, deadline);
 }
 
-fn bring_down(dirs: &[impl AsRef<Path>], deadline: Option<Instant>) {
-    let mut watches: Vec<Option<Watch>> = dirs.iter().map(|d| Watch::start(d.as_ref()).ok()).collect();
+fn bring_down(dirs: &[impl std::borrow::Borrow<Loc>], deadline: Option<Instant>) {
+    let mut watches: Vec<Option<Watch>> = dirs.iter().map(|d| Watch::start(d.borrow()).ok()).collect();
     for d in dirs {
-        let _ = supervise::control(d.as_ref(), b"d");
+        let _ = supervise::control(d.borrow(), b"d");
     }
     for watch in watches.iter_mut().flatten() {
         let _ = watch.until(Target { up: false, ready: true }, deadline);
@@ -544,7 +552,7 @@ fn bring_down(dirs: &[impl AsRef<Path>], deadline: Option<Instant>) {
 /// Then have the supervisors of `dirs` exit, the services' first, then
 /// the loggers' (brought down in turn), so that the loggers log the
 /// services' last words. Nothing to do where no supervisor runs.
-fn supervisors_exit(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Error> {
+fn supervisors_exit(dirs: &[&Loc], deadline: Option<Instant>) -> Result<(), Error> {
     let mut services = Vec::new();
     let mut loggers = Vec::new();
     for dir in dirs {
@@ -570,12 +578,11 @@ fn supervisors_exit(dirs: &[&Path], deadline: Option<Instant>) -> Result<(), Err
 
 /// Subscribe to the events of each of `dirs` (made if need be), before
 /// the scanner is told to start their supervisors.
-fn subscribe(dirs: &[&Path]) -> Vec<Result<Listener, nix::errno::Errno>> {
+fn subscribe(dirs: &[&Loc]) -> Vec<Result<Listener, nix::errno::Errno>> {
     dirs.iter()
         .map(|d| {
-            let ev = supervise::eventdir(d);
-            let _ = crate::fifodir::make(&ev, false, false);
-            Listener::subscribe(&ev)
+            let _ = supervise::make_eventdir(d, false, false);
+            Listener::subscribe(&supervise::eventdir(d))
         })
         .collect()
 }
@@ -584,7 +591,7 @@ fn subscribe(dirs: &[&Path]) -> Vec<Result<Listener, nix::errno::Errno>> {
 /// sends when it starts (to `listeners`, subscribed before the scanner
 /// was told), or until the instance is deleted, or the deadline.
 fn wait_started(
-    dirs: &[&Path],
+    dirs: &[&Loc],
     listeners: Vec<Result<Listener, nix::errno::Errno>>,
     deletions: &Deletions,
     deadline: Option<Instant>,
@@ -673,7 +680,7 @@ fn wait_started(
 
 /// Wait until the supervisors of `dirs` have exited, once `act` has
 /// told them to: watched first (see `supervise::Exits`), then `act`.
-fn exits(dirs: &[PathBuf], deadline: Option<Instant>, act: impl FnOnce()) -> Result<(), Error> {
+fn exits(dirs: &[Loc], deadline: Option<Instant>, act: impl FnOnce()) -> Result<(), Error> {
     let exits = supervise::Exits::watch(dirs.iter().cloned())?;
     act();
     exits.wait(deadline).map_err(|(d, e)| match e {
@@ -688,7 +695,7 @@ fn exits(dirs: &[PathBuf], deadline: Option<Instant>, act: impl FnOnce()) -> Res
 /// ours, and, if the instance is wanted up, start it and wait until it is
 /// up (and ready, for `Wait::Ready`).
 fn let_go(
-    dir: &Path,
+    dir: &Loc,
     held_down: bool,
     wanted_up: bool,
     wait: Wait,
@@ -700,7 +707,7 @@ fn let_go(
     // between, the file still says it was held).
     let release = || {
         if held_down {
-            let _ = std::fs::remove_file(dir.join("down"));
+            let _ = dir.join("down").unlink();
         }
     };
     if !wanted_up {
@@ -758,24 +765,18 @@ fn finish_leftovers_within(service: &Service, deadline: Option<Instant>) {
 /// their way).
 fn release_held(service: &Service, skip: &[PathBuf], deadline: Option<Instant>) {
     let me = std::process::id().to_string();
-    let others = std::fs::read_dir(service.instances())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| {
-            let name = e.file_name();
-            let b = name.as_bytes();
-            b.strip_prefix(b".s6i-upgrade:").is_some_and(|rest| {
-                !rest.starts_with(format!("{me}:").as_bytes()) && crate::leftovers::leftover_alive(b)
-            })
-        });
+    let others = service.instances().entries().into_iter().flatten().any(|name| {
+        let b = name.as_bytes();
+        b.strip_prefix(b".s6i-upgrade:")
+            .is_some_and(|rest| !rest.starts_with(format!("{me}:").as_bytes()) && crate::leftovers::leftover_alive(b))
+    });
     if others {
         return;
     }
     let Ok(names) = service.instance_names() else {
         return;
     };
-    let held: Vec<(PathBuf, bool)> = names
+    let held: Vec<(Loc, bool)> = names
         .iter()
         .filter(|n| !skip.iter().any(|s| s.as_os_str() == n.as_os_str()))
         .map(|n| service.instance_dir(n))
@@ -785,7 +786,7 @@ fn release_held(service: &Service, skip: &[PathBuf], deadline: Option<Instant>) 
         return;
     }
     let deletions = Deletions::watch(service);
-    let dirs: Vec<&Path> = held.iter().map(|(d, _)| d.as_path()).collect();
+    let dirs: Vec<&Loc> = held.iter().map(|(d, _)| d).collect();
     let starts = subscribe(&dirs);
     let _ = crate::scandir::control(&service.scandir(), b"a");
     for ((dir, up), started) in held.iter().zip(wait_started(&dirs, starts, &deletions, deadline)) {
@@ -793,7 +794,7 @@ fn release_held(service: &Service, skip: &[PathBuf], deadline: Option<Instant>) 
             if *up {
                 let _ = supervise::control(dir, b"u");
             }
-            let _ = std::fs::remove_file(dir.join("down"));
+            let _ = dir.join("down").unlink();
         }
     }
 }

@@ -177,7 +177,7 @@ impl<'l> Waiter<'l> {
     /// `Wake::Gone(i)`, `i` counting these watches in the order added.
     /// Returns false (and watches nothing) when nobody reads it already,
     /// or there is no such FIFO.
-    pub fn watch_reader(&mut self, fifo: &Path) -> Result<bool, Errno> {
+    pub fn watch_reader(&mut self, fifo: &crate::door::Loc) -> Result<bool, Errno> {
         let fd = match crate::fifo::open_writer(fifo) {
             Ok(Some(fd)) => fd,
             Ok(None) | Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(false),
@@ -215,7 +215,7 @@ impl<'l> Waiter<'l> {
 
     /// Watch `dir` for entries removed or renamed away, and for entries
     /// renamed over (a name made anew): `Wake::Entry(name)`.
-    pub fn watch_entries(&mut self, dir: &Path) -> Result<(), Errno> {
+    pub fn watch_entries(&mut self, dir: &crate::door::Loc) -> Result<(), Errno> {
         self.watch_dir(
             dir,
             AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_MOVED_TO,
@@ -225,7 +225,7 @@ impl<'l> Waiter<'l> {
     /// Watch `dir` for entries made, removed, or renamed in or out
     /// (links of a scan directory): `Wake::Entry(name)`. What happened is
     /// for the caller to look up: the name is there now or is not.
-    pub fn watch_names(&mut self, dir: &Path) -> Result<(), Errno> {
+    pub fn watch_names(&mut self, dir: &crate::door::Loc) -> Result<(), Errno> {
         self.watch_dir(
             dir,
             AddWatchFlags::IN_CREATE
@@ -236,14 +236,13 @@ impl<'l> Waiter<'l> {
     }
 
     /// Watch `dir` for entries made or opened: `Wake::Entry(name)`.
-    pub fn watch_opens(&mut self, dir: &Path) -> Result<(), Errno> {
+    pub fn watch_opens(&mut self, dir: &crate::door::Loc) -> Result<(), Errno> {
         self.watch_dir(dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_OPEN)
     }
 
-    fn watch_dir(&mut self, dir: &Path, flags: AddWatchFlags) -> Result<(), Errno> {
-        self.inotify()?
-            .add_watch(dir, flags | AddWatchFlags::IN_ONLYDIR)
-            .map(drop)
+    fn watch_dir(&mut self, dir: &crate::door::Loc, flags: AddWatchFlags) -> Result<(), Errno> {
+        let inotify = self.inotify()?;
+        dir.inotify_watch(inotify, flags | AddWatchFlags::IN_ONLYDIR).map(drop)
     }
 
     /// Watch `path` itself, a link not followed: `Wake::Entry(name)`
@@ -253,12 +252,12 @@ impl<'l> Waiter<'l> {
     /// watched directory when the watch is added and again when it goes,
     /// holding up the scanner and the supervisors in a directory of
     /// thousands of instances.
-    pub fn watch_self(&mut self, path: &Path, name: &OsStr) -> Result<(), Errno> {
+    pub fn watch_self(&mut self, path: &crate::door::Loc, name: &OsStr) -> Result<(), Errno> {
         let flags = AddWatchFlags::IN_DELETE_SELF
             | AddWatchFlags::IN_MOVE_SELF
             | AddWatchFlags::IN_ATTRIB
             | AddWatchFlags::IN_DONT_FOLLOW;
-        let wd = self.inotify()?.add_watch(path, flags)?;
+        let wd = path.inotify_watch(self.inotify()?, flags)?;
         self.selves.push((wd.as_raw(), name.to_owned()));
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! s6i-signal: send s6-svc commands to an instance's supervisor, and
 //! optionally wait until the instance reaches a state.
 
+use crate::door::Loc;
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::diag::{errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT, EXIT_USAGE};
@@ -58,14 +58,14 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         }
     }
     let (service, names, prog) = layout::service_and_instances(opts.rest())?;
-    let dirs: Vec<PathBuf> = names.iter().map(|n| service.link(n)).collect();
+    let dirs: Vec<Loc> = names.iter().map(|n| service.instance(n)).collect();
     signal_all(&dirs, &cmds, wait, timeout).map_err(|e| service.explain(e))?;
     Ok(prog.to_vec())
 }
 
 /// Send `cmds` to the supervisors of `dirs`, then wait (wait letter
 /// `wait`, within `timeout` ms) until each gets there.
-fn signal_all(dirs: &[PathBuf], cmds: &[u8], wait: Option<u8>, timeout: u32) -> Result<(), Error> {
+fn signal_all(dirs: &[Loc], cmds: &[u8], wait: Option<u8>, timeout: u32) -> Result<(), Error> {
     let Some(w) = wait else {
         return send(dirs, cmds);
     };
@@ -149,7 +149,7 @@ fn reach(watch: &mut Watch, w: u8, after_commands: bool, deadline: Option<Instan
 /// Send the commands to every supervisor. Up to s6 2.13, s6-svc stops at
 /// the first that fails; from 2.14 it warns for each and exits with the
 /// last one's code: so do we.
-fn send(dirs: &[PathBuf], cmds: &[u8]) -> Result<(), Error> {
+fn send(dirs: &[Loc], cmds: &[u8]) -> Result<(), Error> {
     let mut last = Ok(());
     for dir in dirs {
         if let Err(e) = supervise::command(dir, cmds) {

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::diag::{self, errno_of, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
+use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_USAGE};
 use crate::getopt::Getopt;
 use crate::release::BUILT_FOR;
 use crate::svstatus::{field_named, Field, Status, View, MAX_FIELDS};
@@ -34,7 +34,7 @@ fn print_status(format: &Format, service: &layout::Service, names: &[OsString]) 
     let mut out = Vec::new();
     let mut failed = None;
     for name in names {
-        let view = match read(&service.link(name)) {
+        let view = match read(&service.instance(name)) {
             Ok(view) => view,
             Err(e) if !many => return Err(e),
             Err(Error::Fatal { code, msg }) => {
@@ -143,7 +143,7 @@ fn add_fields(fields: &mut Vec<Field>, list: &[u8]) -> Result<(), Error> {
 
 /// The status of a running supervisor, and whether the service is
 /// normally up: s6-svstat's checks, in its order.
-pub fn read(dir: &std::path::Path) -> Result<View, Error> {
+pub fn read(dir: &crate::door::Loc) -> Result<View, Error> {
     let not_running = || {
         let msg = crate::diag::msg("unable to read status for ").path(dir);
         msg.text(": s6-supervise not running").fatal(EXIT_NOT_RUNNING)
@@ -153,10 +153,10 @@ pub fn read(dir: &std::path::Path) -> Result<View, Error> {
     }
     let status = Status::read(dir).map_err(|e| Error::sys("read status for", dir, e))?;
     let down = dir.join("down");
-    let normallyup = match std::fs::metadata(&down) {
+    let normallyup = match down.stat() {
         Ok(_) => false,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-        Err(e) => return Err(Error::sys("access", &down, errno_of(&e))),
+        Err(nix::errno::Errno::ENOENT) => true,
+        Err(e) => return Err(Error::sys("access", &down, e)),
     };
     Ok(View::new(status, normallyup))
 }

@@ -28,10 +28,10 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (mut out, mut missing, mut failed) = (Vec::new(), 0, None);
     for name in &names {
         let link = service.link(name);
-        let line = match read(&link) {
+        let line = match read(&service.instance(name)) {
             Ok(view) => format.line(&view),
             // Gone since it was listed: left out. Named and not there: said.
-            Err(_) if std::fs::symlink_metadata(&link).is_err() => {
+            Err(_) if !link.exists() => {
                 if !named.is_empty() {
                     diag::warn(diag::msg("no instance named ").name(name));
                     missing += 1;

@@ -6,9 +6,10 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use crate::diag::{Error, EXIT_SYS};
+use crate::door::Loc;
 use crate::getopt::{operands, Getopt};
 use crate::layout::Service;
-use crate::{copy, leftovers, rename};
+use crate::{copy, leftovers};
 
 pub const USAGE: &str = "s6i-template service newtemplate [ prog... ]";
 
@@ -44,19 +45,21 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
         Error::new(EXIT_SYS, msg)
     })?;
     // Copies and old templates that a killed replace left behind go now.
-    let _ = leftovers::sweep_leftovers(service.root());
+    let _ = leftovers::sweep_leftovers(service.loc());
     let copy = leftovers::hidden_sibling(&current, "template");
-    let failed = |e: copy::CopyError| {
-        copy::discard(&copy);
-        Error::new(EXIT_SYS, e.message(new, &current))
-    };
-    copy::copy_tree(new, &copy).map_err(failed)?.publish();
-    rename::exchange(&copy, &current).map_err(|e| failed(e.into()))?;
+    let made = copy::copy_tree(&Loc::at(new), &copy).map_err(|e| Error::new(EXIT_SYS, e.message(new, &current)))?;
+    made.exchange_with(&current).map_err(|e| {
+        let _ = copy.remove_tree();
+        Error::new(EXIT_SYS, copy::CopyError::from(e).message(new, &current))
+    })?;
     // The old template is now at the hidden name. Copies of it under way
-    // (creates, upgrades) hold a shared lock on it: it goes once they are
-    // done, so that each is whole (see copy::copy_template).
-    let readers_done = crate::lock::exclusive(&copy);
-    let removed = copy::remove_tree(&copy).map_err(|e| Error::sys("remove", &copy, e));
-    drop(readers_done);
+    // (creates, upgrades) hold the template lock shared: it goes once
+    // they are done, so that each is whole (see copy::copy_template).
+    let lock = service.template_lock();
+    if let Some(fd) = &lock {
+        let _ = crate::lock::exclusive_on(fd);
+    }
+    let removed = copy.remove_tree().map_err(|e| Error::sys("remove", &copy, e));
+    drop(lock);
     removed
 }

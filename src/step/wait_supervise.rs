@@ -38,7 +38,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         let mut watches = Vec::with_capacity(names.len());
         for name in &names {
             let dir = n.service.instance_dir(name);
-            if std::fs::symlink_metadata(dir.join("down")).is_err() {
+            if !dir.join("down").exists() {
                 watches.push((*name, Watch::start(&dir)?));
             }
         }

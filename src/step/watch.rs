@@ -24,14 +24,14 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
 use crate::diag::{self, Error, EXIT_NOT_RUNNING, EXIT_SYS, EXIT_TIMEOUT};
-use crate::fifodir::{self, Listener};
+use crate::door::Loc;
+use crate::fifodir::Listener;
 use crate::getopt::{number, Getopt};
 use crate::layout::Service;
 use crate::release::BUILT_FOR;
@@ -448,7 +448,7 @@ impl Watch<'_> {
             if name.as_bytes().first() == Some(&b'.') || self.named.as_ref().is_some_and(|n| !n.contains(&name)) {
                 continue;
             }
-            let there = std::fs::symlink_metadata(self.service.link(&name)).is_ok();
+            let there = self.service.link(&name).exists();
             match (self.insts.contains_key(&name), there) {
                 (false, true) if !self.scanner_gone => {
                     wait::make_room_for(self.insts.len() + 1);
@@ -571,7 +571,7 @@ impl Watch<'_> {
             .filter(|n| {
                 self.insts.get(*n).is_some_and(|i| {
                     let up_wanted = matches!(target, Target::Up | Target::Ready);
-                    let linked = || std::fs::symlink_metadata(self.service.link(n)).is_ok();
+                    let linked = || self.service.link(n).exists();
                     (i.failed && up_wanted) || (i.exiting && !self.scanner_gone && linked())
                 })
             })
@@ -599,20 +599,22 @@ impl Watch<'_> {
 /// Which directory is at a path: device and inode.
 type Tree = (u64, u64);
 
-fn tree_of(dir: &std::path::Path) -> Option<Tree> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(dir).ok().map(|md| (md.dev(), md.ino()))
+fn tree_of(dir: &Loc) -> Option<Tree> {
+    dir.stat().ok().map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Subscribe to the events of instance directory `dir`, making its
-/// fifodir as s6 does if it has none yet (never through a link: a
-/// `event` that is no directory of ours is refused).
-fn subscribe(dir: &std::path::Path) -> Result<Listener, Errno> {
-    let ev: PathBuf = supervise::eventdir(dir);
-    match fifodir::make(&ev, false, false) {
-        Ok(()) => {}
-        Err(Errno::ENOENT) if std::fs::symlink_metadata(dir).is_err() => return Err(Errno::ENOENT),
-        Err(e) => return Err(e),
+/// fifodir as s6 does if it has none yet. One there is used whoever owns
+/// it (the user of a `-u` service does), if it is a real directory: a
+/// link or anything else is refused, and not subscribed to.
+fn subscribe(dir: &Loc) -> Result<Listener, Errno> {
+    let ev = supervise::eventdir(dir);
+    if ev.stat() == Err(Errno::ENOENT) {
+        match supervise::make_eventdir(dir, false, false) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(Errno::ENOENT) if !dir.exists() => return Err(Errno::ENOENT),
+            Err(e) => return Err(e),
+        }
     }
     Listener::subscribe(&ev)
 }
