@@ -28,11 +28,17 @@ use std::path::Path;
 
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, OFlag};
+use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmod, fstat, mkdirat, Mode, SFlag};
 use nix::unistd::{fchown, Gid, Uid};
 
 use crate::diag::{Error, EXIT_USAGE};
+use crate::door::Loc;
+
+/// The most a variable's value may hold, in a set line and in an
+/// instance's `env/` file (less its newline): a file over it is never
+/// read whole.
+pub const VALUE_MAX: usize = 64 * 1024;
 
 /// Variables: the file name (the key) and the file's whole contents.
 pub type Env = BTreeMap<OsString, Vec<u8>>;
@@ -59,6 +65,10 @@ pub fn parse_var(word: &[u8]) -> Result<(OsString, Vec<u8>), Vec<u8>> {
     if value.contains(&0) {
         return Err(crate::diag::msg("value of ").text(key).text(" holds a NUL byte").into());
     }
+    if value.len() > VALUE_MAX {
+        let over = format!(" is over {VALUE_MAX} bytes");
+        return Err(crate::diag::msg("value of ").text(key).text(over).into());
+    }
     let mut contents = value.to_vec();
     contents.push(b'\n');
     Ok((OsString::from_vec(key.to_vec()), contents))
@@ -80,6 +90,8 @@ pub fn check_key(key: &[u8]) -> Result<(), Vec<u8>> {
 pub enum Found {
     Env(Env),
     NotRegular(OsString),
+    /// A file over VALUE_MAX (and its newline), not read.
+    TooBig(OsString),
 }
 
 /// Read the envdir open at `dir`: every entry must be a regular file
@@ -106,10 +118,14 @@ fn read_at(dir: OwnedFd) -> Result<Found, Errno> {
         if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
             return Ok(Found::NotRegular(name));
         }
-        let mut contents = Vec::new();
-        std::fs::File::from(fd)
-            .read_to_end(&mut contents)
-            .map_err(|e| crate::diag::errno_of(&e))?;
+        if st.st_size as u64 > VALUE_MAX as u64 + 1 {
+            return Ok(Found::TooBig(name));
+        }
+        let contents = match crate::door::read_bounded(fd, VALUE_MAX + 1) {
+            Ok(contents) => contents,
+            Err(crate::door::TOO_BIG) => return Ok(Found::TooBig(name)),
+            Err(e) => return Err(e),
+        };
         env.insert(name, contents);
     }
     Ok(Found::Env(env))
@@ -118,23 +134,14 @@ fn read_at(dir: OwnedFd) -> Result<Found, Errno> {
 /// Read the envdir at `path` (a directory the caller names; a link to
 /// it is followed, none below it).
 pub fn read_path(path: &Path) -> Result<Found, Errno> {
-    read_at(open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?)
+    read_at(Loc::at(path).open_dir()?)
 }
 
 /// The template's `env/`, if it has one: the defaults of every
 /// instance. One that is not a directory, or holds anything but regular
 /// files, is refused (exit 100).
-pub fn template_env(template: &Path) -> Result<Env, Error> {
-    let t = open(
-        template,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::sys("open", template, e))?;
+pub fn template_env(template: &Loc) -> Result<Env, Error> {
+    let t = template.open_dir().map_err(|e| Error::sys("open", template, e))?;
     let path = template.join(ENV);
     let dir = match openat(&t, ENV, DIR_FLAGS, Mode::empty()) {
         Ok(d) => d,
@@ -148,6 +155,12 @@ pub fn template_env(template: &Path) -> Result<Env, Error> {
             let msg = crate::diag::msg("unable to use ").path(&path.join(name));
             Err(msg.text(": not a regular file").fatal(EXIT_USAGE))
         }
+        Found::TooBig(name) => Err(Error::sys_code(
+            EXIT_USAGE,
+            "use",
+            &path.join(name),
+            crate::door::TOO_BIG,
+        )),
     }
 }
 
@@ -159,8 +172,8 @@ pub fn overlay(base: &Env, vars: impl IntoIterator<Item = (OsString, Vec<u8>)>) 
 }
 
 /// The instance directory `dir`, opened without following a link.
-fn open_instance(dir: &Path) -> Result<OwnedFd, Errno> {
-    open(dir, DIR_FLAGS, Mode::empty())
+fn open_instance(dir: &Loc) -> Result<OwnedFd, Errno> {
+    dir.open_dir()
 }
 
 /// The `env/` of the instance open at `dfd`: Ok(None) when there is
@@ -170,7 +183,7 @@ fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, ()>, Errno> {
     match openat(dfd, ENV, DIR_FLAGS, Mode::empty()) {
         Ok(d) => match read_at(d)? {
             Found::Env(env) => Ok(Ok(Some(env))),
-            Found::NotRegular(_) => Ok(Err(())),
+            Found::NotRegular(_) | Found::TooBig(_) => Ok(Err(())),
         },
         Err(Errno::ENOENT) => Ok(Ok(None)),
         Err(Errno::ELOOP | Errno::ENOTDIR) => Ok(Err(())),
@@ -183,7 +196,7 @@ fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, ()>, Errno> {
 /// any wanted one but the empty one (a template without `env/`, an
 /// instance without variables): an instance made before its set was
 /// managed is not restarted only to get an empty directory.
-pub fn differs(dir: &Path, env: &Env) -> Result<bool, Error> {
+pub fn differs(dir: &Loc, env: &Env) -> Result<bool, Error> {
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
     let now = current_at(dfd.as_fd()).map_err(|e| Error::sys("read", &dir.join(ENV), e))?;
     Ok(match now {
@@ -201,7 +214,7 @@ pub fn differs(dir: &Path, env: &Env) -> Result<bool, Error> {
 pub const CHANGED: &str = ".s6i-changed";
 
 /// Write the mark into the instance at `dir`, replacing one there.
-pub fn mark_changed(dir: &Path) -> Result<(), Error> {
+pub fn mark_changed(dir: &Loc) -> Result<(), Error> {
     let failed = |e: Errno| Error::sys("write", &dir.join(CHANGED), e);
     let dfd = open_instance(dir).map_err(failed)?;
     crate::copy::remove_at(dfd.as_fd(), OsStr::new(CHANGED)).map_err(failed)?;
@@ -213,7 +226,7 @@ pub fn mark_changed(dir: &Path) -> Result<(), Error> {
 }
 
 /// Remove the mark from the instance at `dir`.
-pub fn clear_changed(dir: &Path) -> Result<(), Error> {
+pub fn clear_changed(dir: &Loc) -> Result<(), Error> {
     let failed = |e: Errno| Error::sys("remove", &dir.join(CHANGED), e);
     let dfd = open_instance(dir).map_err(failed)?;
     crate::copy::remove_at(dfd.as_fd(), OsStr::new(CHANGED)).map_err(failed)
@@ -222,7 +235,7 @@ pub fn clear_changed(dir: &Path) -> Result<(), Error> {
 /// Whether the instance at `dir` holds a mark left by a chain that is
 /// gone (a regular file holding a pid; anything else there is no mark
 /// of ours).
-pub fn changed_by_dead_chain(dir: &Path) -> bool {
+pub fn changed_by_dead_chain(dir: &Loc) -> bool {
     let Ok(dfd) = open_instance(dir) else {
         return false;
     };
@@ -235,11 +248,11 @@ pub fn changed_by_dead_chain(dir: &Path) -> bool {
     }) {
         return false;
     }
-    let mut pid = String::new();
-    if std::fs::File::from(fd).take(32).read_to_string(&mut pid).is_err() {
+    let Ok(pid) = crate::door::read_bounded(fd, 32) else {
         return false;
-    }
-    pid.trim()
+    };
+    String::from_utf8_lossy(&pid)
+        .trim()
         .parse::<i32>()
         .ok()
         .filter(|&p| p > 0)
@@ -248,7 +261,7 @@ pub fn changed_by_dead_chain(dir: &Path) -> bool {
 
 /// Remove what killed swaps left in the instance at `dir` (see
 /// `sweep_at`).
-pub fn sweep(dir: &Path) {
+pub fn sweep(dir: &Loc) {
     if let Ok(dfd) = open_instance(dir) {
         sweep_at(dfd.as_fd());
     }
@@ -256,7 +269,7 @@ pub fn sweep(dir: &Path) {
 
 /// Set the `env/` of the instance at `dir` to `env` if it differs;
 /// returns whether it did.
-pub fn set(dir: &Path, env: &Env) -> Result<bool, Error> {
+pub fn set(dir: &Loc, env: &Env) -> Result<bool, Error> {
     sweep(dir);
     if !differs(dir, env)? {
         return Ok(false);
@@ -291,7 +304,7 @@ fn sweep_at(dfd: BorrowedFd) {
 
 /// Write `env` as the new `env/` of the instance at `dir`, and swap it
 /// in whole (see the top of this file).
-pub fn install(dir: &Path, env: &Env) -> Result<(), Error> {
+pub fn install(dir: &Loc, env: &Env) -> Result<(), Error> {
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
     let dfd = dfd.as_fd();
     sweep_at(dfd);
@@ -398,7 +411,7 @@ fn fallback(dfd: BorrowedFd, tmp: &OsStr) -> Result<(), Errno> {
 
 /// Take `env/` out of the manifest of the instance at `dir`: it is the
 /// instance's own (see `disown_in_manifest`).
-pub fn disown(dir: &Path) -> Result<(), Errno> {
+pub fn disown(dir: &Loc) -> Result<(), Errno> {
     disown_in_manifest(open_instance(dir)?.as_fd())
 }
 

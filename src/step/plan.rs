@@ -524,6 +524,10 @@ fn set_dirs(dir: &Path) -> Result<Set, Error> {
                 let why = diag::msg("not a regular file: ").name(&file);
                 return Err(bad(b, why.as_ref()));
             }
+            envdir::Found::TooBig(file) => {
+                let why = diag::msg(format!("over {} bytes: ", envdir::VALUE_MAX)).name(&file);
+                return Err(bad(b, why.as_ref()));
+            }
         };
         for key in env.keys() {
             envdir::check_key(key.as_bytes()).map_err(|why| bad(b, &why))?;
