@@ -65,12 +65,16 @@ impl CopyError {
     /// `unable to copy file hierarchy from SRC to DST: reason`, as s6
     /// says it, with the entry that stopped the copy when it is not the
     /// top: `...: SRC/ENTRY: reason`.
-    pub fn message(&self, src: &Path, dst: &Path) -> Vec<u8> {
+    pub fn message(
+        &self,
+        src: &(impl crate::diag::Shown + ?Sized),
+        dst: &(impl crate::diag::Shown + ?Sized),
+    ) -> Vec<u8> {
         let msg = crate::diag::msg("unable to copy file hierarchy from ").path(src);
         let msg = msg.text(" to ").path(dst).text(": ");
         let msg = match self.at.as_os_str().is_empty() {
             true => msg,
-            false => msg.path(&src.join(&self.at)).text(": "),
+            false => msg.path(&src.shown().join(&self.at)).text(": "),
         };
         msg.reason(self.errno).into()
     }

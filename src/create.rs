@@ -8,7 +8,6 @@
 //! (through `delete` and `pending`).
 
 use std::ffi::OsStr;
-use std::path::Path;
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -140,7 +139,7 @@ fn exists_check(dst: &Loc) -> Result<(), Error> {
     }
 }
 
-fn already_exists(dst: &Path) -> Error {
+fn already_exists(dst: &(impl crate::diag::Shown + ?Sized)) -> Error {
     msg("instance appears to already exist at ")
         .path(dst)
         .fatal(crate::diag::EXIT_USAGE)
@@ -173,7 +172,7 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
             let _locked = service.lock_instances()?;
             names.iter().try_for_each(|name| {
                 let dir = service.instance_dir(name);
-                if !dir.is_dir() {
+                if !dir.is_real_dir() {
                     return Err(deleted_meanwhile("link", &dir));
                 }
                 let link = service.link(name);
@@ -287,7 +286,7 @@ pub fn await_supervisors(
 /// `../instances/NAME`, which is looked at itself, no link followed.
 fn remove_dangling_link(service: &Service, name: &OsStr) {
     let link = service.link(name);
-    if link.exists() && !service.instance_dir(name).exists() {
+    if link.present() && !service.instance_dir(name).present() {
         let _ = link.unlink();
     }
 }
@@ -473,7 +472,7 @@ fn watch_instances(waiter: &mut crate::wait::Waiter, service: &Service, names: &
 }
 
 /// A delete of the same name got in first (exit 111).
-fn deleted_meanwhile(verb: &str, dir: &Path) -> Error {
+fn deleted_meanwhile(verb: &str, dir: &(impl crate::diag::Shown + ?Sized)) -> Error {
     msg("unable to ")
         .text(verb)
         .text(" ")

@@ -72,7 +72,7 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
     let locked = service.lock_instances()?;
     let moved = names.iter().try_for_each(|&name| {
         let dir = service.instance_dir(name);
-        if service.link(name).exists() {
+        if service.link(name).present() {
             warn(
                 msg("leaving ")
                     .path(&dir)

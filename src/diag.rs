@@ -63,12 +63,12 @@ impl Error {
     }
 
     /// `unable to VERB OBJECT: reason`, exit 111.
-    pub fn sys(verb: &str, object: &Path, errno: Errno) -> Error {
+    pub fn sys(verb: &str, object: &(impl Shown + ?Sized), errno: Errno) -> Error {
         Error::sys_code(EXIT_SYS, verb, object, errno)
     }
 
     /// `unable to VERB OBJECT: reason`, with a chosen exit code.
-    pub fn sys_code(code: i32, verb: &str, object: &Path, errno: Errno) -> Error {
+    pub fn sys_code(code: i32, verb: &str, object: &(impl Shown + ?Sized), errno: Errno) -> Error {
         Error::Fatal {
             code,
             msg: unable(verb, object, errno),
@@ -122,7 +122,7 @@ pub fn reason(errno: Errno) -> String {
 }
 
 /// The message `unable to VERB OBJECT: reason`.
-pub fn unable(verb: &str, object: &Path, errno: Errno) -> Vec<u8> {
+pub fn unable(verb: &str, object: &(impl Shown + ?Sized), errno: Errno) -> Vec<u8> {
     msg("unable to ")
         .text(verb)
         .text(" ")
@@ -152,8 +152,8 @@ impl Msg {
     }
 
     /// Then a path, byte for byte.
-    pub fn path(self, path: &Path) -> Msg {
-        self.text(bytes(path))
+    pub fn path(self, path: &(impl Shown + ?Sized)) -> Msg {
+        self.text(bytes(path.shown()))
     }
 
     /// Then a name (of an instance, a user...), byte for byte.
@@ -195,8 +195,32 @@ impl From<Msg> for Vec<u8> {
 }
 
 /// `Error::sys(verb, path, _)` for a `map_err`.
-pub fn sys<'a>(verb: &'a str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
+pub fn sys<'a, P: Shown + ?Sized>(verb: &'a str, path: &'a P) -> impl FnOnce(Errno) -> Error + 'a {
     move |e| Error::sys(verb, path, e)
+}
+
+/// What a message says a file is at: a path, or a place of the door
+/// (which is no path, so that it is never reached by one).
+pub trait Shown {
+    fn shown(&self) -> &Path;
+}
+
+impl Shown for Path {
+    fn shown(&self) -> &Path {
+        self
+    }
+}
+
+impl<T: Shown + ?Sized> Shown for &T {
+    fn shown(&self) -> &Path {
+        (**self).shown()
+    }
+}
+
+impl Shown for std::path::PathBuf {
+    fn shown(&self) -> &Path {
+        self
+    }
 }
 
 /// Errno of an I/O error, for our messages.

@@ -76,13 +76,9 @@ impl std::fmt::Debug for Loc {
 }
 
 /// A place reads as its path in messages (`Error::sys("open", &loc, e)`).
-/// Only Path's own methods are reached this way, and those that touch
-/// the filesystem (`metadata`, `read_dir`...) are never to be called on
-/// a place: the door's methods shadow the common ones (`exists`,
-/// `is_dir`, `join`, `parent`).
-impl std::ops::Deref for Loc {
-    type Target = Path;
-    fn deref(&self) -> &Path {
+/// It is not a Path (no Deref, no AsRef): nothing can reach it by path.
+impl crate::diag::Shown for Loc {
+    fn shown(&self) -> &Path {
         &self.shown
     }
 }
@@ -288,12 +284,12 @@ impl Loc {
     }
 
     /// Whether anything is here (a dangling link included).
-    pub fn exists(&self) -> bool {
+    pub fn present(&self) -> bool {
         self.stat().is_ok()
     }
 
     /// Whether a directory (not a link to one) is here.
-    pub fn is_dir(&self) -> bool {
+    pub fn is_real_dir(&self) -> bool {
         self.stat().is_ok_and(|st| kind(&st) == SFlag::S_IFDIR)
     }
 
@@ -349,7 +345,7 @@ impl Loc {
     }
 
     /// What the link here says, read, never followed.
-    pub fn read_link(&self) -> Result<OsString, Errno> {
+    pub fn readlink(&self) -> Result<OsString, Errno> {
         let (dir, name) = self.parent_fd()?;
         nix::fcntl::readlinkat(&dir, name)
     }
@@ -446,6 +442,16 @@ impl Loc {
     pub fn rename(&self, to: &Loc) -> Result<(), Errno> {
         self.rename_flags(to, 0)
     }
+}
+
+/// What the file the caller named at `path` (its own: followed as
+/// given, of any type, a FIFO or a terminal included) holds, up to
+/// `bound` bytes (TOO_BIG past that). For a set file, `/etc/passwd`.
+pub fn read_given(path: &Path, bound: usize) -> Result<Vec<u8>, Errno> {
+    read_bounded(
+        nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?,
+        bound,
+    )
 }
 
 /// Run `f` with the umask cleared, so that modes are as asked.
@@ -604,8 +610,8 @@ mod tests {
         assert_eq!(loc.join("../secret").read(100).err(), Some(Errno::EXDEV));
         assert_eq!(loc.join("fifo").read(100).err(), Some(NOT_REGULAR));
         assert_eq!(loc.join("fifo").open_fifo_writer().unwrap().map(|_| ()), None);
-        assert_eq!(loc.join("link").read_link().unwrap(), OsString::from("../secret"));
-        assert!(loc.join("a/b").is_dir() && !loc.join("out").is_dir());
+        assert_eq!(loc.join("link").readlink().unwrap(), OsString::from("../secret"));
+        assert!(loc.join("a/b").is_real_dir() && !loc.join("out").is_real_dir());
         // The walk says the same.
         NO_OPENAT2.store(true, Ordering::Relaxed);
         assert_eq!(loc.join("out/secret").read(100).err(), Some(Errno::ELOOP));
@@ -639,6 +645,6 @@ mod tests {
             at = Loc::on(fd, at.path()).join("d");
         }
         loc.join("deep").remove_tree().unwrap();
-        assert!(!loc.join("deep").exists());
+        assert!(!loc.join("deep").present());
     }
 }

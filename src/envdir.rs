@@ -24,7 +24,6 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io::{Read as _, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
 
 use nix::dir::Dir;
 use nix::errno::Errno;
@@ -131,10 +130,9 @@ fn read_at(dir: OwnedFd) -> Result<Found, Errno> {
     Ok(Found::Env(env))
 }
 
-/// Read the envdir at `path` (a directory the caller names; a link to
-/// it is followed, none below it).
-pub fn read_path(path: &Path) -> Result<Found, Errno> {
-    read_at(Loc::at(path).open_dir()?)
+/// Read the envdir at `dir` (no link followed below its top).
+pub fn read_dir(dir: &Loc) -> Result<Found, Errno> {
+    read_at(dir.open_dir()?)
 }
 
 /// The template's `env/`, if it has one: the defaults of every
@@ -492,8 +490,9 @@ mod tests {
         std::fs::write(dir.join("env/A"), b"1\n").unwrap();
         std::fs::create_dir(dir.join(".s6i-env:999999999:abcdef")).unwrap();
         let env: Env = [(OsString::from("B"), b"2\n".to_vec())].into_iter().collect();
-        assert!(set(dir, &env).unwrap());
-        assert!(!set(dir, &env).unwrap());
+        let at = Loc::at(dir);
+        assert!(set(&at, &env).unwrap());
+        assert!(!set(&at, &env).unwrap());
         assert_eq!(std::fs::read(dir.join("env/B")).unwrap(), b"2\n");
         assert!(!dir.join("env/A").exists());
         assert_eq!(std::fs::read(dir.join(crate::manifest::NAME)).unwrap(), b"run\0");
@@ -504,7 +503,7 @@ mod tests {
             .collect();
         assert!(hidden.is_empty());
         use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!((mode(&dir.join("env")), mode(&dir.join("env/B"))), (0o755, 0o644));
     }
 }

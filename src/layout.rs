@@ -112,7 +112,7 @@ impl Service {
     pub fn instance(&self, name: &OsStr) -> Loc {
         let link = self.link(name);
         if self.linked(name) {
-            self.instance_dir(name).shown_as(&link)
+            self.instance_dir(name).shown_as(link.path())
         } else {
             link
         }
@@ -123,7 +123,7 @@ impl Service {
     /// directory) is not one we made, nor one we act through.
     pub fn linked(&self, name: &OsStr) -> bool {
         self.link(name)
-            .read_link()
+            .readlink()
             .is_ok_and(|t| Path::new(&t) == Self::link_target(name))
     }
 
@@ -263,7 +263,7 @@ impl Service {
         let Some((max, loggers_count)) = svscan_max(&script) else {
             return Ok(None);
         };
-        let logged = self.template().is_ok_and(|t| t.join("log").is_dir());
+        let logged = self.template().is_ok_and(|t| t.join("log").is_real_dir());
         Ok(Some(Capacity {
             max,
             per_instance: if loggers_count && logged { 2 } else { 1 },

@@ -64,7 +64,7 @@ impl Drop for Working {
     fn drop(&mut self) {
         if UNDER_WAY.fetch_sub(1, Ordering::SeqCst) == 1 {
             let made: Vec<Loc> = std::mem::take(&mut *HIDDEN.lock().unwrap_or_else(|e| e.into_inner()));
-            if made.iter().any(Loc::exists) {
+            if made.iter().any(Loc::present) {
                 return;
             }
             if let Some(mark) = &self.mark {

@@ -12,13 +12,16 @@
 //!   to finish a killed delete), `delete`, `pending` (the marks of
 //!   chains under way), `restart` (down then up, for sync), `upgrade`,
 //!   `maker`, `envdir`, `manifest`;
-//! - trees under `SV/instances/`: `copy`, `rename`, `leftovers`;
+//! - trees under `SV/instances/`: `copy`, `rename`, `leftovers`, `work`;
 //! - s6's objects: `layout` (the instanced service), `scandir`,
 //!   `supervise`, `svstatus`, `svwait`, `fifodir`, `fifo`, `lock`,
 //!   `name`, `release`;
 //! - the process itself: `wait` (every wait), `signals` (every change
 //!   to signal state), `random`, and `diag` (messages and exit codes,
-//!   knowing nothing else).
+//!   knowing nothing else);
+//! - the filesystem: `door`, the only module that reaches files by
+//!   path; every other works on the places and descriptors it hands out
+//!   (`work` is our root-only `.s6i-work` among them).
 
 pub mod args;
 pub mod chain;

@@ -2,7 +2,8 @@
 //! record lock on their `lock` file for as long as they live. Asking
 //! F_GETLK for a read lock over the whole file tells whether someone
 //! holds it; flock(2) would not see it. Among themselves, our steps use
-//! flock(2) on a directory (see `exclusive`), which no s6 program takes.
+//! flock(2) on files in the root-only `.s6i-work` (see `crate::work`),
+//! which no other user can open, so none can hold us up.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 

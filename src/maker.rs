@@ -13,9 +13,7 @@
 //! and renamed into place whole: a failure leaves nothing behind.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, DirBuilder, Permissions};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use bstr::ByteSlice;
@@ -23,7 +21,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{umask, Mode};
 
 use crate::copy;
-use crate::diag::{errno_of, warn, Error, EXIT_USAGE};
+use crate::diag::{warn, Error, EXIT_USAGE};
 use crate::door::Loc;
 use crate::getopt::{number, number64};
 
@@ -362,7 +360,7 @@ impl Build {
     /// Start building `dir`, which must not exist.
     fn start(dir: &Path) -> Result<Build, Error> {
         let dst = Loc::of(dir);
-        if dst.exists() {
+        if dst.present() {
             return Err(Error::sys("mkdir", dir, Errno::EEXIST));
         }
         let tmp = crate::leftovers::hidden_sibling(&dst, "make");
@@ -450,26 +448,33 @@ fn current_umask() -> u32 {
 /// s6-rc makes executable itself) with one that is not executable. Its
 /// instances would loop on "unable to exec run", visible only in a log.
 /// A template that is not there at all is left to the copy to report.
+/// A `run` that is a link is left to the run time to judge: it is
+/// copied as a link, and not followed here.
 pub fn check_template(template: &Path, executable: bool) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    if !template.is_dir() {
+    use nix::sys::stat::SFlag;
+    let top = Loc::at(template);
+    if !top.stat().is_ok_and(|st| crate::door::kind(&st) == SFlag::S_IFDIR) {
         return Ok(());
     }
-    let run = template.join("run");
+    let run = top.join("run");
     let refuse = |what: &[u8]| {
         Err(crate::diag::msg("invalid template: ")
             .path(&run)
             .text(what)
             .fatal(EXIT_USAGE))
     };
-    match fs::metadata(&run) {
-        Ok(md) if !md.is_file() => refuse(b" is not a regular file"),
-        Ok(md) if executable && md.permissions().mode() & 0o111 == 0 => refuse(b" is not executable"),
+    match run.stat() {
+        Ok(st) if crate::door::kind(&st) == SFlag::S_IFLNK => Ok(()),
+        Ok(st) if crate::door::kind(&st) != SFlag::S_IFREG => refuse(b" is not a regular file"),
+        Ok(st) if executable && st.st_mode & 0o111 == 0 => refuse(b" is not executable"),
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => refuse(b" does not exist"),
-        Err(e) => Err(Error::sys("stat", &run, errno_of(&e))),
+        Err(Errno::ENOENT) => refuse(b" does not exist"),
+        Err(e) => Err(Error::sys("stat", &run, e)),
     }
 }
+
+/// The most of /etc/passwd that is read.
+const PASSWD_MAX: usize = 16 << 20;
 
 /// A user the run scripts switch to must exist where the service runs,
 /// which need not be here (the maker may run on a build host): unknown
@@ -481,7 +486,7 @@ fn warn_unknown_user(user: &OsStr) {
     if name.is_empty() || name.contains(&b':') || name.iter().all(u8::is_ascii_digit) {
         return;
     }
-    let passwd = fs::read("/etc/passwd").unwrap_or_default();
+    let passwd = crate::door::read_given(Path::new("/etc/passwd"), PASSWD_MAX).unwrap_or_default();
     let known = passwd
         .split(|&b| b == b'\n')
         .any(|line| line.split(|&b| b == b':').next() == Some(name));
@@ -532,18 +537,15 @@ impl Maker {
     /// own: scripts need not be executable, and, as with s6's maker,
     /// there is no `instance/` or `instances/` to copy.
     fn make_rc(&self, p: &Programs, rc: &Rc, template: &Path, dir: &Path) -> Result<(), Error> {
-        let created = match DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {
-                fs::set_permissions(dir, Permissions::from_mode(0o755))
-                    .map_err(|e| Error::sys("chmod", dir, errno_of(&e)))?;
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(Error::sys("mkdir", dir, errno_of(&e))),
+        let at = Loc::of(dir);
+        let created = match at.mkdir(0o755) {
+            Ok(()) => true,
+            Err(Errno::EEXIST) => false,
+            Err(e) => return Err(Error::sys("mkdir", dir, e)),
         };
         let made = self.make_rc_services(p, rc, template, dir);
         if made.is_err() && created {
-            let _ = fs::remove_dir(dir);
+            let _ = at.rmdir();
         }
         made
     }
@@ -590,7 +592,7 @@ impl Maker {
 fn chmod_ours(at: &Loc, mode: u32) -> Result<(), Errno> {
     use nix::sys::stat::{fchmod, fchmodat, FchmodatFlags};
     let mode = Mode::from_bits_retain(mode);
-    if at.is_dir() {
+    if at.is_real_dir() {
         return fchmod(&at.open_dir()?, mode);
     }
     let (dir, name) = at.parent_fd()?;

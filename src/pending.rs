@@ -31,7 +31,7 @@ pub(crate) fn mark(dir: &Loc) -> Result<(), Errno> {
 /// Whether `dir` holds a mark (of any kind: a fresh copy being created
 /// does).
 pub(crate) fn marked(dir: &Loc) -> bool {
-    dir.join(PENDING).exists()
+    dir.join(PENDING).present()
 }
 
 /// Take the mark of `dir` away: its chain is done with it. Best effort.
@@ -50,7 +50,7 @@ fn pending_pid(dir: &Loc) -> Option<i32> {
 /// a delete that timed out, and no supervisor runs in it any more.
 pub(crate) fn abandoned(service: &Service, name: &OsStr) -> bool {
     let dir = service.instance_dir(name);
-    let linked = service.link(name).exists();
+    let linked = service.link(name).present();
     let supervised =
         || supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)));
     !linked && pending_pid(&dir).is_some_and(gone_or_me) && !supervised()
@@ -60,7 +60,7 @@ pub(crate) fn abandoned(service: &Service, name: &OsStr) -> bool {
 /// its supervisors still run.
 pub(crate) fn left_supervised(service: &Service, name: &OsStr) -> bool {
     let dir = service.instance_dir(name);
-    let linked = service.link(name).exists();
+    let linked = service.link(name).present();
     let supervised =
         || supervised_dirs(&dir).is_ok_and(|ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(false)));
     !linked && pending_pid(&dir).is_some_and(process_gone) && supervised()
@@ -79,10 +79,10 @@ pub fn left_unlinked(service: &Service) -> Result<Vec<std::ffi::OsString>, Error
     let mut names = Vec::new();
     for name in entries {
         let at = dir.join(&name);
-        if name.as_encoded_bytes().first() == Some(&b'.') || !at.is_dir() {
+        if name.as_encoded_bytes().first() == Some(&b'.') || !at.is_real_dir() {
             continue;
         }
-        let linked = service.link(&name).exists();
+        let linked = service.link(&name).present();
         if !linked && pending_pid(&at).is_some_and(process_gone) {
             names.push(name);
         }

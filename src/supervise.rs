@@ -42,7 +42,7 @@ pub fn is_running(svdir: &Loc) -> Result<bool, Errno> {
 /// the status is there, the supervisor is still starting and its `s` is
 /// yet to come.
 pub fn has_started(svdir: &Loc) -> Result<bool, Errno> {
-    Ok(is_running(svdir)? && svdir.join("supervise/status").exists())
+    Ok(is_running(svdir)? && svdir.join("supervise/status").present())
 }
 
 /// Send s6-svc command letters. Ok(false) when no supervisor listens.

@@ -2,7 +2,6 @@
 //! its s6-supervise announces in `event/`: `u` up, `U` up and ready, `d`
 //! down, `D` down and finished, `O` will not restart, `x` exiting.
 
-use std::path::Path;
 use std::time::Instant;
 
 use crate::diag::{Error, EXIT_SYS, EXIT_TIMEOUT};
@@ -21,7 +20,7 @@ pub struct Target {
 
 /// `DIR failed permanently or its supervisor died`: a wait for up that
 /// ends with `O` (will not restart) or `x` (supervisor exiting).
-pub fn failed_permanently(dir: &Path) -> crate::diag::Msg {
+pub fn failed_permanently(dir: &(impl crate::diag::Shown + ?Sized)) -> crate::diag::Msg {
     crate::diag::Msg::default()
         .path(dir)
         .text(" failed permanently or its supervisor died")

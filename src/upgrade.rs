@@ -91,7 +91,7 @@ pub fn upgrade(
     timeout: Option<Duration>,
 ) -> Result<Vec<(PathBuf, Outcome)>, Error> {
     let template = service.template()?;
-    let wait = wait.unwrap_or(if template.join("notification-fd").exists() {
+    let wait = wait.unwrap_or(if template.join("notification-fd").present() {
         Wait::Ready
     } else {
         Wait::Up
@@ -102,7 +102,7 @@ pub fn upgrade(
     // An instance is a link and its directory. Every name is checked
     // before anything moves; listed, a link without its directory (going
     // away) is left out.
-    let whole = |name: &OsStr| service.linked(name) && service.instance_dir(name).is_dir();
+    let whole = |name: &OsStr| service.linked(name) && service.instance_dir(name).is_real_dir();
     let mut todo: Vec<PathBuf> = if names.is_empty() {
         let all = service.instance_names()?;
         all.iter().filter(|n| whole(n)).map(PathBuf::from).collect()
@@ -196,7 +196,7 @@ fn prepare(service: &Service, template: &Loc, name: &Path) -> Result<Move, Error
         // killed upgrade left it so), as its down file says.
         let wanted_up = left_held.unwrap_or_else(|| match supervise::is_running(&dir) {
             Ok(true) => crate::svstatus::Status::read(&dir).map_or(true, |st| st.wantup),
-            _ => !dir.join("down").exists(),
+            _ => !dir.join("down").present(),
         });
         Ok((wanted_up, hold_down(&new, wanted_up)?))
     });
@@ -226,11 +226,11 @@ fn keep_own_state(old: &Loc, new: &Loc) -> Result<(), nix::errno::Errno> {
         } else {
             (old.join(sub), new.join(sub))
         };
-        if !n.is_dir() {
+        if !n.is_real_dir() {
             continue;
         }
-        let own_down = o.join("down").exists() && held_by_us(&o).is_none();
-        match (own_down, n.join("down").exists()) {
+        let own_down = o.join("down").present() && held_by_us(&o).is_none();
+        match (own_down, n.join("down").present()) {
             (true, false) => n.join("down").write_new(b"", 0o644)?,
             (false, true) => n.join("down").remove_tree()?,
             _ => {}
@@ -326,7 +326,7 @@ fn add_missing(
 /// ours.
 fn hold_down(dir: &Loc, wanted_up: bool) -> Result<bool, nix::errno::Errno> {
     let down = dir.join("down");
-    if down.exists() {
+    if down.present() {
         return Ok(false);
     }
     let says = if wanted_up { HELD } else { HELD_WANTED_DOWN };
@@ -384,7 +384,7 @@ impl Deletions {
 }
 
 /// What to tell of a failure.
-fn say(dir: &Path, f: &Failure) -> Vec<u8> {
+fn say(dir: &(impl crate::diag::Shown + ?Sized), f: &Failure) -> Vec<u8> {
     match f {
         Failure::Failed(_, msg) => msg.clone(),
         Failure::Deleted => crate::diag::msg("unable to upgrade ")

@@ -24,7 +24,6 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -52,7 +51,7 @@ pub enum WaitError {
 impl WaitError {
     /// The error a step stops with: `timed out waiting for WHAT PATH`
     /// (exit 99), or the system's.
-    pub fn error(self, what: &str, path: &Path) -> Error {
+    pub fn error(self, what: &str, path: &(impl crate::diag::Shown + ?Sized)) -> Error {
         match self {
             WaitError::Timeout => msg("timed out waiting for ")
                 .text(what)

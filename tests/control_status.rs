@@ -51,8 +51,10 @@ fn create(svc: &Path, args: &[&str]) {
     if !args.iter().any(|a| a.starts_with("-d") || a.starts_with("-D")) {
         let dir = svc.join("instances").join(args[args.len() - 1]);
         assert!(
-            wait_until(Duration::from_secs(5), || s6i::svstatus::Status::read(&dir)
-                .is_ok_and(|st| st.is_up())),
+            wait_until(Duration::from_secs(5), || s6i::svstatus::Status::read(
+                &s6i::door::Loc::at(&dir)
+            )
+            .is_ok_and(|st| st.is_up())),
             "instance {} never came up",
             args[args.len() - 1]
         );
@@ -118,7 +120,7 @@ fn signals(dir: &Path) -> String {
 }
 
 fn state(svc: &Path, name: &str) -> (bool, bool) {
-    let st = s6i::svstatus::Status::read(&svc.join("instances").join(name)).unwrap();
+    let st = s6i::svstatus::Status::read(&s6i::door::Loc::at(&svc.join("instances").join(name))).unwrap();
     (st.is_up(), st.wantup)
 }
 
@@ -253,7 +255,7 @@ fn every_wait_mode() {
         let before = status(&dir).0;
         let out = control(&svc, args, "a");
         assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
-        let st = s6i::svstatus::Status::read(&dir).unwrap();
+        let st = s6i::svstatus::Status::read(&s6i::door::Loc::at(&dir)).unwrap();
         assert_eq!(st.is_up(), up, "{args:?}");
         if let Some(r) = ready {
             assert_eq!(st.ready, r, "{args:?}");
@@ -526,7 +528,7 @@ fn the_signal_step_chains() {
         .arg(&marker));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(marker.exists());
-    let st = s6i::svstatus::Status::read(&svc.join("instances/a")).unwrap();
+    let st = s6i::svstatus::Status::read(&s6i::door::Loc::at(&svc.join("instances/a"))).unwrap();
     assert!(st.is_up() && st.ready);
 }
 

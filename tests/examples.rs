@@ -63,7 +63,9 @@ fn examples_dir() -> PathBuf {
 fn example_template(name: &str) -> impl FnOnce(&std::path::Path) {
     let src = examples_dir().join(name);
     move |dst: &std::path::Path| {
-        s6i::copy::copy_tree(&src, dst).unwrap().publish();
+        s6i::copy::copy_tree(&s6i::door::Loc::at(&src), &s6i::door::Loc::of(dst))
+            .unwrap()
+            .publish();
     }
 }
 
@@ -140,7 +142,7 @@ fn create_and_run_waits_for_readiness() {
         .args(["/usr/bin/cat", "/proc/self/status"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Name:\tcat"));
-    let st = s6i::svstatus::Status::read(&svc.join("instances/a")).unwrap();
+    let st = s6i::svstatus::Status::read(&s6i::door::Loc::at(&svc.join("instances/a"))).unwrap();
     assert!(st.is_up() && st.ready);
     // The program gets a clean environment, without the steps' variables.
     let out = run(example("create-and-run").arg(&svc).arg("b").arg("/usr/bin/env"));

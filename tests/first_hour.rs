@@ -252,7 +252,7 @@ fn restart_all_restarts_what_is_up_and_names_what_did_not_come_back() {
     // Once slow is back, everything comes back: exit 0.
     let slow = svc.join("instances/slow");
     assert!(wait_until(Duration::from_secs(10), || s6i::svstatus::Status::read(
-        &slow
+        &s6i::door::Loc::at(&slow)
     )
     .is_ok_and(|st| st.is_up())));
     write_script(&svc.join("instances/slow/finish"), "/usr/bin/true");

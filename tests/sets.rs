@@ -15,7 +15,7 @@ fn create(svc: &Path, args: &[&str], name: &str) {
 }
 
 fn up(dir: &Path) -> bool {
-    s6i::svstatus::Status::read(dir).is_ok_and(|st| st.is_up())
+    s6i::svstatus::Status::read(&s6i::door::Loc::at(dir)).is_ok_and(|st| st.is_up())
 }
 
 /// The seconds counts, which tick between two readers, as N.

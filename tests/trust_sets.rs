@@ -53,11 +53,21 @@ fn exactly(svc: &Path, names: &[&str], what: &str) {
     assert_eq!(plain.len(), names.len(), "{what}: {plain:?}");
 }
 
+/// Hidden entries of `instances/`, but `.s6i-work`, the directory of
+/// our marks and locks, which stays.
 fn hidden(svc: &Path) -> Vec<Vec<u8>> {
     entries(&svc.join("instances"))
         .into_iter()
-        .filter(|e| e.starts_with(b"."))
+        .filter(|e| e.starts_with(b".") && e != b".s6i-work")
         .collect()
+}
+
+/// `.s6i-work` as our commands make it: root's, mode 0700.
+fn work_dir(svc: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::DirBuilderExt;
+    let work = svc.join("instances/.s6i-work");
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&work);
+    work
 }
 
 #[test]
@@ -435,8 +445,7 @@ fn a_sync_with_nothing_to_do_sweeps_what_killed_commands_hid() {
     // the mark that says its process had hidden work under way.
     let pid = dead_pid();
     sleeper_template(&svc.join(format!("instances/.s6i-remove:{pid}:abcdef")));
-    std::fs::create_dir(svc.join("instances/.s6i-work")).unwrap();
-    std::fs::write(svc.join(format!("instances/.s6i-work/{pid}")), "").unwrap();
+    std::fs::write(work_dir(&svc).join(pid.to_string()), "").unwrap();
     let out = sync(&svc, &["a"]);
     assert_eq!((code(&out), out.stdout.as_slice()), (0, &b""[..]), "{}", stderr(&out));
     assert!(hidden(&svc).is_empty(), "{:?}", hidden(&svc));
@@ -445,8 +454,7 @@ fn a_sync_with_nothing_to_do_sweeps_what_killed_commands_hid() {
     // command reads instances/ for them.
     let pid = dead_pid();
     sleeper_template(&svc.join(format!("instances/.s6i-clone:{pid}:abcdef")));
-    std::fs::create_dir(svc.join("instances/.s6i-work")).unwrap();
-    std::fs::write(svc.join(format!("instances/.s6i-work/{pid}")), "").unwrap();
+    std::fs::write(work_dir(&svc).join(pid.to_string()), "").unwrap();
     let out = run(ours("s6-instance-delete").arg(&svc).arg("a"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(hidden(&svc).is_empty(), "{:?}", hidden(&svc));

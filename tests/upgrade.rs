@@ -31,7 +31,7 @@ fn version(svc: &Path, name: &str) -> String {
 }
 
 fn ready(dir: &Path) -> bool {
-    s6i::svstatus::Status::read(dir).is_ok_and(|st| st.is_up() && st.ready)
+    s6i::svstatus::Status::read(&s6i::door::Loc::at(dir)).is_ok_and(|st| st.is_up() && st.ready)
 }
 
 fn supervisors(dir: &Path) -> usize {

@@ -72,7 +72,7 @@ fn from_set(argv: &[OsString]) -> Result<Vec<OsString>, Error> {
     let names = n.list();
     // Only copies not yet linked: a live instance is s6i-change's.
     for name in &names {
-        if n.service.link(name).exists() {
+        if n.service.link(name).present() {
             return Err(crate::diag::msg("unable to install env/ into ")
                 .path(&n.service.instance_dir(name))
                 .text(": instance is linked")

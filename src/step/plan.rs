@@ -501,11 +501,10 @@ fn set_dirs(dir: &Path) -> Result<Set, Error> {
             .text(why)
             .fatal(EXIT_USAGE)
     };
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::sys("read", dir, diag::errno_of(&e)))?;
+    let top = crate::door::Loc::at(dir);
+    let entries = top.entries().map_err(|e| Error::sys("read", dir, e))?;
     let mut set = Set::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::sys("read", dir, diag::errno_of(&e)))?;
-        let name = entry.file_name();
+    for name in entries {
         let b = name.as_bytes();
         if b.starts_with(b".") {
             continue;
@@ -513,12 +512,11 @@ fn set_dirs(dir: &Path) -> Result<Set, Error> {
         crate::name::check(b)
             .and_then(|()| crate::name::not_an_option(b))
             .map_err(|e| bad(b, &reason_of(e)))?;
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir {
+        let at = top.join(&name);
+        if !at.is_real_dir() {
             return Err(bad(b, b"not a directory"));
         }
-        let path = entry.path();
-        let env = match envdir::read_path(&path).map_err(|e| Error::sys("read", &path, e))? {
+        let env = match envdir::read_dir(&at).map_err(|e| Error::sys("read", &at, e))? {
             envdir::Found::Env(env) => env,
             envdir::Found::NotRegular(file) => {
                 let why = diag::msg("not a regular file: ").name(&file);
@@ -537,18 +535,30 @@ fn set_dirs(dir: &Path) -> Result<Set, Error> {
     Ok(set)
 }
 
+/// The most a set (a file, or standard input) may hold: a thousand
+/// instances, each with a value at envdir::VALUE_MAX.
+pub const SET_MAX: usize = 64 << 20;
+
 fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::sys("read", path, diag::errno_of(&e)))
+    crate::door::read_given(path, SET_MAX).map_err(|e| Error::sys("read", path, e))
 }
 
 fn read_stdin() -> Result<Vec<u8>, Error> {
     let mut input = Vec::new();
-    std::io::stdin().lock().read_to_end(&mut input).map_err(|e| {
-        Error::new(
-            EXIT_SYS,
-            format!("unable to read stdin: {}", diag::reason(diag::errno_of(&e))),
-        )
-    })?;
+    std::io::stdin()
+        .lock()
+        .take(SET_MAX as u64 + 1)
+        .read_to_end(&mut input)
+        .map_err(|e| {
+            Error::new(
+                EXIT_SYS,
+                format!("unable to read stdin: {}", diag::reason(diag::errno_of(&e))),
+            )
+        })?;
+    if input.len() > SET_MAX {
+        let why = diag::reason(crate::door::TOO_BIG);
+        return Err(Error::new(EXIT_SYS, format!("unable to read stdin: {why}")));
+    }
     Ok(input)
 }
 

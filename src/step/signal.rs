@@ -5,7 +5,7 @@ use crate::door::Loc;
 use std::ffi::OsString;
 use std::time::Instant;
 
-use crate::diag::{errno_of, warn, Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT, EXIT_USAGE};
+use crate::diag::{warn, Error, EXIT_NOT_RUNNING, EXIT_TIMEOUT, EXIT_USAGE};
 use crate::getopt::{number, Getopt};
 use crate::layout;
 use crate::release::{too_new, Release, BUILT_FOR};
@@ -169,11 +169,11 @@ fn send(dirs: &[Loc], cmds: &[u8]) -> Result<(), Error> {
 
 /// Whether the service notifies readiness; without `notification-fd`, a
 /// wait for readiness becomes a wait for up, with a warning, as in s6.
-fn readiness_notified(dir: &std::path::Path) -> Result<bool, Error> {
+fn readiness_notified(dir: &Loc) -> Result<bool, Error> {
     let fd_file = dir.join("notification-fd");
-    match std::fs::metadata(&fd_file) {
+    match fd_file.stat() {
         Ok(_) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(nix::errno::Errno::ENOENT) => {
             warn(
                 crate::diag::Msg::default()
                     .path(&fd_file)
@@ -181,7 +181,7 @@ fn readiness_notified(dir: &std::path::Path) -> Result<bool, Error> {
             );
             Ok(false)
         }
-        Err(e) => Err(Error::sys("access", &fd_file, errno_of(&e))),
+        Err(e) => Err(Error::sys("access", &fd_file, e)),
     }
 }
 

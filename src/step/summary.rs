@@ -31,7 +31,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         let line = match read(&service.instance(name)) {
             Ok(view) => format.line(&view),
             // Gone since it was listed: left out. Named and not there: said.
-            Err(_) if !link.exists() => {
+            Err(_) if !link.present() => {
                 if !named.is_empty() {
                     diag::warn(diag::msg("no instance named ").name(name));
                     missing += 1;

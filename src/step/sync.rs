@@ -75,7 +75,7 @@ fn sync(service: &Service, mut set: Set, o: &SyncOpts) -> Result<(), Error> {
             let mut watches = Vec::with_capacity(wave.len());
             for name in wave {
                 let dir = service.instance_dir(name);
-                if !dir.join("down").exists() {
+                if !dir.join("down").present() {
                     watches.push((*name, Watch::start(&dir)?));
                 }
             }

@@ -22,15 +22,15 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (ops, prog) = operands(opts.rest(), 2)?;
     let service = Service::new(&ops[0])?;
     let new = Path::new(&ops[1]);
-    match std::fs::metadata(new) {
-        Ok(md) if md.is_dir() => crate::maker::check_template(new, true)?,
-        Ok(_) => {
+    match Loc::at(new).stat() {
+        Ok(_) => crate::maker::check_template(new, true)?,
+        Err(nix::errno::Errno::ENOTDIR) => {
             let msg = crate::diag::msg("invalid template: ")
                 .path(new)
                 .text(" is not a directory");
             return Err(Error::new(crate::diag::EXIT_USAGE, msg));
         }
-        Err(e) => return Err(Error::sys("stat", new, crate::diag::errno_of(&e))),
+        Err(e) => return Err(Error::sys("stat", new, e)),
     }
     replace(&service, new)?;
     Ok(prog.to_vec())

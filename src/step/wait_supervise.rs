@@ -38,7 +38,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         let mut watches = Vec::with_capacity(names.len());
         for name in &names {
             let dir = n.service.instance_dir(name);
-            if !dir.join("down").exists() {
+            if !dir.join("down").present() {
                 watches.push((*name, Watch::start(&dir)?));
             }
         }
@@ -61,7 +61,7 @@ pub fn wait_up(
         let dir = service.instance_dir(name);
         let target = Target {
             up: true,
-            ready: ready && dir.join("notification-fd").exists(),
+            ready: ready && dir.join("notification-fd").present(),
         };
         match watch.until(target, deadline) {
             Ok(true) => {}

@@ -448,7 +448,7 @@ impl Watch<'_> {
             if name.as_bytes().first() == Some(&b'.') || self.named.as_ref().is_some_and(|n| !n.contains(&name)) {
                 continue;
             }
-            let there = self.service.link(&name).exists();
+            let there = self.service.link(&name).present();
             match (self.insts.contains_key(&name), there) {
                 (false, true) if !self.scanner_gone => {
                     wait::make_room_for(self.insts.len() + 1);
@@ -571,7 +571,7 @@ impl Watch<'_> {
             .filter(|n| {
                 self.insts.get(*n).is_some_and(|i| {
                     let up_wanted = matches!(target, Target::Up | Target::Ready);
-                    let linked = || self.service.link(n).exists();
+                    let linked = || self.service.link(n).present();
                     (i.failed && up_wanted) || (i.exiting && !self.scanner_gone && linked())
                 })
             })
@@ -612,7 +612,7 @@ fn subscribe(dir: &Loc) -> Result<Listener, Errno> {
     if ev.stat() == Err(Errno::ENOENT) {
         match supervise::make_eventdir(dir, false, false) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(Errno::ENOENT) if !dir.exists() => return Err(Errno::ENOENT),
+            Err(Errno::ENOENT) if !dir.present() => return Err(Errno::ENOENT),
             Err(e) => return Err(e),
         }
     }

@@ -159,7 +159,7 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Whether a lock file is held (the way s6 asks).
 pub fn locked(lockfile: &Path) -> bool {
-    s6i::lock::held(lockfile).unwrap_or(false)
+    s6i::lock::held(&s6i::door::Loc::of(lockfile)).unwrap_or(false)
 }
 
 pub fn supervised(dir: &Path) -> bool {
