@@ -25,6 +25,7 @@ use nix::sys::stat::{umask, Mode};
 
 use crate::copy;
 use crate::diag::{errno_of, warn, Error, EXIT_USAGE};
+use crate::door::Loc;
 use crate::getopt::{number, number64};
 
 /// Where the programs named in the generated run scripts live. They are
@@ -435,8 +436,77 @@ impl Build {
 impl Drop for Build {
     fn drop(&mut self) {
         if !self.tmp.as_os_str().is_empty() {
-            copy::discard(&self.tmp);
+            let _ = remove_ours(&self.tmp);
         }
+    }
+}
+
+/// The place `path` names, as a `Loc` below its parent directory (the
+/// caller's own, followed as given).
+fn below_parent(path: &Path) -> Result<(Loc, &OsStr), Errno> {
+    let name = path.file_name().ok_or(Errno::EINVAL)?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((Loc::at(parent), name))
+}
+
+/// Remove a tree we made at `path`, in place: by descriptor, never
+/// through a link, at any depth (see `door::remove_at`).
+pub(crate) fn remove_ours(path: &Path) -> Result<(), Errno> {
+    let (parent, name) = below_parent(path)?;
+    parent.join(name).remove_tree()
+}
+
+/// Remove the tree at `path`: renamed first to a hidden name beside it,
+/// so that it vanishes at once, then removed as `remove_ours` does.
+pub(crate) fn remove_aside(path: &Path) -> Result<(), Errno> {
+    let (parent, name) = below_parent(path)?;
+    let aside = crate::leftovers::hidden_sibling(path, "remove");
+    let aside = parent.join(aside.file_name().ok_or(Errno::EINVAL)?);
+    match parent.join(name).rename(&aside) {
+        Ok(()) => aside.remove_tree(),
+        Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Refuse to copy `template` into itself: `place`, the directory where
+/// its copy would be made (shown as `shown`), must not be the template,
+/// nor lie below it, told by device and inode (see `Loc::is_within`).
+/// A copy into itself would go on copying its own copy. Exit 100, and
+/// nothing is made. Where either is not a directory, there is no
+/// verdict to give: the copy, or the mkdir, says what is wrong.
+pub fn refuse_copy_into_itself(template: &Path, place: &Loc, shown: &Path) -> Result<(), Error> {
+    let tpl = Loc::at(template);
+    if !tpl.is_dir() || !place.is_dir() {
+        return Ok(());
+    }
+    match place.is_within(&tpl) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(crate::diag::msg("invalid template: ")
+            .path(template)
+            .text(" is ")
+            .path(shown)
+            .text(" or holds it: a template cannot be copied into itself")
+            .fatal(EXIT_USAGE)),
+        Err(e) => Err(Error::sys("walk up from", shown, e)),
+    }
+}
+
+/// Where the maker's copy of the template goes: in `dir`, when it is a
+/// directory already (`-r`'s source directory; without `-r`, a `dir`
+/// that exists is refused anyway, but being the template is said
+/// first), else beside it.
+fn copy_place(dir: &Path) -> Loc {
+    let here = Loc::at(dir);
+    if here.is_dir() {
+        return here;
+    }
+    match below_parent(dir) {
+        Ok((parent, _)) => parent,
+        Err(_) => here,
     }
 }
 
@@ -501,6 +571,7 @@ impl Maker {
     /// `-r`, the source definitions in `dir`).
     pub fn make(&self, p: &Programs, template: &Path, dir: &Path) -> Result<(), Error> {
         check_template(template, self.rc.is_none())?;
+        refuse_copy_into_itself(template, &copy_place(dir), dir)?;
         for user in [Some(&self.user), self.logger.as_ref().and_then(|l| l.user.as_ref())]
             .into_iter()
             .flatten()
@@ -578,7 +649,7 @@ impl Maker {
         if let Some(b) = logger {
             // The service alone is half the pair: take it back.
             if let Err(e) = b.finish() {
-                let _ = copy::remove_tree(&service_dir);
+                let _ = remove_aside(&service_dir);
                 return Err(e);
             }
         }

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use crate::diag::{Error, EXIT_SYS};
+use crate::door::Loc;
 use crate::getopt::{operands, Getopt};
 use crate::layout::Service;
 use crate::{copy, leftovers, rename};
@@ -43,11 +44,16 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
         let msg = crate::diag::msg("not an instanced service: ").path(service.root());
         Error::new(EXIT_SYS, msg)
     })?;
+    // The copy is made beside the template: never inside `new` (the
+    // service as its own template, or inside it), where it would go on
+    // copying itself. Refused before anything is made or swept.
+    let place = current.parent().unwrap_or(Path::new("."));
+    crate::maker::refuse_copy_into_itself(new, &Loc::at(place), place)?;
     // Copies and old templates that a killed replace left behind go now.
     let _ = leftovers::sweep_leftovers(service.root());
     let copy = leftovers::hidden_sibling(&current, "template");
     let failed = |e: copy::CopyError| {
-        copy::discard(&copy);
+        let _ = crate::maker::remove_ours(&copy);
         Error::new(EXIT_SYS, e.message(new, &current))
     };
     copy::copy_tree(new, &copy).map_err(failed)?.publish();
@@ -56,7 +62,8 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
     // (creates, upgrades) hold a shared lock on it: it goes once they are
     // done, so that each is whole (see copy::copy_template).
     let readers_done = crate::lock::exclusive(&copy);
-    let removed = copy::remove_tree(&copy).map_err(|e| Error::sys("remove", &copy, e));
+    // By descriptor, at any depth: a template may be deep.
+    let removed = crate::maker::remove_aside(&copy).map_err(|e| Error::sys("remove", &copy, e));
     drop(readers_done);
     removed
 }
