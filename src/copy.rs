@@ -247,13 +247,106 @@ fn kind(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
 }
 
-/// Copy every entry of the directory `from` into the directory `to`.
+/// Copy every entry of the directory `from` into the directory `to`:
+/// a tree of any depth, with a stack rather than recursion (a template
+/// thousands of levels deep must not overflow ours), and with only the
+/// last `door::OPEN_LEVELS` levels open, both sides, so that no depth
+/// exhausts our descriptors. A level closed is opened again through its
+/// child's `..` on the way back up, and checked by device and inode to
+/// be the directory it was (see `door::reopen_parent`): a source
+/// directory moved meanwhile fails the copy (EAGAIN) rather than let it
+/// go on elsewhere. Each directory gets its owner and mode once it is
+/// full, after the one above is open again: a mode without search
+/// permission then keeps nothing from being reached.
 fn copy_contents(from: OwnedFd, to: BorrowedFd, skip: &[&[u8]]) -> Result<(), CopyError> {
-    let mut dir = Dir::from_fd(from)?;
-    for name in names(&mut dir, skip)? {
-        copy_at(dir.as_fd(), &name, to, &name).map_err(|e| e.within(&name))?;
+    let mut top = Dir::from_fd(from)?;
+    let mut top_todo = names(&mut top, skip)?;
+    top_todo.reverse();
+    let mut levels: Vec<Level> = Vec::new();
+    // What failed, named from the top of the copy.
+    let named = |e: CopyError, levels: &[Level]| levels.iter().rev().fold(e, |e, l| e.within(&l.name));
+    loop {
+        let next = match levels.last_mut() {
+            None => top_todo.pop(),
+            Some(l) => l.todo.pop(),
+        };
+        let Some(name) = next else {
+            let Some(done) = levels.pop() else {
+                return Ok(());
+            };
+            let (sfd, dfd) = done.fds.as_ref().expect("the current level is open");
+            if let Some(above) = levels.last_mut() {
+                if above.fds.is_none() {
+                    let reopened = crate::door::reopen_parent(sfd.as_fd(), above.ids.0)
+                        .and_then(|s| Ok((Dir::from_fd(s)?, crate::door::reopen_parent(dfd.as_fd(), above.ids.1)?)));
+                    match reopened {
+                        Ok(fds) => above.fds = Some(fds),
+                        Err(e) => {
+                            let e = CopyError::from(e).within(&done.name);
+                            return Err(named(e, &levels));
+                        }
+                    }
+                }
+            }
+            set_owner_mode(dfd.as_fd(), &done.st);
+            continue;
+        };
+        let (sdir, ddir) = match levels.last() {
+            None => (top.as_fd(), to),
+            Some(l) => {
+                let (s, d) = l.fds.as_ref().expect("the current level is open");
+                (s.as_fd(), d.as_fd())
+            }
+        };
+        match copy_or_enter(sdir, &name, ddir, &name) {
+            Ok(None) => {}
+            Ok(Some(entered)) => {
+                let Entered { from, to, st } = entered;
+                let ids = (
+                    crate::door::id_of(from.as_fd()).map_err(|e| named(CopyError::from(e).within(&name), &levels))?,
+                    crate::door::id_of(to.as_fd()).map_err(|e| named(CopyError::from(e).within(&name), &levels))?,
+                );
+                let mut dir = Dir::from_fd(from).map_err(|e| named(CopyError::from(e).within(&name), &levels))?;
+                let mut todo = names(&mut dir, &[]).map_err(|e| named(CopyError::from(e).within(&name), &levels))?;
+                todo.reverse();
+                levels.push(Level {
+                    fds: Some((dir, to)),
+                    ids,
+                    st,
+                    name,
+                    todo,
+                });
+                if levels.len() > crate::door::OPEN_LEVELS {
+                    let k = levels.len() - crate::door::OPEN_LEVELS - 1;
+                    levels[k].fds = None;
+                }
+            }
+            Err(e) => return Err(named(e.within(&name), &levels)),
+        }
     }
-    Ok(())
+}
+
+/// A directory of a tree being copied (see `copy_contents`).
+struct Level {
+    /// The source directory and its copy, open; None above the last
+    /// `door::OPEN_LEVELS`, until they are opened again.
+    fds: Option<(Dir, OwnedFd)>,
+    /// Which directories they are (device, inode): source, copy.
+    ids: ((u64, u64), (u64, u64)),
+    /// The source as it was opened: what the copy gets once full.
+    st: FileStat,
+    /// Its name in the level above.
+    name: OsString,
+    /// The entries still to copy, the next one last.
+    todo: Vec<OsString>,
+}
+
+/// A directory just made as the copy of another, both open, to be
+/// filled: the source's stat gives the copy its owner and mode once full.
+struct Entered {
+    from: OwnedFd,
+    to: OwnedFd,
+    st: FileStat,
 }
 
 /// Give what `fd` is the owner, then the mode, of `st`; failures are
@@ -268,8 +361,25 @@ fn set_owner_mode(fd: BorrowedFd, st: &FileStat) {
 /// it was looked at as; each entry made gets its owner and mode on the
 /// descriptor it was written through (by name, in `ddir`, for links and
 /// special files, which cannot be opened for that: `ddir` is in a private
-/// copy, where nobody else can swap them).
+/// copy, where nobody else can swap them). A directory is copied with
+/// all it holds, at any depth (see `copy_contents`).
 fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> Result<(), CopyError> {
+    if let Some(Entered { from, to, st }) = copy_or_enter(sdir, sname, ddir, dname)? {
+        copy_contents(from, to.as_fd(), &[])?;
+        set_owner_mode(to.as_fd(), &st);
+    }
+    Ok(())
+}
+
+/// copy_at's one step: an entry that is not a directory is copied
+/// (None); a directory is opened, its copy made (private, 0700) and
+/// opened, for the caller to fill.
+fn copy_or_enter(
+    sdir: BorrowedFd,
+    sname: &OsStr,
+    ddir: BorrowedFd,
+    dname: &OsStr,
+) -> Result<Option<Entered>, CopyError> {
     let st = fstatat(sdir, sname, AtFlags::AT_SYMLINK_NOFOLLOW)?;
     let private = Mode::S_IRUSR | Mode::S_IWUSR;
     let owner = |st: &FileStat| (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
@@ -279,8 +389,7 @@ fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> 
             let st = fstat(&from)?;
             mkdirat(ddir, dname, Mode::S_IRWXU)?;
             let to = openat(ddir, dname, DIR_FLAGS, Mode::empty())?;
-            copy_contents(from, to.as_fd(), &[])?;
-            set_owner_mode(to.as_fd(), &st);
+            return Ok(Some(Entered { from, to, st }));
         }
         SFlag::S_IFREG => {
             let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
@@ -311,7 +420,7 @@ fn copy_at(sdir: BorrowedFd, sname: &OsStr, ddir: BorrowedFd, dname: &OsStr) -> 
         }
         _ => return Err(Errno::ENOTSUP.into()),
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Remove the entry `name` of the directory `dir`, whatever it is (see
@@ -448,6 +557,36 @@ mod tests {
             "{e:?}"
         );
         assert!(!dst.join("stolen").exists());
+    }
+
+    #[test]
+    fn a_tree_deeper_than_the_levels_kept_open_is_copied_with_its_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+        let levels = 3 * crate::door::OPEN_LEVELS + 5;
+        let mut at = src.clone();
+        for i in 0..levels {
+            std::fs::create_dir_all(at.join("d")).unwrap();
+            std::fs::write(at.join("f"), i.to_string()).unwrap();
+            at = at.join("d");
+        }
+        std::fs::write(at.join("deepest"), "bottom").unwrap();
+        // A directory its owner may not search, deep down: its mode is
+        // given once the walk is back above it.
+        let shut = src.join("d/".repeat(2 * crate::door::OPEN_LEVELS));
+        std::fs::set_permissions(&shut, PermissionsExt::from_mode(0o600)).unwrap();
+        super::copy_tree(&src, &dst).unwrap().publish();
+        std::fs::set_permissions(&shut, PermissionsExt::from_mode(0o755)).unwrap();
+        let copied = dst.join("d/".repeat(2 * crate::door::OPEN_LEVELS));
+        assert_eq!(mode(&copied), 0o600);
+        std::fs::set_permissions(&copied, PermissionsExt::from_mode(0o755)).unwrap();
+        let mut at = dst.clone();
+        for i in 0..levels {
+            assert_eq!(std::fs::read(at.join("f")).unwrap(), i.to_string().as_bytes());
+            at = at.join("d");
+        }
+        assert_eq!(std::fs::read(at.join("deepest")).unwrap(), b"bottom");
     }
 
     #[test]

@@ -442,6 +442,29 @@ impl Loc {
     pub fn rename(&self, to: &Loc) -> Result<(), Errno> {
         self.rename_flags(to, 0)
     }
+
+    /// Whether the directory here is `outer` or lies below it: told by
+    /// device and inode, walking up from here through `..` a descriptor
+    /// at a time (never by comparing paths, which links, bind mounts and
+    /// `..` in them make say nothing), up to the root (the directory
+    /// whose `..` is itself). One descriptor is open at a time, so no
+    /// depth is too deep.
+    pub fn is_within(&self, outer: &Loc) -> Result<bool, Errno> {
+        let outer = id_of(outer.open(SEARCH)?.as_fd())?;
+        let mut at = self.open(SEARCH)?;
+        let mut id = id_of(at.as_fd())?;
+        loop {
+            if id == outer {
+                return Ok(true);
+            }
+            let up = openat(&at, "..", SEARCH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+            let up_id = id_of(up.as_fd())?;
+            if up_id == id {
+                return Ok(false);
+            }
+            (at, id) = (up, up_id);
+        }
+    }
 }
 
 /// What the file the caller named at `path` (its own: followed as
@@ -453,6 +476,35 @@ pub fn read_given(path: &Path, bound: usize) -> Result<Vec<u8>, Errno> {
         bound,
     )
 }
+
+/// The device and inode of what `fd` is open on: which file it is.
+pub fn id_of(fd: BorrowedFd) -> Result<(u64, u64), Errno> {
+    let st = fstat(fd)?;
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// The directory that holds the directory open at `fd`, opened through
+/// its `..` (for reading), and checked by device and inode to be the
+/// one `expected`: a directory moved elsewhere meanwhile is EAGAIN, not
+/// a walk on in the wrong place. How a walk down a tree of any depth
+/// goes back up without keeping every level open.
+pub fn reopen_parent(fd: BorrowedFd, expected: (u64, u64)) -> Result<OwnedFd, Errno> {
+    let up = openat(fd, "..", DIR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+    match id_of(up.as_fd())? == expected {
+        true => Ok(up),
+        false => Err(Errno::EAGAIN),
+    }
+}
+
+/// How many levels of a tree a walk down it keeps open: those above
+/// are closed, and opened again through `..` on the way back up (see
+/// `reopen_parent`). Holding every level would take a descriptor (two,
+/// for a copy) per level, and a tree a few hundred levels deep would
+/// then exhaust RLIMIT_NOFILE (1024 by default); raising the limit only
+/// moves the wall. Keeping the last few open, rather than only the
+/// current one, means that a tree of ordinary depth is walked exactly
+/// as before, with no `..` looked up at all.
+pub const OPEN_LEVELS: usize = 32;
 
 /// Run `f` with the umask cleared, so that modes are as asked.
 fn without_umask<T>(f: impl FnOnce() -> T) -> T {
@@ -501,11 +553,13 @@ pub fn entries_of(fd: OwnedFd) -> Result<Vec<OsString>, Errno> {
 
 /// Remove the entry `name` of the directory `dir`, whatever it is: a
 /// directory with all it holds, read by descriptor, never through a
-/// link, with a stack of open directories rather than recursion, so
-/// that no depth can overflow ours. A missing entry is fine. A
-/// supervisor still writing its status into the tree (one a delete with
-/// -X did not wait for) can fill a directory between our look and our
-/// rmdir: that directory is read again, a bounded number of times.
+/// link, with a stack of directories rather than recursion, so that no
+/// depth can overflow ours, and with only the last `OPEN_LEVELS` of
+/// them open, so that no depth exhausts our descriptors. A missing
+/// entry is fine. A supervisor still writing its status into the tree
+/// (one a delete with -X did not wait for) can fill a directory between
+/// our look and our rmdir: that directory is read again, a bounded
+/// number of times.
 pub fn remove_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
     use nix::unistd::{unlinkat, UnlinkatFlags};
     // Linux says EISDIR for a directory; POSIX allows EPERM.
@@ -520,14 +574,27 @@ pub fn remove_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     };
-    // Each level: the directory open, its name in the one above, and
-    // the names still to remove in it.
-    let mut stack: Vec<(OwnedFd, OsString, Vec<OsString>)> = Vec::new();
-    let names = entries_of(first.try_clone().map_err(|e| crate::diag::errno_of(&e))?)?;
-    stack.push((first, name.to_os_string(), names));
+    let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| crate::diag::errno_of(&e));
+    // Each level: the directory (open, or closed above the last
+    // OPEN_LEVELS), which one it is, its name in the one above, and the
+    // names still to remove in it.
+    struct Level {
+        fd: Option<OwnedFd>,
+        id: (u64, u64),
+        name: OsString,
+        names: Vec<OsString>,
+    }
+    let mut stack: Vec<Level> = Vec::new();
+    stack.push(Level {
+        id: id_of(first.as_fd())?,
+        names: entries_of(dup(&first)?)?,
+        fd: Some(first),
+        name: name.to_os_string(),
+    });
     let mut refills = 64;
-    while let Some((fd, _, names)) = stack.last_mut() {
-        if let Some(n) = names.pop() {
+    while let Some(level) = stack.last_mut() {
+        let fd = level.fd.as_ref().expect("the current level is open");
+        if let Some(n) = level.names.pop() {
             match unlinkat(fd.as_fd(), n.as_os_str(), UnlinkatFlags::NoRemoveDir) {
                 Ok(()) | Err(Errno::ENOENT) => continue,
                 Err(Errno::EISDIR | Errno::EPERM) => {}
@@ -538,18 +605,35 @@ pub fn remove_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
                 Err(Errno::ENOENT) => continue,
                 Err(e) => return Err(e),
             };
-            let names = entries_of(sub.try_clone().map_err(|e| crate::diag::errno_of(&e))?)?;
-            stack.push((sub, n, names));
+            stack.push(Level {
+                id: id_of(sub.as_fd())?,
+                names: entries_of(dup(&sub)?)?,
+                fd: Some(sub),
+                name: n,
+            });
+            if stack.len() > OPEN_LEVELS {
+                let k = stack.len() - OPEN_LEVELS - 1;
+                stack[k].fd = None;
+            }
             continue;
         }
-        let (fd, n, _) = stack.pop().expect("a level");
-        let above = stack.last().map_or(dir, |(f, _, _)| f.as_fd());
-        match unlinkat(above, n.as_os_str(), UnlinkatFlags::RemoveDir) {
+        let done = stack.pop().expect("a level");
+        let fd = done.fd.expect("the current level is open");
+        if let Some(above) = stack.last_mut() {
+            if above.fd.is_none() {
+                above.fd = Some(reopen_parent(fd.as_fd(), above.id)?);
+            }
+        }
+        let above = stack.last().map_or(dir, |l| l.fd.as_ref().expect("reopened").as_fd());
+        match unlinkat(above, done.name.as_os_str(), UnlinkatFlags::RemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(Errno::ENOTEMPTY) if refills > 0 => {
                 refills -= 1;
-                let names = entries_of(fd.try_clone().map_err(|e| crate::diag::errno_of(&e))?)?;
-                stack.push((fd, n, names));
+                stack.push(Level {
+                    names: entries_of(dup(&fd)?)?,
+                    fd: Some(fd),
+                    ..done
+                });
             }
             Err(e) => return Err(e),
         }

@@ -436,6 +436,41 @@ impl Drop for Build {
     }
 }
 
+/// Refuse to copy `template` into itself: `place`, the directory where
+/// its copy would be made (shown as `shown`), must not be the template,
+/// nor lie below it, told by device and inode (see `Loc::is_within`).
+/// A copy into itself would go on copying its own copy. Exit 100, and
+/// nothing is made. Where either is not a directory, there is no
+/// verdict to give: the copy, or the mkdir, says what is wrong.
+pub fn refuse_copy_into_itself(template: &Path, place: &Loc, shown: &Path) -> Result<(), Error> {
+    let tpl = Loc::at(template);
+    if !tpl.is_real_dir() || !place.is_real_dir() {
+        return Ok(());
+    }
+    match place.is_within(&tpl) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(crate::diag::msg("invalid template: ")
+            .path(template)
+            .text(" is ")
+            .path(shown)
+            .text(" or holds it: a template cannot be copied into itself")
+            .fatal(EXIT_USAGE)),
+        Err(e) => Err(Error::sys("walk up from", shown, e)),
+    }
+}
+
+/// Where the maker's copy of the template goes: in `dir`, when it is a
+/// directory already (`-r`'s source directory; without `-r`, a `dir`
+/// that exists is refused anyway, but being the template is said
+/// first), else beside it.
+fn copy_place(dir: &Path) -> Loc {
+    let here = Loc::at(dir);
+    if here.is_real_dir() {
+        return here;
+    }
+    Loc::of(dir).parent().unwrap_or(here)
+}
+
 /// The umask can only be read by setting it: set it back at once.
 fn current_umask() -> u32 {
     let old = umask(Mode::from_bits_truncate(0o077));
@@ -504,6 +539,7 @@ impl Maker {
     /// `-r`, the source definitions in `dir`).
     pub fn make(&self, p: &Programs, template: &Path, dir: &Path) -> Result<(), Error> {
         check_template(template, self.rc.is_none())?;
+        refuse_copy_into_itself(template, &copy_place(dir), dir)?;
         for user in [Some(&self.user), self.logger.as_ref().and_then(|l| l.user.as_ref())]
             .into_iter()
             .flatten()

@@ -771,3 +771,77 @@ fn a_service_runs_as_its_user() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(entries(&svc.join("instances")).is_empty());
 }
+
+/// Issue 26, item 9: a template is never copied into itself. Where the
+/// copy would go (beside `dir`, or in it with -r) is the template or
+/// lies below it, told by device and inode (a link to the template is
+/// seen through): refused, exit 100, before anything is made.
+#[test]
+fn a_template_is_never_copied_into_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tpl = tmp.path().join("tpl");
+    sleeper_template(&tpl);
+    std::fs::create_dir(tpl.join("sub")).unwrap();
+    std::os::unix::fs::symlink(&tpl, tmp.path().join("link")).unwrap();
+    let before = snapshot(&tpl);
+    let r = OsStr::new("-r");
+    let cases: Vec<(Vec<&OsStr>, PathBuf)> = vec![
+        (vec![], tpl.join("svc")),
+        (vec![], tpl.clone()),
+        (vec![], tpl.join("sub/svc")),
+        (vec![], tmp.path().join("link/svc")),
+        (vec![], tpl.join("sub/../svc")),
+        (vec![r, OsStr::new("svc")], tpl.clone()),
+        (vec![r, OsStr::new("svc")], tpl.join("sub")),
+        (vec![r, OsStr::new("svc")], tpl.join("rc")),
+    ];
+    for (args, dir) in cases {
+        let out = run(ours(PROG).args(&args).arg(&tpl).arg(&dir));
+        assert_eq!(code(&out), 100, "{args:?} {dir:?}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.starts_with(&format!("{PROG}: fatal: invalid template: {}", tpl.display()))
+                && said.ends_with(" or holds it: a template cannot be copied into itself\n"),
+            "{said}"
+        );
+        assert_eq!(snapshot(&tpl), before, "{args:?} {dir:?}");
+        assert!(leftovers(&tpl).is_empty() && leftovers(tmp.path()).is_empty());
+    }
+    // Beside it, or with the template given through a link, all is well.
+    let out = run(ours(PROG).arg(tmp.path().join("link")).arg(tmp.path().join("svc")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(tmp.path().join("svc/template/run")).unwrap(),
+        std::fs::read(tpl.join("run")).unwrap()
+    );
+    assert_eq!(snapshot(&tpl), before);
+}
+
+/// Issue 26, item 9: a template of any depth is made into a service,
+/// with the descriptors of a default limit (1024), without recursion;
+/// and a maker that fails after copying one leaves nothing of it.
+#[test]
+fn a_deep_template_is_copied_whole_and_a_failure_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tpl = tmp.path().join("tpl");
+    sleeper_template(&tpl);
+    deep_tree(&tpl, DEEP);
+    let svc = tmp.path().join("svc");
+    let out = run_for(fd_limit(ours(PROG).arg(&tpl).arg(&svc), 1024), Duration::from_secs(120));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(deepest(&svc.join("template"), DEEP).as_deref(), Some(&b"bottom"[..]));
+    assert!(svc.join("run").exists() && svc.join("instances").is_dir());
+    assert!(leftovers(tmp.path()).is_empty());
+    // The logger's name is taken: the service, deep template and all,
+    // was built and is taken back.
+    let rc = tmp.path().join("rc");
+    std::fs::create_dir_all(rc.join("lg")).unwrap();
+    let out = run_for(
+        fd_limit(ours(PROG).args(["-L/l", "-r", "svc/lg"]).arg(&tpl).arg(&rc), 1024),
+        Duration::from_secs(120),
+    );
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert_eq!(entries(&rc), vec![b"lg".to_vec()]);
+    remove_deep(&svc);
+    remove_deep(&tpl);
+}

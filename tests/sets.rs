@@ -331,3 +331,90 @@ fn the_boot_example_brings_back_the_instances_of_a_file() {
     let out = example();
     assert_eq!((code(&out), out.stdout.len()), (0, 0));
 }
+
+/// Issue 26, item 9: the service is never its own new template, nor
+/// inside it: the copy, made beside the template, would go on copying
+/// itself. Refused, exit 100, nothing made or changed.
+#[test]
+fn a_template_is_never_copied_into_itself() {
+    let (t, svc) = Tree::with_service();
+    let before: Vec<(Vec<u8>, Vec<u8>)> = entries(&svc.join("template"))
+        .into_iter()
+        .map(|n| {
+            let data = std::fs::read(svc.join("template").join(os(&n))).unwrap_or_default();
+            (n, data)
+        })
+        .collect();
+    let unchanged = |what: &str| {
+        let now: Vec<(Vec<u8>, Vec<u8>)> = entries(&svc.join("template"))
+            .into_iter()
+            .map(|n| {
+                let data = std::fs::read(svc.join("template").join(os(&n))).unwrap_or_default();
+                (n, data)
+            })
+            .collect();
+        assert_eq!(now, before, "{what}");
+        assert!(
+            entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")),
+            "{what}: {:?}",
+            entries(&svc)
+        );
+    };
+    let refused = |new: &Path| {
+        let out = run(ours("s6-instance-template").arg(&svc).arg(new));
+        assert_eq!(code(&out), 100, "{new:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).ends_with(" or holds it: a template cannot be copied into itself\n"),
+            "{}",
+            stderr(&out)
+        );
+        unchanged(&format!("{new:?}"));
+    };
+    // The service as its own template (its run is executable).
+    refused(&svc);
+    // Through a link to it: told by inode, not by name.
+    std::os::unix::fs::symlink(&svc, t.path().join("link")).unwrap();
+    refused(&t.path().join("link"));
+    // A template that holds the service.
+    let outer = t.path().join("outer");
+    sleeper_template(&outer);
+    let inner = outer.join("svc");
+    let out = run(ours("s6-instance-maker").arg(t.path().join("svc.template")).arg(&inner));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(ours("s6-instance-template").arg(&inner).arg(&outer));
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    assert!(entries(&inner).iter().all(|e| !e.starts_with(b".s6i-")));
+    assert!(!inner.join("template/svc").exists());
+    // A source inside the service, beside where the copy goes, is fine:
+    // the template replaced by a copy of itself.
+    let out = run(ours("s6-instance-template").arg(&svc).arg(svc.join("template")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    unchanged("template itself");
+}
+
+/// Issue 26, item 9: a template of any depth is taken by a live
+/// service, with the descriptors of a default limit (1024), and the
+/// deep one it replaces later is removed whole.
+#[test]
+fn a_deep_template_is_taken_and_given_up() {
+    let (t, svc) = Tree::with_service();
+    let deep = t.path().join("deep");
+    sleeper_template(&deep);
+    deep_tree(&deep, DEEP);
+    let out = run_for(
+        fd_limit(ours("s6-instance-template").arg(&svc).arg(&deep), 1024),
+        Duration::from_secs(120),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(deepest(&svc.join("template"), DEEP).as_deref(), Some(&b"bottom"[..]));
+    let plain = t.path().join("plain");
+    sleeper_template(&plain);
+    let out = run_for(
+        fd_limit(ours("s6-instance-template").arg(&svc).arg(&plain), 1024),
+        Duration::from_secs(120),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!svc.join("template/d").exists());
+    assert!(entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")));
+    remove_deep(&deep);
+}

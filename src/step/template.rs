@@ -44,6 +44,11 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
         let msg = crate::diag::msg("not an instanced service: ").path(service.root());
         Error::new(EXIT_SYS, msg)
     })?;
+    // The copy is made beside the template: never inside `new` (the
+    // service as its own template, or inside it), where it would go on
+    // copying itself. Refused before anything is made or swept.
+    let place = current.parent().unwrap_or_else(|| service.loc().clone());
+    crate::maker::refuse_copy_into_itself(new, &place, place.path())?;
     // Copies and old templates that a killed replace left behind go now.
     let _ = leftovers::sweep_leftovers(service.loc());
     let copy = leftovers::hidden_sibling(&current, "template");

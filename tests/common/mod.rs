@@ -439,3 +439,65 @@ pub fn ended_within(mut child: Child, limit: Duration) -> Option<std::process::E
 pub fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
 }
+
+/// How deep the deep templates of the tests go: far past what holding a
+/// descriptor per level (1024 by default) or recursing would survive.
+pub const DEEP: usize = 5000;
+
+/// Make `levels` directories `d`, one inside the other, below `top` (a
+/// directory), with a file `f` in each and `deepest` (holding "bottom")
+/// in the last. Made by descriptor: such a path is longer than PATH_MAX.
+pub fn deep_tree(top: &Path, levels: usize) {
+    use s6i::door::Loc;
+    let mut at = Loc::at(top).join("d");
+    for _ in 0..levels {
+        at.mkdir(0o755).unwrap();
+        at.join("f").write_new(b"x", 0o644).unwrap();
+        let fd = at.open_dir().unwrap();
+        at = Loc::on(fd, at.path()).join("d");
+    }
+    at.parent()
+        .unwrap()
+        .join("deepest")
+        .write_new(b"bottom", 0o644)
+        .unwrap();
+}
+
+/// What the file `deepest` at the bottom of a `deep_tree` below `top`
+/// holds, reached by descriptor.
+pub fn deepest(top: &Path, levels: usize) -> Option<Vec<u8>> {
+    use s6i::door::Loc;
+    let mut at = Loc::at(top);
+    for _ in 0..levels {
+        let fd = at.join("d").open_dir().ok()?;
+        at = Loc::on(fd, at.path());
+    }
+    at.join("deepest").read(64).ok()
+}
+
+/// Remove a tree of any depth, by descriptor (a TempDir's removal need
+/// not manage one).
+pub fn remove_deep(path: &Path) {
+    use s6i::door::Loc;
+    let parent = path.parent().unwrap();
+    Loc::at(parent).join(path.file_name().unwrap()).remove_tree().unwrap();
+    assert!(std::fs::symlink_metadata(path).is_err());
+}
+
+/// Have `cmd` run with at most `n` descriptors (soft and hard limits),
+/// as on a system with the default limit of 1024.
+pub fn fd_limit(cmd: &mut Command, n: u64) -> &mut Command {
+    // SAFETY: setrlimit is async-signal-safe and touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: n as libc::rlim_t,
+                rlim_max: n as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
