@@ -688,7 +688,7 @@ fn item1_an_upgrade_copy_swapped_for_a_link_writes_nothing_outside() {
     let racer = swapper(&h, "upgrade");
     for round in 0..3 {
         let r = h.root("s6-instance-upgrade", &[s("-t"), s("5000"), o(&h.svc)], b"", 5000);
-        in_time(&mut c, &r, 20000);
+        in_time(&mut c, &r, 5000);
         c.check(r.code == 0 || r.stderr.contains("fatal: "), || {
             format!("round {round}: failed without a message: {}", r.describe())
         });
@@ -713,7 +713,7 @@ fn item1_a_create_clone_swapped_for_a_link_writes_nothing_outside() {
             b"",
             5000,
         );
-        in_time(&mut c, &r, 20000);
+        in_time(&mut c, &r, 5000);
         c.check(r.code == 0 || r.stderr.contains("fatal: "), || {
             format!("round {round}: failed without a message: {}", r.describe())
         });
