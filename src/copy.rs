@@ -576,7 +576,9 @@ mod tests {
         // given once the walk is back above it.
         let shut = src.join("d/".repeat(2 * crate::door::OPEN_LEVELS));
         std::fs::set_permissions(&shut, PermissionsExt::from_mode(0o600)).unwrap();
-        super::copy_tree(&src, &dst).unwrap().publish();
+        super::copy_tree(&crate::door::Loc::at(&src), &crate::door::Loc::of(&dst))
+            .unwrap()
+            .publish();
         std::fs::set_permissions(&shut, PermissionsExt::from_mode(0o755)).unwrap();
         let copied = dst.join("d/".repeat(2 * crate::door::OPEN_LEVELS));
         assert_eq!(mode(&copied), 0o600);
