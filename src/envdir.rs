@@ -177,14 +177,17 @@ fn open_instance(dir: &Loc) -> Result<OwnedFd, Errno> {
 /// The `env/` of the instance open at `dfd`: Ok(None) when there is
 /// none; Err(()) inside when it is no plain envdir (a link, a file, a
 /// subdirectory in it), which differs from every wanted one.
-fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, ()>, Errno> {
+/// A file over VALUE_MAX is named in `Err(Some(name))`, to be said: it
+/// was not read.
+fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, Option<OsString>>, Errno> {
     match openat(dfd, ENV, DIR_FLAGS, Mode::empty()) {
         Ok(d) => match read_at(d)? {
             Found::Env(env) => Ok(Ok(Some(env))),
-            Found::NotRegular(_) | Found::TooBig(_) => Ok(Err(())),
+            Found::NotRegular(_) => Ok(Err(None)),
+            Found::TooBig(name) => Ok(Err(Some(name))),
         },
         Err(Errno::ENOENT) => Ok(Ok(None)),
-        Err(Errno::ELOOP | Errno::ENOTDIR) => Ok(Err(())),
+        Err(Errno::ELOOP | Errno::ENOTDIR) => Ok(Err(None)),
         Err(e) => Err(e),
     }
 }
@@ -200,7 +203,12 @@ pub fn differs(dir: &Loc, env: &Env) -> Result<bool, Error> {
     Ok(match now {
         Ok(Some(now)) => now != *env,
         Ok(None) => !env.is_empty(),
-        Err(()) => true,
+        Err(None) => true,
+        Err(Some(big)) => {
+            let msg = crate::diag::msg("not reading ").path(&dir.join(ENV).join(&big));
+            crate::diag::warn(msg.text(format!(": over {VALUE_MAX} bytes, taken as changed")));
+            true
+        }
     })
 }
 
