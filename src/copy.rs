@@ -103,6 +103,11 @@ impl Private {
         Ok(Loc::on(fd, self.at.path()))
     }
 
+    /// The owner (uid, gid) the copy's top gets when it is published.
+    pub fn owner(&self) -> (u32, u32) {
+        (self.uid, self.gid)
+    }
+
     /// Where the copy is being made (its hidden name).
     pub fn at(&self) -> &Loc {
         &self.at

@@ -25,8 +25,14 @@ pub fn eventdir(svdir: &Loc) -> Loc {
 /// fifodir is that user's too, or the supervisor could not read it.
 pub fn make_eventdir(svdir: &Loc, public: bool, force: bool) -> Result<(), Errno> {
     let st = svdir.stat()?;
-    let owner = (st.st_uid != nix::unistd::geteuid().as_raw()).then_some((st.st_uid, st.st_gid));
-    crate::fifodir::make(&eventdir(svdir), public, force, owner)
+    make_eventdir_as(svdir, public, force, (st.st_uid, st.st_gid))
+}
+
+/// The same for a service directory that will be `owner`'s (a private
+/// copy, root's until it is published).
+pub fn make_eventdir_as(svdir: &Loc, public: bool, force: bool, owner: (u32, u32)) -> Result<(), Errno> {
+    let foreign = (owner.0 != nix::unistd::geteuid().as_raw()).then_some(owner);
+    crate::fifodir::make(&eventdir(svdir), public, force, foreign)
 }
 
 /// Whether an s6-supervise runs on `svdir`; a missing lock means no.

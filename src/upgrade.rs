@@ -189,8 +189,13 @@ fn prepare(service: &Service, template: &Loc, name: &Path) -> Result<Move, Error
         let public = supervise::eventdir(&dir)
             .stat()
             .is_ok_and(|st| st.st_mode & 0o7777 == 0o1733);
-        for d in supervise::with_logger(&new)? {
-            supervise::make_eventdir(&d, public, false)?;
+        // The top is root's until the swap: its fifodir is made for the
+        // owner it will have (the service's user, with the maker's -u).
+        for (i, d) in supervise::with_logger(&new)?.iter().enumerate() {
+            match i {
+                0 => supervise::make_eventdir_as(d, public, false, made.owner())?,
+                _ => supervise::make_eventdir(d, public, false)?,
+            }
         }
         // Wanted up: as its supervisor says, or, with none running (a
         // killed upgrade left it so), as its down file says.

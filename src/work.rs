@@ -2,11 +2,15 @@
 //! in a directory that another user may own (the maker's `-u`). It is
 //! made mode 0700 by the command's user, and checked on its descriptor
 //! at each use: a link, anything but a directory, another owner or a
-//! wider mode is refused (EPERM), never used. Nobody else can then open
-//! what it holds: a lock in it cannot be taken by another user to stall
-//! us, nor a mark in it read or planted.
+//! wider mode is never used (EPERM to a reader; one about to work there
+//! renames it aside, removes it without following anything in it, and
+//! makes its own). Nobody else can then open what it holds: a lock in it
+//! cannot be taken by another user to stall us, nor a mark in it read or
+//! planted. Commands of two users on one service each take it over in
+//! turn: such a service is meant to be run by one of them.
 
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -16,14 +20,36 @@ use crate::door::Loc;
 /// Its name, in `instances/`.
 pub const WORK: &str = ".s6i-work";
 
-/// `.s6i-work`, made if missing, checked, and reached from now on
-/// through its descriptor.
+/// `.s6i-work`, made if missing (or not ours: see the top of this
+/// file), checked, and reached from now on through its descriptor.
 pub fn dir(instances: &Loc) -> Result<Loc, Errno> {
-    match instances.join(WORK).mkdir(0o700) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(e),
+    let at = instances.join(WORK);
+    for _ in 0..3 {
+        match at.mkdir(0o700) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        match existing(instances) {
+            Ok(Some(work)) => return Ok(work),
+            Ok(None) => {}
+            // Another user's: aside, and removed if we may (root may; a
+            // user leaves root's to the next sweep of root's).
+            Err(Errno::EPERM | Errno::EACCES) => {
+                let mut name = format!(".s6i-remove:{}:", std::process::id()).into_bytes();
+                name.extend_from_slice(&crate::random::suffix());
+                let aside = instances.join(std::ffi::OsStr::from_bytes(&name));
+                match at.rename(&aside) {
+                    Ok(()) => {
+                        let _ = aside.remove_tree();
+                    }
+                    Err(Errno::ENOENT) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
-    existing(instances)?.ok_or(Errno::ENOENT)
+    Err(Errno::EPERM)
 }
 
 /// `.s6i-work` if it is there (checked as `dir` does).
