@@ -444,33 +444,32 @@ pub fn remove_tree(at: &Loc) -> Result<(), Errno> {
 }
 
 /// Copy the template to `dst`, privately (see `Private`). The copy holds
-/// `lock` (a file in the root-only `.s6i-work`, see
-/// leftovers::template_lock) shared until it is done; s6i-template swaps
-/// a new template in whole, then takes the lock exclusively before it
-/// removes the old one: a copy under way when the swap happens is a
-/// whole copy of the template that was in place when it began. Nobody
-/// but us can open that lock, so nobody else can hold a copy up. A copy
-/// that opened the template just before a swap (and waited for the
-/// lock while the old one went), or one that finds its entries vanish
-/// where no lock is to be had (a file system without flock, a swap by
-/// other means: ENOENT), is made again from the new template, when the
-/// `template` name no longer leads to the directory copied: up to five
-/// times in all (then it fails, EAGAIN, rather than give what may be
-/// incomplete). An entry `.s6i-pending` at the top of the template, of
-/// any type, is left out: that name is the mark of an instance in the
-/// hands of a chain (see pending.rs).
-pub fn copy_template(template: &Loc, dst: &Loc, lock: Option<&OwnedFd>) -> Result<Private, CopyError> {
+/// the lock that `lock` takes (shared, on the root-only `.s6i-work`, see
+/// crate::work) until it is done; s6i-template swaps a new template in
+/// whole, then takes that lock exclusively before it removes the old
+/// one: a copy under way when the swap happens is a whole copy of the
+/// template that was in place when it began. Nobody but us can open
+/// that lock, so nobody else can hold a copy up. A copy that opened the
+/// template just before a swap (and waited for the lock while the old
+/// one went), or one that finds its entries vanish where no lock is to
+/// be had (no `instances/` yet, a swap by other means: ENOENT), is made
+/// again from the new template, when the `template` name no longer
+/// leads to the directory copied: up to five times in all (then it
+/// fails, EAGAIN, rather than give what may be incomplete). An entry
+/// `.s6i-pending` at the top of the template, of any type, is left out:
+/// that name is the mark of an instance in the hands of a chain (see
+/// pending.rs).
+pub fn copy_template<L>(template: &Loc, dst: &Loc, lock: impl Fn() -> Option<L>) -> Result<Private, CopyError> {
     let which = |t: &Loc| t.stat().ok().map(|st| (st.st_dev, st.st_ino));
     let skip = [crate::layout::PENDING.as_bytes()];
     for attempt in 1..=ATTEMPTS {
-        let locked = lock.is_some_and(crate::lock::shared_on);
+        let held = lock();
         let from = template.open_dir()?;
         let st = fstat(&from)?;
         let copied = Some((st.st_dev, st.st_ino));
         let r = copy_top(from, dst, &skip);
-        if let Some(fd) = lock {
-            crate::lock::unlock(fd);
-        }
+        let locked = held.is_some();
+        drop(held);
         if (locked && r.is_ok()) || which(template) == copied {
             return r;
         }
@@ -540,7 +539,7 @@ mod tests {
         std::fs::set_permissions(&src, PermissionsExt::from_mode(0o751)).unwrap();
 
         let top = crate::door::Loc::at(tmp.path());
-        let made = super::copy_template(&top.join("src"), &top.join("dst"), None).unwrap();
+        let made = super::copy_template(&top.join("src"), &top.join("dst"), || None::<()>).unwrap();
         assert_eq!(mode(&dst), 0o700);
         made.publish();
         assert_eq!(mode(&dst), 0o751);

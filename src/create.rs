@@ -67,9 +67,8 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
     // `leftovers::finish`).
     leftovers::finish(service);
     let _working = leftovers::working(&service.instances());
-    let lock = service.template_lock();
     for (i, name) in names.iter().enumerate() {
-        if let Err(e) = clone_one(&template, &service.instance_dir(name), lock.as_ref()) {
+        if let Err(e) = clone_one(service, &template, &service.instance_dir(name)) {
             for made in &names[..i] {
                 let _ = copy::remove_tree(&service.instance_dir(made));
             }
@@ -79,12 +78,12 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
     Ok(())
 }
 
-fn clone_one(template: &Loc, dst: &Loc, lock: Option<&std::os::fd::OwnedFd>) -> Result<(), Error> {
+fn clone_one(service: &Service, template: &Loc, dst: &Loc) -> Result<(), Error> {
     let tmp = leftovers::hidden_sibling(dst, "clone");
     // Root's alone until marked, then given its owner and mode: the
     // manifest and the mark are written where nobody else can reach yet,
     // through the copy's own descriptor.
-    let made = copy::copy_template(template, &tmp, lock)
+    let made = copy::copy_template(template, &tmp, || service.template_lock())
         .map_err(|e| Error::new(crate::diag::EXIT_SYS, e.message(template, dst)))?;
     let write = |e: Errno| Error::sys("write into", dst, e);
     let marked = made
@@ -213,11 +212,9 @@ fn prepare(dir: &Loc, start: Start, event: EventDir) -> Result<(), Error> {
     for d in dirs {
         if start != Start::Up {
             let down = d.join("down");
-            // Never through a link planted in the template, never into a
-            // FIFO: whatever is there goes, then ours is made.
-            down.remove_tree()
-                .and_then(|()| down.write_new(b"", 0o644))
-                .map_err(sys("create", &down))?;
+            // Never through a link planted in the template (ELOOP), never
+            // into a FIFO or a device.
+            down.write_over(b"", 0o644).map_err(sys("create", &down))?;
         }
         let ev = supervise::eventdir(&d);
         supervise::make_eventdir(&d, event.public, event.force).map_err(sys("make fifodir", &ev))?;

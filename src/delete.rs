@@ -95,7 +95,7 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
 /// Release the lock on `instances/`, then delete the trees moved aside
 /// under it (each given with the instance directory it was).
 pub(crate) fn unlock_and_remove(
-    locked: Option<std::os::fd::OwnedFd>,
+    locked: Option<crate::work::Lock>,
     aside: impl IntoIterator<Item = (Loc, Loc)>,
 ) -> Result<(), Error> {
     drop(locked);

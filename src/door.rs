@@ -214,6 +214,11 @@ impl Loc {
             for _ in 0..16 {
                 match nix::fcntl::openat2(top, &self.rel, how) {
                     Err(Errno::EAGAIN) => continue,
+                    // A link as the last component, with O_NOFOLLOW and
+                    // O_DIRECTORY: said ELOOP, as for one on the way.
+                    Err(Errno::ENOTDIR) if flags.contains(OFlag::O_DIRECTORY) && self.is_link() => {
+                        return Err(Errno::ELOOP)
+                    }
                     Err(Errno::ENOSYS) => {
                         NO_OPENAT2.store(true, Ordering::Relaxed);
                         break;
@@ -286,6 +291,11 @@ impl Loc {
     /// Whether anything is here (a dangling link included).
     pub fn present(&self) -> bool {
         self.stat().is_ok()
+    }
+
+    /// Whether a symbolic link is here.
+    pub fn is_link(&self) -> bool {
+        self.stat().is_ok_and(|st| kind(&st) == SFlag::S_IFLNK)
     }
 
     /// Whether a directory (not a link to one) is here.
@@ -371,6 +381,20 @@ impl Loc {
     pub fn symlink(&self, target: &Path) -> Result<(), Errno> {
         let (dir, name) = self.parent_fd()?;
         nix::unistd::symlinkat(target, &dir, name)
+    }
+
+    /// Write `data` into the regular file here, made with `mode` if
+    /// missing, emptied first if there: never through a link (ELOOP),
+    /// never into a FIFO or device (NOT_REGULAR; a FIFO without a reader
+    /// says ENXIO), and without blocking.
+    pub fn write_over(&self, data: &[u8], mode: u32) -> Result<(), Errno> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NONBLOCK;
+        let fd = without_umask(|| self.open_mode(flags, Mode::from_bits_retain(mode)))?;
+        if kind(&fstat(&fd)?) != SFlag::S_IFREG {
+            return Err(NOT_REGULAR);
+        }
+        nix::unistd::ftruncate(&fd, 0)?;
+        write_all(&fd, data)
     }
 
     /// Make a new regular file here (never through a link, never over

@@ -95,7 +95,9 @@ impl Listener {
     /// user of a `-u` service does), opened without following a link;
     /// everything after is done through that descriptor.
     pub fn subscribe(eventdir: &Loc) -> Result<Listener, Errno> {
-        let dir = eventdir.open_dir()?;
+        // O_PATH: a listener needs to write and search there, not read
+        // (a fifodir is 03730: its group may subscribe, not list).
+        let dir = eventdir.open(OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         loop {
             let mut name = format!("ftrig1:{}:", tai64n_label()).into_bytes();
             name.extend_from_slice(&crate::random::suffix());

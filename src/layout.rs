@@ -75,23 +75,21 @@ impl Service {
     /// half (see `create::link` and `delete::remove`): a lock in the
     /// root-only `.s6i-work` (see `work`), which no other user can take.
     /// None when there is no `instances/`, hence nothing to guard.
-    pub fn lock_instances(&self) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+    pub fn lock_instances(&self) -> Result<Option<crate::work::Lock>, Error> {
         let dir = self.instances();
-        let locked =
-            crate::work::lock_file(&dir, "lock.instances").and_then(|fd| crate::lock::exclusive_on(&fd).map(|()| fd));
-        match locked {
+        match crate::work::lock(&dir, true) {
             Ok(fd) => Ok(Some(fd)),
             Err(nix::errno::Errno::ENOENT) => Ok(None),
             Err(e) => Err(Error::sys("lock", &dir.path().join(crate::work::WORK), e)),
         }
     }
 
-    /// The lock that a copy of the template holds shared, and a template
-    /// swap exclusively (see copy::copy_template). None when it cannot
-    /// be had (no `instances/` yet): the copy then checks the template's
-    /// identity alone.
-    pub fn template_lock(&self) -> Option<std::os::fd::OwnedFd> {
-        crate::work::lock_file(&self.instances(), "lock.template").ok()
+    /// The same lock, shared, held by a copy of the template, which a
+    /// template swap takes exclusively (see copy::copy_template). None
+    /// when it cannot be had (no `instances/` yet): the copy then checks
+    /// the template's identity alone.
+    pub fn template_lock(&self) -> Option<crate::work::Lock> {
+        crate::work::lock(&self.instances(), false).ok()
     }
 
     pub fn instance_dir(&self, name: &OsStr) -> Loc {
@@ -135,22 +133,38 @@ impl Service {
     }
 
     /// The template directory: `template/`, or the old `instances/.template`.
-    /// A link there is refused (ELOOP), never followed.
+    /// `template` may be a link to the template, in the service
+    /// directory itself, which is the caller's: it is followed (each
+    /// instance gets a copy of what it leads to). A link at the old place,
+    /// in `instances/`, which may be another user's, is refused (ELOOP).
     pub fn template(&self) -> Result<Loc, Error> {
+        let entry = self.template_entry()?;
+        match entry.is_link() {
+            true => Ok(Loc::at(entry.path())),
+            false => Ok(entry),
+        }
+    }
+
+    /// The template's own entry, `template` or `instances/.template`,
+    /// not followed: what a swap renames.
+    pub fn template_entry(&self) -> Result<Loc, Error> {
+        use nix::sys::stat::SFlag;
         let current = self.root.join("template");
         let old = self.instances().join(".template");
         for t in [&current, &old] {
-            match t.stat() {
-                Ok(st) if crate::door::kind(&st) == nix::sys::stat::SFlag::S_IFDIR => return Ok(t.clone()),
-                Ok(st) if crate::door::kind(&st) == nix::sys::stat::SFlag::S_IFLNK => {
-                    return Err(Error::sys("use template", t.path(), nix::errno::Errno::ELOOP))
-                }
-                Ok(_) => return Err(Error::sys("use template", t.path(), nix::errno::Errno::ENOTDIR)),
+            let st = match t.stat() {
+                Ok(st) => st,
                 Err(nix::errno::Errno::ENOENT) => continue,
-                Err(e) => return Err(Error::sys("stat", t.path(), e)),
+                Err(e) => return Err(Error::sys("stat", t, e)),
+            };
+            match crate::door::kind(&st) {
+                SFlag::S_IFDIR => return Ok(t.clone()),
+                SFlag::S_IFLNK if t == &current => return Ok(t.clone()),
+                SFlag::S_IFLNK => return Err(Error::sys("use template", t, nix::errno::Errno::ELOOP)),
+                _ => return Err(Error::sys("use template", t, nix::errno::Errno::ENOTDIR)),
             }
         }
-        Err(Error::sys("find template", current.path(), nix::errno::Errno::ENOENT))
+        Err(Error::sys("find template", &current, nix::errno::Errno::ENOENT))
     }
 
     /// The service is live when its nested s6-svscan holds its lock:

@@ -32,22 +32,31 @@ static UNDER_WAY: AtomicUsize = AtomicUsize::new(0);
 /// Hidden work in `instances/` under way, said in `.s6i-work/PID` for as
 /// long as this lives (the last one of the process removes the mark).
 pub struct Working {
-    mark: Option<Loc>,
+    instances: Loc,
+}
+
+/// Make the mark of this process in `.s6i-work`; tried again if the
+/// directory goes between our look and our write (its last user removes
+/// it when it is left empty).
+fn mark(instances: &Loc) {
+    for _ in 0..3 {
+        let Ok(work) = crate::work::dir(instances) else { return };
+        if work.join(std::process::id().to_string()).create(0o600).err() != Some(Errno::ENOENT) {
+            return;
+        }
+    }
 }
 
 /// Say that this process is about to make hidden names in `instances`.
 /// Best effort: a mark that cannot be written (a full disk) only means
 /// that what a kill leaves waits for a later sweep.
 pub fn working(instances: &Loc) -> Working {
-    let mark = crate::work::dir(instances)
-        .ok()
-        .map(|work| work.join(std::process::id().to_string()));
     if UNDER_WAY.fetch_add(1, Ordering::SeqCst) == 0 {
-        if let Some(mark) = &mark {
-            let _ = mark.create(0o600);
-        }
+        mark(instances);
     }
-    Working { mark }
+    Working {
+        instances: instances.clone(),
+    }
 }
 
 /// Every hidden name this process made (hidden_sibling), to tell
@@ -67,9 +76,10 @@ impl Drop for Working {
             if made.iter().any(Loc::present) {
                 return;
             }
-            if let Some(mark) = &self.mark {
-                let _ = mark.unlink();
+            if let Ok(Some(work)) = crate::work::existing(&self.instances) {
+                let _ = work.join(std::process::id().to_string()).unlink();
             }
+            crate::work::tidy(&self.instances);
         }
     }
 }
@@ -103,6 +113,7 @@ pub fn sweep(service: &Service) -> Vec<Loc> {
     crate::restart::finish_killed(service, &work, &entries);
     let dead = dead_marks(entries);
     if dead.is_empty() {
+        crate::work::tidy(&instances);
         return Vec::new();
     }
     let running = sweep_leftovers(&instances);
@@ -110,6 +121,7 @@ pub fn sweep(service: &Service) -> Vec<Loc> {
         for mark in dead {
             let _ = work.join(mark).unlink();
         }
+        crate::work::tidy(&instances);
     }
     running
 }

@@ -37,36 +37,17 @@ pub fn held_on(fd: &OwnedFd) -> Result<bool, Errno> {
     Ok(fl.l_type != libc::F_UNLCK as _)
 }
 
-/// Take a shared flock(2) on the open directory `fd`, blocking while
-/// someone holds it exclusively; it lasts as long as the descriptor.
-/// Whether it was taken (a file system without flock says no).
-pub fn shared_on(fd: &OwnedFd) -> bool {
+/// flock(2) with `how` (LOCK_SH, LOCK_EX, with LOCK_NB or not) on the
+/// open `fd`, tried again when a signal interrupts it. Only for locks
+/// nobody but our own commands can open (see `crate::work`), as a
+/// blocking one waits for whoever holds it.
+pub fn flock(fd: &OwnedFd, how: libc::c_int) -> Result<(), Errno> {
     loop {
         // SAFETY: fd is an open descriptor.
-        match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) } {
-            0 => return true,
-            _ if Errno::last() == Errno::EINTR => continue,
-            _ => return false,
-        }
-    }
-}
-
-/// Take an exclusive flock(2) on the open `fd`, blocking until it is
-/// free. Only for locks nobody but our own commands can open (see
-/// leftovers::workdir): nothing else can hold them.
-pub fn exclusive_on(fd: &OwnedFd) -> Result<(), Errno> {
-    loop {
-        // SAFETY: fd is an open descriptor.
-        match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } {
+        match unsafe { libc::flock(fd.as_raw_fd(), how) } {
             0 => return Ok(()),
             _ if Errno::last() == Errno::EINTR => continue,
             _ => return Err(Errno::last()),
         }
     }
-}
-
-/// Let go of a flock(2) taken on `fd`, which stays open.
-pub fn unlock(fd: &OwnedFd) {
-    // SAFETY: fd is an open descriptor.
-    unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
 }

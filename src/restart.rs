@@ -105,6 +105,7 @@ pub fn restart<'a>(
 /// The list of instances this process holds down.
 struct Held {
     at: Loc,
+    instances: Loc,
 }
 
 impl Held {
@@ -113,17 +114,25 @@ impl Held {
     fn write(service: &Service, names: &[&OsStr]) -> Result<Held, Error> {
         let instances = service.instances();
         let shown = instances.path().join(crate::work::WORK);
-        let work = crate::work::dir(&instances).map_err(|e| Error::sys("open", &shown, e))?;
-        let at = work.join(format!("{}{HELD}", std::process::id()));
+        let name = format!("{}{HELD}", std::process::id());
         let mut list = Vec::new();
         for name in names {
             list.extend_from_slice(name.as_bytes());
             list.push(b'\n');
         }
-        let _ = at.unlink();
-        at.write_new(&list, 0o600)
-            .map_err(|e| Error::sys("write", at.path(), e))?;
-        Ok(Held { at })
+        // The directory goes when it is left empty, maybe between our
+        // look and our write: once more then.
+        let mut tries = 0;
+        loop {
+            let work = crate::work::dir(&instances).map_err(|e| Error::sys("open", &shown, e))?;
+            let at = work.join(&name);
+            let _ = at.unlink();
+            match at.write_new(&list, 0o600) {
+                Err(nix::errno::Errno::ENOENT) if tries < 3 => tries += 1,
+                Err(e) => return Err(Error::sys("write", &at, e)),
+                Ok(()) => return Ok(Held { at, instances }),
+            }
+        }
     }
 
     /// Tell every instance to be up again, then drop the list.
@@ -132,6 +141,7 @@ impl Held {
             let _ = crate::supervise::command(dir, b"u");
         }
         let _ = self.at.unlink();
+        crate::work::tidy(&self.instances);
     }
 }
 

@@ -65,7 +65,7 @@ pub fn control(svdir: &Loc, cmd: &[u8]) -> Result<bool, Errno> {
 /// symlink is refused (ELOOP), never written through; a `log` that is no
 /// directory is ENOTDIR.
 pub fn with_logger(svdir: &Loc) -> Result<Vec<Loc>, Errno> {
-    logger(svdir, Err(Errno::ELOOP))
+    logger(svdir, false)
 }
 
 /// The same for the steps that only stop supervisors, wait for them or
@@ -74,18 +74,23 @@ pub fn with_logger(svdir: &Loc) -> Result<Vec<Loc>, Errno> {
 /// through it, and an instance that has one (s6's own create copies it)
 /// can still be deleted; a supervisor the scanner may have started there
 /// is the scanner's to stop.
+/// An instance directory that is itself a link (planted by its user)
+/// is, to these, a directory with no logger: what they look at through
+/// it is refused by the door, and its link is what a removal removes.
 pub fn with_own_logger(svdir: &Loc) -> Result<Vec<Loc>, Errno> {
-    logger(svdir, Ok(vec![svdir.clone()]))
+    logger(svdir, true)
 }
 
-fn logger(svdir: &Loc, if_link: Result<Vec<Loc>, Errno>) -> Result<Vec<Loc>, Errno> {
+fn logger(svdir: &Loc, lenient: bool) -> Result<Vec<Loc>, Errno> {
     use nix::sys::stat::SFlag;
     let log = svdir.join("log");
     match log.stat().map(|st| crate::door::kind(&st)) {
         Ok(SFlag::S_IFDIR) => Ok(vec![svdir.clone(), log]),
-        Ok(SFlag::S_IFLNK) => if_link,
+        Ok(SFlag::S_IFLNK) if lenient => Ok(vec![svdir.clone()]),
+        Ok(SFlag::S_IFLNK) => Err(Errno::ELOOP),
         Ok(_) => Err(Errno::ENOTDIR),
         Err(Errno::ENOENT) => Ok(vec![svdir.clone()]),
+        Err(Errno::ELOOP | Errno::ENOTDIR) if lenient => Ok(vec![svdir.clone()]),
         Err(e) => Err(e),
     }
 }
@@ -170,7 +175,7 @@ impl Exits {
             let lockfile = lockfile(&d);
             let lock = match lock::open(&lockfile) {
                 Ok(fd) => fd,
-                Err(Errno::ENOENT | Errno::ENOTDIR) => continue,
+                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
                 Err(e) => return Err(Error::sys("open", lockfile.path(), e)),
             };
             // Locked, but nobody reads its FIFO: it is starting (not yet

@@ -174,8 +174,7 @@ fn prepare(service: &Service, template: &Loc, name: &Path) -> Result<Move, Error
     // whether it was wanted up.
     let left_held = held_by_us(&dir);
     let aside = crate::leftovers::hidden_sibling(&dir, "upgrade");
-    let lock = service.template_lock();
-    let made = copy::copy_template(template, &aside, lock.as_ref())
+    let made = copy::copy_template(template, &aside, || service.template_lock())
         .map_err(|e| Error::sys("make a new copy for", &dir, e.errno))?;
     // Root's alone until the swap (see copy::Private): the manifest and
     // the instance's own files are copied in, and the down file written,

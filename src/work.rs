@@ -7,13 +7,13 @@
 //! makes its own). Nobody else can then open what it holds: a lock in it
 //! cannot be taken by another user to stall us, nor a mark in it read or
 //! planted. Commands of two users on one service each take it over in
-//! turn: such a service is meant to be run by one of them.
+//! turn: such a service is meant to be run by one of them. It is there
+//! only while a command works: the last one out removes it.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 
 use crate::door::Loc;
 
@@ -68,15 +68,61 @@ pub fn existing(instances: &Loc) -> Result<Option<Loc>, Errno> {
     Ok(Some(Loc::on(fd, at.path())))
 }
 
-/// The lock file `name` in `.s6i-work`, open (made if missing), for a
-/// flock(2) of our commands among themselves.
-pub fn lock_file(instances: &Loc, name: &str) -> Result<OwnedFd, Errno> {
-    let at = dir(instances)?.join(name);
-    match at.open(OFlag::O_RDONLY) {
-        Err(Errno::ENOENT) => match at.create(0o600) {
-            Err(Errno::EEXIST) => at.open(OFlag::O_RDONLY),
-            r => r.and_then(|_| at.open(OFlag::O_RDONLY)),
-        },
-        r => r,
+/// A flock(2) on `.s6i-work` itself, held while this lives: how our
+/// commands keep out of each other's way (a link and a removal of one
+/// name, a template swap and the copies of the old template). Nobody
+/// else can open the directory, so nobody else can hold it. When it
+/// goes, so does `.s6i-work`, if it is left empty (see `tidy`).
+pub struct Lock {
+    fd: Option<OwnedFd>,
+    instances: Loc,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        drop(self.fd.take());
+        tidy(&self.instances);
+    }
+}
+
+/// Take the lock, shared or exclusive, waiting for it (only our own
+/// commands can hold it, for a few system calls or one copy). A
+/// directory removed by `tidy` between our open and our lock is not the
+/// one to hold: made again, and locked again.
+pub fn lock(instances: &Loc, exclusive: bool) -> Result<Lock, Errno> {
+    let how = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    for _ in 0..16 {
+        let fd = dir(instances)?.open_dir()?;
+        crate::lock::flock(&fd, how)?;
+        if still_there(instances, &fd) {
+            return Ok(Lock {
+                fd: Some(fd),
+                instances: instances.clone(),
+            });
+        }
+    }
+    Err(Errno::EAGAIN)
+}
+
+/// Whether `.s6i-work` is still the directory open at `fd`.
+fn still_there(instances: &Loc, fd: &OwnedFd) -> bool {
+    let (Ok(named), Ok(held)) = (instances.join(WORK).stat(), nix::sys::stat::fstat(fd)) else {
+        return false;
+    };
+    (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+}
+
+/// Remove `.s6i-work` if it is empty and no command holds its lock (the
+/// lock is taken, without waiting, for the removal): `instances/` holds
+/// nothing of ours at rest.
+pub fn tidy(instances: &Loc) {
+    let Ok(Some(work)) = existing(instances) else {
+        return;
+    };
+    let Ok(fd) = work.open_dir() else {
+        return;
+    };
+    if crate::lock::flock(&fd, libc::LOCK_EX | libc::LOCK_NB).is_ok() && still_there(instances, &fd) {
+        let _ = instances.join(WORK).rmdir();
     }
 }

@@ -682,7 +682,7 @@ fn a_restart_stopped_midway_leaves_the_instance_wanted_up() {
             assert_eq!(code(&out), 0, "{}", stderr(&out));
         }
         assert!(wanted_up(&svc, "a"), "round {round}: a left wanted down");
-        assert!(!held.exists(), "round {round}: the list of instances held down left");
+        assert!(!work.exists(), "round {round}: .s6i-work left");
         let a = dir(&svc, "a");
         let out = run_for(
             program("/usr/bin/s6-svwait").args(["-u", "-t", "20000"]).arg(&a),

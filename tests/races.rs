@@ -164,10 +164,14 @@ fn a_storm_leaves_a_consistent_tree() {
 }
 
 /// Hold `instances/` locked, as the other one of a create and a delete
-/// of the same name does for its look and its change.
+/// of the same name does for its look and its change: a flock on our
+/// root-only `instances/.s6i-work`, made as our commands make it.
 fn hold_instances(svc: &Path) -> std::fs::File {
     use std::os::fd::AsRawFd;
-    let f = std::fs::File::open(svc.join("instances")).unwrap();
+    use std::os::unix::fs::DirBuilderExt;
+    let work = svc.join("instances/.s6i-work");
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&work);
+    let f = std::fs::File::open(&work).unwrap();
     // SAFETY: f is an open descriptor.
     assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
     f

@@ -53,12 +53,10 @@ fn exactly(svc: &Path, names: &[&str], what: &str) {
     assert_eq!(plain.len(), names.len(), "{what}: {plain:?}");
 }
 
-/// Hidden entries of `instances/`, but `.s6i-work`, the directory of
-/// our marks and locks, which stays.
 fn hidden(svc: &Path) -> Vec<Vec<u8>> {
     entries(&svc.join("instances"))
         .into_iter()
-        .filter(|e| e.starts_with(b".") && e != b".s6i-work")
+        .filter(|e| e.starts_with(b"."))
         .collect()
 }
 

@@ -40,7 +40,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
 /// `instances/.template`), swap the two, then remove the old one.
 pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
     // Only an instanced service has a template to replace.
-    let current = service.template().map_err(|_| {
+    let current = service.template_entry().map_err(|_| {
         let msg = crate::diag::msg("not an instanced service: ").path(service.root());
         Error::new(EXIT_SYS, msg)
     })?;
@@ -60,10 +60,7 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
     // The old template is now at the hidden name. Copies of it under way
     // (creates, upgrades) hold the template lock shared: it goes once
     // they are done, so that each is whole (see copy::copy_template).
-    let lock = service.template_lock();
-    if let Some(fd) = &lock {
-        let _ = crate::lock::exclusive_on(fd);
-    }
+    let lock = service.lock_instances();
     let removed = copy.remove_tree().map_err(|e| Error::sys("remove", &copy, e));
     drop(lock);
     removed
