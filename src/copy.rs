@@ -13,8 +13,6 @@
 //! (EINVAL), must not prevent the copy.
 
 use std::ffi::{CStr, OsStr, OsString};
-use std::fs::File;
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -406,9 +404,8 @@ fn copy_or_enter(
             }
             let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
             let to = openat(ddir, dname, flags, private)?;
-            let (mut input, mut output) = (File::from(from), File::from(to));
-            io::copy(&mut input, &mut output).map_err(|e| CopyError::from(errno_of(&e)))?;
-            set_owner_mode(output.as_fd(), &st);
+            crate::door::copy_data(from, &to)?;
+            set_owner_mode(to.as_fd(), &st);
         }
         SFlag::S_IFLNK => {
             let target = readlinkat(sdir, sname)?;

@@ -549,6 +549,14 @@ pub fn read_bounded(fd: OwnedFd, bound: usize) -> Result<Vec<u8>, Errno> {
     Ok(data)
 }
 
+/// Copy all that `from` holds to `to` (a regular file each), where the
+/// kernel can, without reading it in.
+pub fn copy_data(from: OwnedFd, to: &OwnedFd) -> Result<(), Errno> {
+    let mut input = std::fs::File::from(from);
+    let mut output = std::fs::File::from(to.try_clone().map_err(|e| crate::diag::errno_of(&e))?);
+    std::io::copy(&mut input, &mut output).map(drop).map_err(|e| crate::diag::errno_of(&e))
+}
+
 /// Write all of `data` to `fd`.
 pub fn write_all(fd: &OwnedFd, data: &[u8]) -> Result<(), Errno> {
     let mut done = 0;

@@ -21,7 +21,6 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
-use std::io::{Read as _, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
@@ -226,9 +225,7 @@ pub fn mark_changed(dir: &Loc) -> Result<(), Error> {
     crate::copy::remove_at(dfd.as_fd(), OsStr::new(CHANGED)).map_err(failed)?;
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = openat(&dfd, CHANGED, flags, Mode::from_bits_retain(0o644)).map_err(failed)?;
-    let mut f = std::fs::File::from(fd);
-    f.write_all(std::process::id().to_string().as_bytes())
-        .map_err(|e| failed(crate::diag::errno_of(&e)))
+    crate::door::write_all(&fd, std::process::id().to_string().as_bytes()).map_err(failed)
 }
 
 /// Remove the mark from the instance at `dir`.
@@ -347,10 +344,9 @@ fn build(dfd: BorrowedFd, name: &OsStr, env: &Env) -> Result<(), Errno> {
     for (key, contents) in env {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(&top, key.as_os_str(), flags, Mode::from_bits_retain(0o600))?;
-        let mut f = std::fs::File::from(fd);
-        f.write_all(contents).map_err(|e| crate::diag::errno_of(&e))?;
-        let _ = fchown(f.as_fd(), uid, gid);
-        fchmod(f.as_fd(), Mode::from_bits_retain(0o644))?;
+        crate::door::write_all(&fd, contents)?;
+        let _ = fchown(&fd, uid, gid);
+        fchmod(&fd, Mode::from_bits_retain(0o644))?;
     }
     let _ = fchown(&top, uid, gid);
     fchmod(&top, Mode::from_bits_retain(0o755))
@@ -436,10 +432,12 @@ fn disown_in_manifest(dfd: BorrowedFd) -> Result<(), Errno> {
     if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
         return Ok(());
     }
-    let mut list = Vec::new();
-    std::fs::File::from(fd)
-        .read_to_end(&mut list)
-        .map_err(|e| crate::diag::errno_of(&e))?;
+    // A manifest too large to be ours is left alone (see manifest::MAX).
+    let list = match crate::door::read_bounded(fd, crate::manifest::MAX) {
+        Ok(list) => list,
+        Err(crate::door::TOO_BIG) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     let is_env = |p: &[u8]| p == ENV.as_bytes() || p.starts_with(b"env/");
     if !list.split(|&b| b == 0).any(is_env) {
         return Ok(());
@@ -456,17 +454,13 @@ fn disown_in_manifest(dfd: BorrowedFd) -> Result<(), Errno> {
     };
     let wflags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let out = openat(dfd, tmp.as_os_str(), wflags, Mode::from_bits_retain(0o644))?;
-    let mut f = std::fs::File::from(out);
-    let written = f
-        .write_all(&kept)
-        .map_err(|e| crate::diag::errno_of(&e))
-        .and_then(|()| {
+    let written = crate::door::write_all(&out, &kept).and_then(|()| {
             let _ = fchown(
-                f.as_fd(),
+                &out,
                 Some(Uid::from_raw(st.st_uid)),
                 Some(Gid::from_raw(st.st_gid)),
             );
-            fchmod(f.as_fd(), Mode::from_bits_retain(st.st_mode & 0o7777))
+            fchmod(&out, Mode::from_bits_retain(st.st_mode & 0o7777))
         })
         .and_then(|()| nix::fcntl::renameat(dfd, tmp.as_os_str(), dfd, name));
     if written.is_err() {

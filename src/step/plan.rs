@@ -361,8 +361,8 @@ fn save(set: &Set) -> Result<i32, Error> {
         return Err(fail(nix::errno::Errno::last()));
     }
     // SAFETY: a descriptor just made, ours alone, kept open on purpose.
-    let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    std::io::Write::write_all(&mut &file, &out).map_err(|e| fail(diag::errno_of(&e)))?;
+    let file = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    crate::door::write_all(&file, &out).map_err(fail)?;
     Ok(std::os::fd::IntoRawFd::into_raw_fd(file))
 }
 
