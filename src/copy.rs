@@ -137,11 +137,15 @@ impl Private {
     }
 
     /// Publish the copy at `dst`, which must be free: once its name is
-    /// checked to still be the copy (EXDEV otherwise, and nothing moved).
+    /// checked to still be the copy (SWAPPED otherwise, and nothing
+    /// moved, nothing removed). A copy that cannot be renamed into place
+    /// (EEXIST: someone else made `dst` first) is removed.
     pub fn publish_to(self, dst: &Loc) -> Result<(), Errno> {
         self.still_named()?;
         self.finish();
-        crate::rename::rename_noreplace(&self.at, dst)
+        crate::rename::rename_noreplace(&self.at, dst).inspect_err(|_| {
+            let _ = self.at.remove_tree();
+        })
     }
 
     /// Swap the copy with the tree at `dst`, at once (see

@@ -93,7 +93,7 @@ fn clone_one(service: &Service, template: &Loc, dst: &Loc) -> Result<(), Error> 
         made.discard();
         return Err(write(e));
     }
-    let failed = |e: Errno| match e {
+    made.publish_to(dst).or_else(|e| match e {
         Errno::EEXIST | Errno::ENOTEMPTY => {
             // Someone else made it first: say what is there now, and fail
             // even if it has gone again in between.
@@ -101,19 +101,7 @@ fn clone_one(service: &Service, template: &Loc, dst: &Loc) -> Result<(), Error> 
         }
         copy::SWAPPED => Err(swapped(&tmp)),
         e => Err(Error::sys("rename into", dst, e)),
-    };
-    let aside = tmp.clone();
-    match made.publish_to(dst) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            // A copy still under its hidden name goes; a name swapped
-            // meanwhile is left to whoever swapped it.
-            if e != copy::SWAPPED {
-                let _ = aside.remove_tree();
-            }
-            failed(e)
-        }
-    }
+    })
 }
 
 /// A hidden copy's name found leading elsewhere than the copy (exit 111).

@@ -187,11 +187,6 @@ impl Loc {
         Some(self.parent()?.join(name))
     }
 
-    /// Whether both are below the same opened top.
-    pub fn same_top(&self, other: &Loc) -> bool {
-        Arc::ptr_eq(&self.top, &other.top)
-    }
-
     /// Open this place with `flags` (O_CLOEXEC and O_NOFOLLOW are added).
     pub fn open(&self, flags: OFlag) -> Result<OwnedFd, Errno> {
         self.open_mode(flags, Mode::empty())
@@ -345,15 +340,6 @@ impl Loc {
         }
     }
 
-    /// The FIFO here, open for reading without blocking.
-    pub fn open_fifo_reader(&self) -> Result<OwnedFd, Errno> {
-        let fd = self.open(OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
-        match kind(&fstat(&fd)?) {
-            SFlag::S_IFIFO => Ok(fd),
-            _ => Err(NOT_REGULAR),
-        }
-    }
-
     /// What the link here says, read, never followed.
     pub fn readlink(&self) -> Result<OsString, Errno> {
         let (dir, name) = self.parent_fd()?;
@@ -369,12 +355,6 @@ impl Loc {
     pub fn mkdir(&self, mode: u32) -> Result<(), Errno> {
         let (dir, name) = self.parent_fd()?;
         without_umask(|| nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_retain(mode)))
-    }
-
-    /// Make a FIFO here with `mode`, whatever the umask.
-    pub fn mkfifo(&self, mode: u32) -> Result<(), Errno> {
-        let (dir, name) = self.parent_fd()?;
-        without_umask(|| nix::unistd::mkfifoat(&dir, name, Mode::from_bits_retain(mode)))
     }
 
     /// Make a symlink here that says `target`.
@@ -554,7 +534,9 @@ pub fn read_bounded(fd: OwnedFd, bound: usize) -> Result<Vec<u8>, Errno> {
 pub fn copy_data(from: OwnedFd, to: &OwnedFd) -> Result<(), Errno> {
     let mut input = std::fs::File::from(from);
     let mut output = std::fs::File::from(to.try_clone().map_err(|e| crate::diag::errno_of(&e))?);
-    std::io::copy(&mut input, &mut output).map(drop).map_err(|e| crate::diag::errno_of(&e))
+    std::io::copy(&mut input, &mut output)
+        .map(drop)
+        .map_err(|e| crate::diag::errno_of(&e))
 }
 
 /// Write all of `data` to `fd`.

@@ -454,12 +454,9 @@ fn disown_in_manifest(dfd: BorrowedFd) -> Result<(), Errno> {
     };
     let wflags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let out = openat(dfd, tmp.as_os_str(), wflags, Mode::from_bits_retain(0o644))?;
-    let written = crate::door::write_all(&out, &kept).and_then(|()| {
-            let _ = fchown(
-                &out,
-                Some(Uid::from_raw(st.st_uid)),
-                Some(Gid::from_raw(st.st_gid)),
-            );
+    let written = crate::door::write_all(&out, &kept)
+        .and_then(|()| {
+            let _ = fchown(&out, Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
             fchmod(&out, Mode::from_bits_retain(st.st_mode & 0o7777))
         })
         .and_then(|()| nix::fcntl::renameat(dfd, tmp.as_os_str(), dfd, name));
