@@ -719,7 +719,7 @@ struct Outages {
 /// Every instance up and ready by its record.
 fn all_ready(dirs: &[PathBuf]) -> bool {
     dirs.iter()
-        .all(|d| s6i::svstatus::Status::read(d).is_ok_and(|st| st.is_up() && st.ready))
+        .all(|d| s6i::svstatus::Status::read(&s6i::door::Loc::at(d)).is_ok_and(|st| st.is_up() && st.ready))
 }
 
 /// Run `f` while a thread samples the status record of every instance in
@@ -761,7 +761,7 @@ fn sample(dirs: &[PathBuf], stop: &AtomicBool, started: &Barrier) -> Outages {
     let mut pass = |now: Instant| -> bool {
         let mut settled = true;
         for (i, dir) in dirs.iter().enumerate() {
-            let st = s6i::svstatus::Status::read(dir).ok();
+            let st = s6i::svstatus::Status::read(&s6i::door::Loc::at(dir)).ok();
             let up = st.is_some_and(|st| st.is_up());
             let ready = up && st.is_some_and(|st| st.ready);
             let pid = st.filter(|_| up).map(|st| st.pid);
