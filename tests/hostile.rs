@@ -907,6 +907,20 @@ fn fifo_at(h: &Hostile, rel: &str) {
     user_does("/usr/bin/mkfifo", &[o(&p)]);
 }
 
+/// Root's summary with `args`, where a's status cannot be read: in
+/// time, on to b, and a word of a on standard error (`about_a`).
+fn summary_goes_past_a(h: &Hostile, c: &mut Checks, args: &[&OsStr], about_a: &str) -> Ran {
+    let r = h.root("s6-instance-summary", args, b"", 0);
+    in_time(c, &r, 0);
+    c.check(r.out().lines().any(|l| l.starts_with("b")), || {
+        format!("summary did not go on to b: stdout {:?}; {}", r.out(), r.describe())
+    });
+    c.check(r.stderr.contains(about_a), || {
+        format!("summary said nothing of a ({about_a:?}): {}", r.describe())
+    });
+    r
+}
+
 #[test]
 fn item4_a_fifo_as_supervise_lock_hangs_no_status_or_summary() {
     let Some(h) = Hostile::new(&["a", "b"]) else { return };
@@ -918,14 +932,7 @@ fn item4_a_fifo_as_supervise_lock_hangs_no_status_or_summary() {
         r.code != 0 && (r.stderr.contains("instances/a") || r.stderr.contains("instance/a")),
         || format!("status of a: not refused naming it: {}", r.describe()),
     );
-    let r = h.root("s6-instance-summary", &[o(&h.svc)], b"", 0);
-    in_time(&mut c, &r, 0);
-    c.check(r.out().lines().any(|l| l.starts_with("b: ")), || {
-        format!("summary did not go on to b: stdout {:?}; {}", r.out(), r.describe())
-    });
-    c.check(r.stderr.contains("/a"), || {
-        format!("summary said nothing of a: {}", r.describe())
-    });
+    summary_goes_past_a(&h, &mut c, &[o(&h.svc)], "/a");
     h.untouched(&mut c, "status and summary");
     c.done();
 }
@@ -1120,16 +1127,9 @@ fn item6_a_status_link_shows_root_no_secret_in_status_or_summary() {
         format!("status did not say it cannot read the status: {}", r.describe())
     });
     for args in [vec![s("-o"), s("pid,readysince"), o(&h.svc)], vec![o(&h.svc)]] {
-        let r = h.root("s6-instance-summary", &args, b"", 0);
-        in_time(&mut c, &r, 0);
+        let r = summary_goes_past_a(&h, &mut c, &args, "unable to read status");
         c.check(!leaks_secret(&r.stdout) && !leaks_secret(r.stderr.as_bytes()), || {
             format!("summary printed the secret: stdout {:?}; {}", r.out(), r.describe())
-        });
-        c.check(r.out().lines().any(|l| l.starts_with("b")), || {
-            format!("summary did not go on to b: stdout {:?}; {}", r.out(), r.describe())
-        });
-        c.check(r.stderr.contains("unable to read status"), || {
-            format!("summary did not say it cannot read a's status: {}", r.describe())
         });
     }
     h.untouched(&mut c, "status and summary");
@@ -1523,11 +1523,7 @@ fn sockets_where_files_should_be_are_refused_without_a_hang() {
     c.check(r.code != 0 && r.stderr.contains("unable to read status"), || {
         format!("status of a: {}", r.describe())
     });
-    let r = h.root("s6-instance-summary", &[o(&h.svc)], b"", 0);
-    in_time(&mut c, &r, 0);
-    c.check(r.out().lines().any(|l| l.starts_with("b: ")), || {
-        format!("summary did not go on to b: stdout {:?}; {}", r.out(), r.describe())
-    });
+    summary_goes_past_a(&h, &mut c, &[o(&h.svc)], "/a");
     let r = h.root(
         "s6-instance-upgrade",
         &[s("-t"), s("3000"), o(&h.svc), s("b")],
