@@ -11,7 +11,7 @@
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -77,8 +77,6 @@ pub struct Listener {
     _keepalive: OwnedFd,
     slot: Option<usize>,
 }
-
-use crate::wait::WaitError;
 
 /// A TAI64N label: `@` and 24 hex digits.
 fn tai64n_label() -> String {
@@ -190,36 +188,4 @@ impl Drop for Listener {
         crate::signals::forget_removal(self.slot);
         let _ = unlinkat(&self.dir, OsStr::from_bytes(&self.name), UnlinkatFlags::NoRemoveDir);
     }
-}
-
-/// Wait on several listeners until `event(index, byte)` says the wait is
-/// over (returns true), or until `deadline`. Every byte read is passed to
-/// `event`, those after the one that ended the wait included.
-pub fn wait(
-    listeners: &[&Listener],
-    deadline: Option<Instant>,
-    event: impl FnMut(usize, u8) -> bool,
-) -> Result<(), WaitError> {
-    wait_or(listeners, deadline, None, || false, event)
-}
-
-/// `wait`, and every `period` without events, ask `idle` whether the
-/// wait is over anyway.
-pub fn wait_or(
-    listeners: &[&Listener],
-    deadline: Option<Instant>,
-    period: Option<Duration>,
-    mut idle: impl FnMut() -> bool,
-    mut event: impl FnMut(usize, u8) -> bool,
-) -> Result<(), WaitError> {
-    let mut waiter = crate::wait::Waiter::new().map_err(WaitError::Sys)?;
-    for l in listeners {
-        waiter.listen(l).map_err(WaitError::Sys)?;
-    }
-    let period = period.map(std::cell::Cell::new);
-    waiter.run(deadline, period.as_ref(), |wake| match wake {
-        crate::wait::Wake::Event(i, b) => event(i, b),
-        crate::wait::Wake::Idle => idle(),
-        _ => false,
-    })
 }

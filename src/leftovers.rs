@@ -23,7 +23,7 @@ use nix::errno::Errno;
 
 use crate::door::Loc;
 use crate::layout::Service;
-pub use crate::work::WORK;
+pub use crate::work::{process_gone, WORK};
 
 /// How many pieces of hidden work this process has under way: its mark
 /// stays while one is.
@@ -191,12 +191,6 @@ pub fn leftover_name(name: &[u8]) -> bool {
 /// Whether this is a `.s6i-TAG:PID:RANDOM` name whose process is gone.
 pub fn leftover_gone(name: &[u8]) -> bool {
     leftover_pid(name).is_some_and(process_gone)
-}
-
-/// Whether no process has this pid any more (a recycled pid counts as
-/// alive: its work is left alone).
-pub fn process_gone(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
 }
 
 /// The pid in a `.s6i-TAG:PID:RANDOM` name.

@@ -4,8 +4,8 @@
 //! `step`), which parses its command line and calls into the modules
 //! below, each with one job, so that a question ("is a supervisor
 //! running?", "what did a killed chain leave?") has one answer. From the
-//! top down; a module calls only those below it, but for `wait`, which
-//! reads the FIFOs of `fifo` and `fifodir` while they wait through it:
+//! top down; a module calls only those below it (`wait`, which reads
+//! the FIFOs of `fifo` and `fifodir`, stands above those two):
 //!
 //! - running steps: `chain`, `step`, `args`, `getopt`;
 //! - what the commands do to instances: `create` (which calls `delete`

@@ -158,7 +158,7 @@ pub fn finish_killed(service: &Service, work: &Loc, names: &[OsString]) {
         else {
             continue;
         };
-        if pid <= 0 || !crate::leftovers::process_gone(pid) {
+        if pid <= 0 || !crate::work::process_gone(pid) {
             continue;
         }
         let at = work.join(name);

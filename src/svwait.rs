@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::diag::{Error, EXIT_SYS, EXIT_TIMEOUT};
 use crate::door::Loc;
-use crate::fifodir::{self, Listener};
+use crate::fifodir::Listener;
 use crate::svstatus::Status;
 use crate::wait::WaitError;
 
@@ -88,7 +88,7 @@ impl Watch {
         let (up, ready) = (&mut self.up, &mut self.ready);
         // Events read after the one that ends the wait still move the
         // state on, for the next wait on this service.
-        let r = fifodir::wait(&[listener], deadline, |_, ev| {
+        let r = crate::wait::events(&[listener], deadline, |_, ev| {
             match ev {
                 b'd' | b'D' | b'u' | b'U' => {
                     *up = ev.eq_ignore_ascii_case(&b'u');

@@ -425,6 +425,24 @@ pub fn lock_released(fd: &OwnedFd) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Wait on several listeners until `event(index, byte)` says the wait is
+/// over (returns true), or until `deadline`. Every byte read is passed to
+/// `event`, those after the one that ended the wait included.
+pub fn events(
+    listeners: &[&Listener],
+    deadline: Option<Instant>,
+    mut event: impl FnMut(usize, u8) -> bool,
+) -> Result<(), WaitError> {
+    let mut waiter = Waiter::new().map_err(WaitError::Sys)?;
+    for l in listeners {
+        waiter.listen(l).map_err(WaitError::Sys)?;
+    }
+    waiter.run(deadline, None, |wake| match wake {
+        Wake::Event(i, b) => event(i, b),
+        _ => false,
+    })
+}
+
 /// The soft limit on open descriptors a step started with, kept when a
 /// bulk wait raises it, to be put back for the next program.
 static STARTED_WITH: std::sync::Mutex<Option<(u64, u64)>> = std::sync::Mutex::new(None);

@@ -126,3 +126,11 @@ pub fn tidy(instances: &Loc) {
         let _ = instances.join(WORK).rmdir();
     }
 }
+
+/// Whether no process has this pid any more: how the marks named by a
+/// pid (in `.s6i-work`, and the hidden names `.s6i-TAG:PID:RANDOM`) are
+/// told to be a dead command's. A recycled pid counts as alive: its
+/// work is left alone.
+pub fn process_gone(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
+}

@@ -52,7 +52,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         }
         Ok(())
     })?;
-    let set = super::plan::load(set.ok_or(Error::Usage)?)?;
+    let set = super::saved::load(set.ok_or(Error::Usage)?)?;
     if !n.names.is_empty() {
         change(
             &n.service,

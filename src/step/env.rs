@@ -68,7 +68,7 @@ fn from_set(argv: &[OsString]) -> Result<Vec<OsString>, Error> {
         }
         _ => Err(Error::Usage),
     })?;
-    let set = super::plan::load(set.ok_or(Error::Usage)?)?;
+    let set = super::saved::load(set.ok_or(Error::Usage)?)?;
     let names = n.list();
     // Only copies not yet linked: a live instance is s6i-change's.
     for name in &names {

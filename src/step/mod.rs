@@ -19,6 +19,7 @@ pub mod make;
 pub mod names;
 pub mod plan;
 pub mod remove;
+pub mod saved;
 pub mod signal;
 pub mod status;
 pub mod summary;

@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
@@ -316,7 +315,8 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         crate::delete::unlink(&service, &left, true, deadline(shared.timeout))?;
         crate::delete::remove(&service, &left)?;
     }
-    let set_fd = save(&set)?;
+    // The managed environments, for s6i-env and s6i-change.
+    let set_fd = super::saved::save(set.iter().filter_map(|(n, e)| Some((n, e.as_ref()?))))?;
     let none = Vec::new();
     let (first, delete) = if delete_first {
         (&plan.extra, &none)
@@ -337,107 +337,6 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         (b"up".to_vec(), up),
     ];
     Ok(crate::args::substitute(prog, &vars))
-}
-
-/// Write the managed environments of `set` into a memory file, left
-/// open across exec (it is what the chain reads them from), and return
-/// its descriptor. Each instance: its name, its number of variables,
-/// then each key and value, every one a netstring (`LEN:BYTES,`).
-fn save(set: &Set) -> Result<i32, Error> {
-    let mut out = Vec::new();
-    for (name, env) in set {
-        let Some(env) = env else { continue };
-        netstring(&mut out, name.as_bytes());
-        netstring(&mut out, env.len().to_string().as_bytes());
-        for (k, v) in env {
-            netstring(&mut out, k.as_bytes());
-            netstring(&mut out, v);
-        }
-    }
-    let fail = |e| Error::new(EXIT_SYS, diag::unable("create", Path::new("memfd:s6i-set"), e));
-    // SAFETY: a NUL-terminated name, and flags.
-    let fd = unsafe { libc::memfd_create(c"s6i-set".as_ptr(), 0) };
-    if fd < 0 {
-        return Err(fail(nix::errno::Errno::last()));
-    }
-    // SAFETY: a descriptor just made, ours alone, kept open on purpose.
-    let file = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    crate::door::write_all(&file, &out).map_err(fail)?;
-    Ok(std::os::fd::IntoRawFd::into_raw_fd(file))
-}
-
-fn netstring(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(b.len().to_string().as_bytes());
-    out.push(b':');
-    out.extend_from_slice(b);
-    out.push(b',');
-}
-
-/// The environments s6i-plan saved, from the descriptor `fd` (the word
-/// after `-S`): read whole from its start, however often.
-pub fn load(fd: &OsStr) -> Result<BTreeMap<OsString, Env>, Error> {
-    let n = number(fd)?;
-    let path = Path::new("/proc/self/fd").join(fd);
-    let fail = |e| Error::sys("read", &path, e);
-    let mut data = Vec::new();
-    let mut buf = [0u8; 65536];
-    // SAFETY: borrowed for the reads only; the descriptor stays open.
-    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(n as i32) };
-    loop {
-        // SAFETY: a buffer of ours, its length.
-        let k = unsafe {
-            libc::pread(
-                bfd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                data.len() as libc::off_t,
-            )
-        };
-        match if k < 0 {
-            Err(nix::errno::Errno::last())
-        } else {
-            Ok(k as usize)
-        } {
-            Ok(0) => break,
-            Ok(k) => data.extend_from_slice(&buf[..k]),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(fail(e)),
-        }
-    }
-    let bad = || {
-        Error::new(
-            EXIT_USAGE,
-            b"invalid set in descriptor "
-                .iter()
-                .chain(fd.as_bytes())
-                .copied()
-                .collect::<Vec<u8>>(),
-        )
-    };
-    let mut rest = &data[..];
-    let mut next = || -> Option<Vec<u8>> {
-        let colon = rest.iter().position(|&b| b == b':')?;
-        let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
-        let body = rest.get(colon + 1..colon + 1 + len)?.to_vec();
-        (rest.get(colon + 1 + len) == Some(&b',')).then_some(())?;
-        rest = &rest[colon + 2 + len..];
-        Some(body)
-    };
-    let mut sets = BTreeMap::new();
-    while let Some(name) = next() {
-        let count: usize = std::str::from_utf8(&next().ok_or_else(bad)?)
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(bad)?;
-        let mut env = Env::new();
-        for _ in 0..count {
-            let k = next().ok_or_else(bad)?;
-            let v = next().ok_or_else(bad)?;
-            env.insert(OsString::from_vec(k), v);
-        }
-        sets.insert(OsString::from_vec(name), env);
-    }
-    Ok(sets)
 }
 
 /// A bad set line (exit 100).
@@ -595,23 +494,5 @@ mod tests {
             assert_eq!(said(set_lines(input).unwrap_err()), msg);
         }
         assert!(said(set_lines(b"-n").unwrap_err()).starts_with("invalid set line 1: invalid instance name: \"-n\""));
-    }
-
-    #[test]
-    fn a_set_saved_and_loaded() {
-        let mut set = Set::new();
-        let mut env = Env::new();
-        env.insert("A".into(), b"x\0y\n".to_vec());
-        env.insert("B".into(), b"".to_vec());
-        set.insert("a".into(), Some(env.clone()));
-        set.insert("b".into(), None);
-        let fd = save(&set).unwrap();
-        let word = OsString::from(fd.to_string());
-        for _ in 0..2 {
-            let loaded = load(&word).unwrap();
-            assert_eq!(loaded.len(), 1);
-            assert_eq!(loaded[OsStr::new("a")], env);
-        }
-        let _ = nix::unistd::close(fd);
     }
 }
