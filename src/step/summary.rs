@@ -28,7 +28,12 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (mut out, mut missing, mut failed) = (Vec::new(), 0, None);
     for name in &names {
         let link = service.link(name);
-        let line = match read(&service.instance(name)) {
+        let dir = service.instance(name);
+        // A supervisor that has taken its lock but not yet written its
+        // first status (a create or sync under way) is said as one not
+        // running yet, not as an error.
+        let starting = || crate::supervise::has_started(&dir) == Ok(false);
+        let line = match read(&dir) {
             Ok(view) => format.line(&view),
             // Gone since it was listed: left out. Named and not there: said.
             Err(_) if !link.present() => {
@@ -38,12 +43,10 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
                 }
                 continue;
             }
-            Err(Error::Fatal {
-                code: EXIT_NOT_RUNNING, ..
-            }) if format.has_fields() => "unsupervised".to_string(),
-            Err(Error::Fatal {
-                code: EXIT_NOT_RUNNING, ..
-            }) => "s6-supervise not running".to_string(),
+            Err(Error::Fatal { code, .. }) if code == EXIT_NOT_RUNNING || starting() => match format.has_fields() {
+                true => "unsupervised".to_string(),
+                false => "s6-supervise not running".to_string(),
+            },
             // Unreadable (a broken record, no permission): said, and the
             // others are printed, as s6i-status does with several names.
             Err(Error::Fatal { code, msg }) => {
