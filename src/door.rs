@@ -510,7 +510,10 @@ pub fn reopen_parent(fd: BorrowedFd, expected: (u64, u64)) -> Result<OwnedFd, Er
 /// as before, with no `..` looked up at all.
 pub const OPEN_LEVELS: usize = 32;
 
-/// Run `f` with the umask cleared, so that modes are as asked.
+/// Run `f` with the umask cleared, so that modes are as asked. The
+/// umask is the whole process's: our programs have one thread, and a
+/// program with more must not make files through the door while another
+/// thread spawns one.
 fn without_umask<T>(f: impl FnOnce() -> T) -> T {
     let old = nix::sys::stat::umask(Mode::empty());
     let r = f();

@@ -418,3 +418,39 @@ fn a_deep_template_is_taken_and_given_up() {
     assert!(entries(&svc).iter().all(|e| !e.starts_with(b".s6i-")));
     remove_deep(&deep);
 }
+
+/// A summary called again and again while a sync makes 300 instances:
+/// an instance linked whose supervisor has not written its first status
+/// yet reads as not running, never as an error.
+#[test]
+fn a_summary_during_a_sync_never_fails_on_an_instance_starting() {
+    let (_t, svc) = Tree::with_service();
+    let names: Vec<String> = (0..300).map(|i| format!("m{i:03}")).collect();
+    let mut child = ours("s6-instance-sync")
+        .args(["-t", "60000"])
+        .arg(&svc)
+        .args(&names)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let (mut calls, mut failed) = (0, Vec::new());
+    while child.try_wait().unwrap().is_none() && Instant::now() < give_up {
+        let out = run(ours("s6-instance-summary").arg(&svc));
+        calls += 1;
+        if code(&out) != 0 {
+            failed.push(stderr(&out));
+        }
+    }
+    let ended = ended_within(child, Duration::from_secs(10)).expect("the sync hangs");
+    assert_eq!(ended.code(), Some(0));
+    assert!(calls > 0);
+    assert!(
+        failed.is_empty(),
+        "{} of {calls} summaries failed: {:?}",
+        failed.len(),
+        &failed[..1]
+    );
+}

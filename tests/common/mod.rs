@@ -447,20 +447,26 @@ pub const DEEP: usize = 5000;
 /// Make `levels` directories `d`, one inside the other, below `top` (a
 /// directory), with a file `f` in each and `deepest` (holding "bottom")
 /// in the last. Made by descriptor: such a path is longer than PATH_MAX.
+/// The umask is left alone (the door's makers clear it for a moment,
+/// which, in a test process, would reach the programs other tests spawn
+/// meanwhile): the modes are the umask's.
 pub fn deep_tree(top: &Path, levels: usize) {
-    use s6i::door::Loc;
-    let mut at = Loc::at(top).join("d");
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{mkdirat, Mode};
+    let write = |dir: &std::os::fd::OwnedFd, name: &str, data: &[u8]| {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
+        let fd = openat(dir, name, flags, Mode::from_bits_retain(0o644)).unwrap();
+        assert_eq!(nix::unistd::write(&fd, data).unwrap(), data.len());
+    };
+    let dflags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut dir = nix::fcntl::open(top, dflags, Mode::empty()).unwrap();
     for _ in 0..levels {
-        at.mkdir(0o755).unwrap();
-        at.join("f").write_new(b"x", 0o644).unwrap();
-        let fd = at.open_dir().unwrap();
-        at = Loc::on(fd, at.path()).join("d");
+        mkdirat(&dir, "d", Mode::from_bits_retain(0o755)).unwrap();
+        let sub = openat(&dir, "d", dflags, Mode::empty()).unwrap();
+        write(&sub, "f", b"x");
+        dir = sub;
     }
-    at.parent()
-        .unwrap()
-        .join("deepest")
-        .write_new(b"bottom", 0o644)
-        .unwrap();
+    write(&dir, "deepest", b"bottom");
 }
 
 /// What the file `deepest` at the bottom of a `deep_tree` below `top`
