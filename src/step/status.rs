@@ -144,6 +144,17 @@ fn add_fields(fields: &mut Vec<Field>, list: &[u8]) -> Result<(), Error> {
 /// The status of a running supervisor, and whether the service is
 /// normally up: s6-svstat's checks, in its order.
 pub fn read(dir: &crate::door::Loc) -> Result<View, Error> {
+    read_view(dir, false)?.ok_or_else(|| Error::sys("read status for", dir, nix::errno::Errno::ENOENT))
+}
+
+/// `read`, but None for a supervisor that runs and has not written its
+/// first status record yet: it is starting (a create or a sync under
+/// way), which a summary says as not running, not as an error.
+pub fn read_or_starting(dir: &crate::door::Loc) -> Result<Option<View>, Error> {
+    read_view(dir, true)
+}
+
+fn read_view(dir: &crate::door::Loc, starting: bool) -> Result<Option<View>, Error> {
     let not_running = || {
         let msg = crate::diag::msg("unable to read status for ").path(dir);
         msg.text(": s6-supervise not running").fatal(EXIT_NOT_RUNNING)
@@ -151,12 +162,15 @@ pub fn read(dir: &crate::door::Loc) -> Result<View, Error> {
     if !supervise::is_running(dir).map_err(|e| Error::sys("check", dir, e))? {
         return Err(not_running());
     }
-    let status = Status::read(dir).map_err(|e| Error::sys("read status for", dir, e))?;
+    let status = match Status::read(dir) {
+        Err(nix::errno::Errno::ENOENT) if starting => return Ok(None),
+        r => r.map_err(|e| Error::sys("read status for", dir, e))?,
+    };
     let down = dir.join("down");
     let normallyup = match down.stat() {
         Ok(_) => false,
         Err(nix::errno::Errno::ENOENT) => true,
         Err(e) => return Err(Error::sys("access", &down, e)),
     };
-    Ok(View::new(status, normallyup))
+    Ok(Some(View::new(status, normallyup)))
 }

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::diag::{self, Error, EXIT_NOT_RUNNING};
 use crate::release::BUILT_FOR;
-use crate::step::status::{read, Format};
+use crate::step::status::{read_or_starting, Format};
 
 pub const USAGE: &str = if BUILT_FOR.svstat_pgid() {
     "s6i-summary [ -uwNrpgest | -o up,wantedup,normallyup,ready,paused,pid,pgid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor ] [ -n ] service [ name... ]"
@@ -28,13 +28,16 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (mut out, mut missing, mut failed) = (Vec::new(), 0, None);
     for name in &names {
         let link = service.link(name);
-        let dir = service.instance(name);
         // A supervisor that has taken its lock but not yet written its
         // first status (a create or sync under way) is said as one not
         // running yet, not as an error.
-        let starting = || crate::supervise::has_started(&dir) == Ok(false);
-        let line = match read(&dir) {
-            Ok(view) => format.line(&view),
+        let not_running = match format.has_fields() {
+            true => "unsupervised",
+            false => "s6-supervise not running",
+        };
+        let line = match read_or_starting(&service.instance(name)) {
+            Ok(Some(view)) => format.line(&view),
+            Ok(None) => not_running.to_string(),
             // Gone since it was listed: left out. Named and not there: said.
             Err(_) if !link.present() => {
                 if !named.is_empty() {
@@ -43,10 +46,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
                 }
                 continue;
             }
-            Err(Error::Fatal { code, .. }) if code == EXIT_NOT_RUNNING || starting() => match format.has_fields() {
-                true => "unsupervised".to_string(),
-                false => "s6-supervise not running".to_string(),
-            },
+            Err(Error::Fatal {
+                code: EXIT_NOT_RUNNING, ..
+            }) => not_running.to_string(),
             // Unreadable (a broken record, no permission): said, and the
             // others are printed, as s6i-status does with several names.
             Err(Error::Fatal { code, msg }) => {
