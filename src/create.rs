@@ -183,7 +183,7 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
         return r;
     }
     for name in names {
-        pending::unmark(&service.instance_dir(name));
+        pending::unmark_own(&service.instance_dir(name));
     }
     // The scanner may be gone: the next step finds out and says so.
     let _ = scandir::control(&service.scandir(), b"a");

@@ -39,6 +39,15 @@ pub(crate) fn unmark(dir: &Loc) {
     let _ = dir.join(PENDING).unlink();
 }
 
+/// Take the mark of `dir` away if it is this chain's (its clone wrote
+/// it): a delete of the same name may have marked the instance since,
+/// and its mark stays, for the delete (or whoever finishes it) to see.
+pub(crate) fn unmark_own(dir: &Loc) {
+    if pending_pid(dir) == Some(std::process::id() as i32) {
+        unmark(dir);
+    }
+}
+
 /// The pid in the mark of `dir`, if it holds a mark of ours: a regular
 /// file of a few bytes, reached through no link, never a FIFO waited on.
 fn pending_pid(dir: &Loc) -> Option<i32> {
