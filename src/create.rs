@@ -66,16 +66,39 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
     // What killed commands left in `instances/` goes now (see
     // `leftovers::finish`).
     leftovers::finish(service);
-    let _working = leftovers::working(&service.instances());
+    let working = leftovers::working(&service.instances());
+    // Interrupted, the copies made go before we die of the signal, which
+    // is read between two copies.
+    let blocked =
+        crate::signals::block_interrupts().map_err(|e| Error::sys("block signals in", &service.instances(), e))?;
     for (i, name) in names.iter().enumerate() {
-        if let Err(e) = clone_one(service, &template, &service.instance_dir(name)) {
-            for made in &names[..i] {
+        let made = clone_one(service, &template, &service.instance_dir(name));
+        let came = blocked.came();
+        if made.is_err() || came.is_some() {
+            let done = if made.is_ok() { i + 1 } else { i };
+            for made in &names[..done] {
                 let _ = copy::remove_tree(&service.instance_dir(made));
             }
-            return Err(e);
+            if let Some(sig) = came {
+                drop(working);
+                drop(blocked);
+                interrupted(sig);
+            }
+            return made;
         }
     }
     Ok(())
+}
+
+/// Say that a create was interrupted and is taken back, then die of the
+/// signal that interrupted it.
+fn interrupted(sig: nix::sys::signal::Signal) -> ! {
+    warn(
+        msg("interrupted by ")
+            .text(sig.as_str())
+            .text(": undid the creation of what it had made"),
+    );
+    crate::signals::die_of(sig)
 }
 
 fn clone_one(service: &Service, template: &Loc, dst: &Loc) -> Result<(), Error> {
@@ -254,13 +277,8 @@ pub fn await_supervisors(
             match e {
                 Interrupted::Failed(e) => Err(e),
                 Interrupted::By(sig) => {
-                    warn(
-                        msg("interrupted by ")
-                            .text(sig.as_str())
-                            .text(": undid the creation of what it had made"),
-                    );
                     drop(blocked);
-                    crate::signals::die_of(sig)
+                    interrupted(sig)
                 }
             }
         }

@@ -47,6 +47,16 @@ pub fn block_interrupts() -> Result<Blocked, Errno> {
 }
 
 impl Blocked {
+    /// The interrupt that came since they were blocked, if one did, taken
+    /// without waiting: for work done a piece at a time, which stops and
+    /// undoes itself between two pieces.
+    pub fn came(&self) -> Option<Signal> {
+        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: a valid signal set, no siginfo wanted, a zero timeout.
+        let sig = unsafe { libc::sigtimedwait(interrupts().as_ref(), std::ptr::null_mut(), &zero) };
+        Signal::try_from(sig).ok()
+    }
+
     /// Run `f` with the interrupts let through as they were before they
     /// were blocked: for a call that may block in the kernel outside a
     /// wait (a write to a pipe nobody reads from), which one of them must

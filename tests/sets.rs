@@ -454,3 +454,60 @@ fn a_summary_during_a_sync_never_fails_on_an_instance_starting() {
         &failed[..1]
     );
 }
+
+/// SIGINT while a sync copies its template: the copies it made go, one
+/// message says so, and it dies of the signal, leaving no instance
+/// unlinked (which s6's own create would refuse to make again).
+#[test]
+fn a_sync_interrupted_while_it_copies_takes_its_copies_back() {
+    let t = Tree::new();
+    let svc = t.service("svc", |d| {
+        sleeper_template(d);
+        for i in 0..400 {
+            std::fs::write(d.join(format!("f{i}")), "x").unwrap();
+        }
+    });
+    let names: Vec<String> = (0..200).map(|i| format!("c{i:03}")).collect();
+    let mut child = ours("s6-instance-sync")
+        .args(["-t", "60000"])
+        .arg(&svc)
+        .args(&names)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Some copies made, none linked yet: it is copying.
+    let copying = wait_until(Duration::from_secs(30), || instances(&svc).len() >= 3);
+    let linked = entries(&svc.join("instance")).len() > 1;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let ended = wait_until(Duration::from_secs(30), || child.try_wait().ok().flatten().is_some());
+    if !ended {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(ended, "the sync hangs after SIGINT");
+    assert!(copying && !linked, "the sync was not caught copying");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGINT),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interrupted by SIGINT: undid the creation"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        entries(&svc.join("instances")).is_empty(),
+        "{:?}",
+        entries(&svc.join("instances"))
+    );
+    assert_eq!(entries(&svc.join("instance")), vec![b".s6-svscan".to_vec()]);
+}
