@@ -72,13 +72,13 @@ impl Service {
 
     /// Hold `instances/` locked against our other steps while the caller
     /// looks at an instance's link and then makes or removes the other
-    /// half (see `create::link` and `delete::remove`): a lock in the
-    /// root-only `.s6i-work` (see `work`), which no other user can take.
+    /// half (see `create::link` and `delete::remove`): a flock on our
+    /// own `.s6i-work` (see `work`), which no other user can take.
     /// None when there is no `instances/`, hence nothing to guard.
     pub fn lock_instances(&self) -> Result<Option<crate::work::Lock>, Error> {
         let dir = self.instances();
         match crate::work::lock(&dir, true) {
-            Ok(fd) => Ok(Some(fd)),
+            Ok(lock) => Ok(Some(lock)),
             Err(nix::errno::Errno::ENOENT) => Ok(None),
             Err(e) => Err(Error::sys("lock", &dir.path().join(crate::work::WORK), e)),
         }
