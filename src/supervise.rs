@@ -140,14 +140,22 @@ pub fn command(svdir: &Loc, cmds: &[u8]) -> Result<(), crate::diag::Error> {
         }
         Err(e) => return Err(failed(e)),
     };
+    // A supervisor that exits between our open and our write (a delete
+    // of the instance under way) is one that does not listen: EPIPE, not
+    // a death by SIGPIPE without a word (see fifo::send).
     let written = fcntl(&fd, FcntlArg::F_SETFL(OFlag::empty())).and_then(|_| {
-        let mut done = 0;
-        while done < cmds.len() {
-            done += nix::unistd::write(&fd, &cmds[done..])?;
-        }
-        Ok(())
+        crate::signals::ignoring_sigpipe(|| {
+            let mut done = 0;
+            while done < cmds.len() {
+                done += nix::unistd::write(&fd, &cmds[done..])?;
+            }
+            Ok(())
+        })
     });
-    written.map_err(failed)
+    match written {
+        Err(Errno::EPIPE) => Err(not_listening()),
+        r => r.map_err(failed),
+    }
 }
 
 /// The supervisors of some service directories that run now, watched
