@@ -426,15 +426,7 @@ fn a_deep_template_is_taken_and_given_up() {
 fn a_summary_during_a_sync_never_fails_on_an_instance_starting() {
     let (_t, svc) = Tree::with_service();
     let names: Vec<String> = (0..300).map(|i| format!("m{i:03}")).collect();
-    let mut child = ours("s6-instance-sync")
-        .args(["-t", "60000"])
-        .arg(&svc)
-        .args(&names)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sync_in_background(&svc, &names);
     let give_up = Instant::now() + Duration::from_secs(60);
     let (mut calls, mut failed) = (0, Vec::new());
     while child.try_wait().unwrap().is_none() && Instant::now() < give_up {
@@ -468,15 +460,7 @@ fn a_sync_interrupted_while_it_copies_takes_its_copies_back() {
         }
     });
     let names: Vec<String> = (0..200).map(|i| format!("c{i:03}")).collect();
-    let mut child = ours("s6-instance-sync")
-        .args(["-t", "60000"])
-        .arg(&svc)
-        .args(&names)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sync_in_background(&svc, &names);
     // Some copies made, none linked yet: it is copying.
     let copying = wait_until(Duration::from_secs(30), || instances(&svc).len() >= 3);
     let linked = entries(&svc.join("instance")).len() > 1;

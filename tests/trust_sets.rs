@@ -278,15 +278,7 @@ fn a_bulk_wait_on_a_stopped_scanner_sleeps() {
     let names: Vec<String> = (0..500).map(|i| format!("n{i}")).collect();
     let scanner = Pid::from_raw(t.nested_scanner(&svc));
     kill(scanner, Signal::SIGSTOP).unwrap();
-    let mut child = ours("s6-instance-sync")
-        .args(["-t", "60000"])
-        .arg(&svc)
-        .args(&names)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sync_in_background(&svc, &names);
     let last = svc.join("instance").join(names.last().unwrap());
     let linked = wait_until(Duration::from_secs(30), || last.exists());
     // Past its set-up (500 subscriptions, slow on a busy machine): its

@@ -424,6 +424,20 @@ pub fn kill_after(cmd: &mut Command, delay: Duration) {
     let _ = child.wait();
 }
 
+/// Our `s6-instance-sync -t 60000 SVC NAMES...`, started in the
+/// background, its standard error kept.
+pub fn sync_in_background(svc: &Path, names: &[String]) -> Child {
+    ours("s6-instance-sync")
+        .args(["-t", "60000"])
+        .arg(svc)
+        .args(names)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// The exit status of `child` if it ends within `limit`; else it is
 /// killed, by its pid, and reaped.
 pub fn ended_within(mut child: Child, limit: Duration) -> Option<std::process::ExitStatus> {
