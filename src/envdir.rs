@@ -178,16 +178,28 @@ fn open_instance(dir: &Loc) -> Result<OwnedFd, Errno> {
 /// subdirectory in it), which differs from every wanted one.
 /// A file over VALUE_MAX is named in `Err(Some(name))`, to be said: it
 /// was not read.
+/// A concurrent sync may swap `env/` out and empty it while it is read:
+/// a file listed and then gone is that, and `env/` is opened again, a
+/// few times (each swap leaves a whole new one in its place).
 fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, Option<OsString>>, Errno> {
-    match openat(dfd, ENV, DIR_FLAGS, Mode::empty()) {
-        Ok(d) => match read_at(d)? {
-            Found::Env(env) => Ok(Ok(Some(env))),
-            Found::NotRegular(_) => Ok(Err(None)),
-            Found::TooBig(name) => Ok(Err(Some(name))),
-        },
-        Err(Errno::ENOENT) => Ok(Ok(None)),
-        Err(Errno::ELOOP | Errno::ENOTDIR) => Ok(Err(None)),
-        Err(e) => Err(e),
+    let mut tries = 8;
+    loop {
+        let found = match openat(dfd, ENV, DIR_FLAGS, Mode::empty()) {
+            Ok(d) => read_at(d),
+            Err(Errno::ENOENT) => return Ok(Ok(None)),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(Err(None)),
+            Err(e) => return Err(e),
+        };
+        return match found {
+            Ok(Found::Env(env)) => Ok(Ok(Some(env))),
+            Ok(Found::NotRegular(_)) => Ok(Err(None)),
+            Ok(Found::TooBig(name)) => Ok(Err(Some(name))),
+            Err(Errno::ENOENT) if tries > 0 => {
+                tries -= 1;
+                continue;
+            }
+            Err(e) => Err(e),
+        };
     }
 }
 

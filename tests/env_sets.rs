@@ -492,8 +492,10 @@ fn read_whole(env: &Path) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     use nix::sys::stat::{fstat, stat, Mode};
     let d = open(env, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).ok()?;
     let got = read_all(&d)?;
+    // Still the live env/: the same inode at the name, and still linked
+    // (a directory swapped out and removed meanwhile has no links).
     let (now, read) = (stat(env).ok()?, fstat(&d).ok()?);
-    (now.st_ino == read.st_ino).then_some(got)
+    (now.st_ino == read.st_ino && now.st_dev == read.st_dev && read.st_nlink > 0).then_some(got)
 }
 
 fn read_all(d: &std::os::fd::OwnedFd) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
