@@ -62,7 +62,7 @@ export S6I_S6_VERSION := $(S6_VERSION)
 # check-s6-versions).
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-STEPS := s6i-args s6i-ensure s6i-clone s6i-env s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list s6i-signal s6i-status s6i-summary s6i-plan s6i-waves s6i-change s6i-sync s6i-template s6i-upgrade s6i-make s6i-watch
+STEPS := s6i-args s6i-ensure s6i-clone s6i-env s6i-link s6i-wait-supervise s6i-unlink s6i-remove s6i-list s6i-signal s6i-status s6i-summary s6i-plan s6i-waves s6i-change s6i-sync s6i-template s6i-upgrade s6i-make s6i-watch s6i-recover
 SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker s6-instance-summary s6-instance-sync s6-instance-template s6-instance-upgrade s6-instance-watch
 CHECK_PREFIX := $(CARGO_TARGET_DIR)/check
 

@@ -62,12 +62,18 @@ pub fn run(first: &'static Step, mut argv: Vec<OsString>) -> ! {
                     continue;
                 }
                 None => match chain(&next) {
-                    Ok(()) => std::process::exit(0),
+                    Ok(()) => {
+                        crate::journal::end();
+                        std::process::exit(0)
+                    }
                     Err(e) => e,
                 },
             },
             Err(e) => e,
         };
+        // What is left open in the log is for the next command to
+        // recover (see crate::journal); the rest goes with it.
+        crate::journal::end();
         match std::env::var_os(SCRIPT_USAGE_VAR) {
             Some(line) if !line.is_empty() => die(line.as_bytes(), e),
             _ => die(step.usage.as_bytes(), e),
@@ -91,6 +97,7 @@ pub fn chain(argv: &[OsString]) -> Result<(), Error> {
         std::env::remove_var(SCRIPT_USAGE_VAR);
     }
     crate::wait::restore_fd_limit();
+    crate::journal::hand_on();
     let errno = match exec::execvp(prog, argv) {
         // A word holding a NUL byte cannot reach us from an exec: only a
         // bug of ours could build one.

@@ -8,6 +8,7 @@
 //! (through `delete` and `pending`).
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -63,21 +64,33 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
             delete::unlock_and_remove(locked, aside.map(|at| (dir, at)))?;
         }
     }
-    // What killed commands left in `instances/` goes now (see
-    // `leftovers::finish`).
-    leftovers::finish(service);
+    // What killed commands left goes now (see crate::recover).
+    crate::recover::finish(service);
     let working = leftovers::working(&service.instances());
     // Interrupted, the copies made go before we die of the signal, which
     // is read between two copies.
     let blocked =
         crate::signals::block_interrupts().map_err(|e| Error::sys("block signals in", &service.instances(), e))?;
     for (i, name) in names.iter().enumerate() {
-        let made = clone_one(service, &template, &service.instance_dir(name));
+        // Open from the copy to the link (see crate::journal): a chain
+        // that goes on in another program keeps its log alive meanwhile.
+        let made = crate::journal::open(&service.instances(), "create", name.as_bytes(), b"")
+            .map_err(|e| {
+                Error::sys(
+                    "write the intent log in",
+                    &service.instances().join(crate::work::WORK),
+                    e,
+                )
+            })
+            .and_then(|()| clone_one(service, &template, &service.instance_dir(name)));
         let came = blocked.came();
         if made.is_err() || came.is_some() {
             let done = if made.is_ok() { i + 1 } else { i };
             for made in &names[..done] {
                 let _ = copy::remove_tree(&service.instance_dir(made));
+            }
+            for name in &names[..=i] {
+                crate::journal::close("create", name.as_bytes());
             }
             if let Some(sig) = came {
                 drop(working);
@@ -93,6 +106,7 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
 /// Say that a create was interrupted and is taken back, then die of the
 /// signal that interrupted it.
 fn interrupted(sig: nix::sys::signal::Signal) -> ! {
+    crate::journal::end();
     warn(
         msg("interrupted by ")
             .text(sig.as_str())
@@ -111,7 +125,7 @@ fn clone_one(service: &Service, template: &Loc, dst: &Loc) -> Result<(), Error> 
     let write = |e: Errno| Error::sys("write into", dst, e);
     let marked = made
         .inside()
-        .and_then(|inside| crate::manifest::write(&inside).and_then(|()| pending::mark(&inside)));
+        .and_then(|inside| crate::manifest::write(&inside).and_then(|()| pending::mark(&inside, &service.instances())));
     if let Err(e) = marked {
         made.discard();
         return Err(write(e));
@@ -202,11 +216,13 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
             if pending::marked(&dir) {
                 let _ = copy::remove_tree(&dir);
             }
+            crate::journal::close("create", name.as_bytes());
         }
         return r;
     }
     for name in names {
         pending::unmark_own(&service.instance_dir(name));
+        crate::journal::close("create", name.as_bytes());
     }
     // The scanner may be gone: the next step finds out and says so.
     let _ = scandir::control(&service.scandir(), b"a");

@@ -6,6 +6,7 @@
 //! calls in here, never the other way.
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -26,6 +27,8 @@ use crate::{leftovers, pending, rename, scandir, supervise};
 /// are gone: a warning, exit 99, and the chain stops, so that no
 /// directory is removed under a running supervisor.
 pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<Instant>) -> Result<(), Error> {
+    // What killed commands left is finished first (see crate::recover).
+    crate::recover::finish(service);
     let mut dirs = Vec::new();
     if wait {
         for name in names {
@@ -37,12 +40,26 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
         let dir = service.instance_dir(name);
         // Nothing to mark where there is no instance, or a symlink; and on
         // a full filesystem, the delete goes on unmarked, as s6's does.
-        match pending::mark(&dir) {
+        // Open until the directory is gone (see crate::journal).
+        crate::journal::open(&service.instances(), "delete", name.as_bytes(), b"").map_err(|e| {
+            Error::sys(
+                "write the intent log in",
+                &service.instances().join(crate::work::WORK),
+                e,
+            )
+        })?;
+        match pending::mark(&dir, &service.instances()) {
             Ok(()) | Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR | Errno::ENOSPC | Errno::EDQUOT) => {}
-            Err(e) => return Err(Error::sys("write", &dir.join(PENDING), e)),
+            Err(e) => {
+                crate::journal::close("delete", name.as_bytes());
+                return Err(Error::sys("write", &dir.join(PENDING), e));
+            }
         }
         let link = service.link(name);
-        link.unlink().map_err(sys("remove", &link))?;
+        if let Err(e) = link.unlink() {
+            crate::journal::close("delete", name.as_bytes());
+            return Err(Error::sys("remove", &link, e));
+        }
     }
     let _ = scandir::control(&service.scandir(), b"an");
     match exits.wait(deadline) {
@@ -87,8 +104,11 @@ pub fn remove<'a>(service: &Service, names: &[&'a OsStr]) -> Result<Vec<&'a OsSt
     // What was moved aside goes, even when a later name failed; then
     // what killed commands left, if any.
     unlock_and_remove(locked, aside)?;
+    for name in names {
+        crate::journal::close("delete", name.as_bytes());
+    }
     drop(working);
-    leftovers::finish(service);
+    crate::recover::finish(service);
     moved.map(|()| kept)
 }
 

@@ -224,7 +224,7 @@ pub fn differs(dir: &Loc, env: &Env) -> Result<bool, Error> {
 }
 
 /// The mark of an instance whose new `env/` its service has not been
-/// told of yet: written (with the chain's pid) before a swap that is to
+/// told of yet: written (with the chain's token, crate::journal) before a swap that is to
 /// be followed by a restart or a signal, removed once that is sent. One
 /// left by a chain that is gone makes the next sync treat the instance
 /// as changed.
@@ -233,11 +233,23 @@ pub const CHANGED: &str = ".s6i-changed";
 /// Write the mark into the instance at `dir`, replacing one there.
 pub fn mark_changed(dir: &Loc) -> Result<(), Error> {
     let failed = |e: Errno| Error::sys("write", &dir.join(CHANGED), e);
+    begin_for(dir).map_err(failed)?;
     let dfd = open_instance(dir).map_err(failed)?;
     crate::copy::remove_at(dfd.as_fd(), OsStr::new(CHANGED)).map_err(failed)?;
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = openat(&dfd, CHANGED, flags, Mode::from_bits_retain(0o644)).map_err(failed)?;
-    crate::door::write_all(&fd, std::process::id().to_string().as_bytes()).map_err(failed)
+    crate::door::write_all(&fd, crate::random::token().as_bytes()).map_err(failed)
+}
+
+/// This command's log begun, before a token is written into the
+/// instance at `dir` (a token without its log is a dead one's).
+fn begin_for(dir: &Loc) -> Result<(), Errno> {
+    crate::journal::begin(&instances_of(dir))
+}
+
+/// The `instances/` that holds the instance at `dir`.
+fn instances_of(dir: &Loc) -> Loc {
+    dir.parent().unwrap_or_else(|| dir.clone())
 }
 
 /// Remove the mark from the instance at `dir`.
@@ -248,8 +260,9 @@ pub fn clear_changed(dir: &Loc) -> Result<(), Error> {
 }
 
 /// Whether the instance at `dir` holds a mark left by a chain that is
-/// gone (a regular file holding a pid; anything else there is no mark
-/// of ours).
+/// gone (a regular file holding a token whose log is gone or unlocked,
+/// or the previous version's pid; anything else there is no mark of
+/// ours).
 pub fn changed_by_dead_chain(dir: &Loc) -> bool {
     let Ok(dfd) = open_instance(dir) else {
         return false;
@@ -263,22 +276,20 @@ pub fn changed_by_dead_chain(dir: &Loc) -> bool {
     }) {
         return false;
     }
-    let Ok(pid) = crate::door::read_bounded(fd, 32) else {
+    let Ok(token) = crate::door::read_bounded(fd, 64) else {
         return false;
     };
-    String::from_utf8_lossy(&pid)
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|&p| p > 0)
-        .is_some_and(crate::leftovers::process_gone)
+    let token = token.trim_ascii();
+    let pid = token.split(|&b| b == b'.').next().unwrap_or_default();
+    let ours = !pid.is_empty() && pid[0] != b'0' && pid.iter().all(u8::is_ascii_digit);
+    ours && !crate::journal::alive(&instances_of(dir), token)
 }
 
 /// Remove what killed swaps left in the instance at `dir` (see
 /// `sweep_at`).
 pub fn sweep(dir: &Loc) {
     if let Ok(dfd) = open_instance(dir) {
-        sweep_at(dfd.as_fd());
+        sweep_at(dfd.as_fd(), &instances_of(dir));
     }
 }
 
@@ -295,8 +306,8 @@ pub fn set(dir: &Loc, env: &Env) -> Result<bool, Error> {
 
 /// Remove what killed swaps left in the instance open at `dfd`: hidden
 /// `.s6i-env:PID:RANDOM` directories (and `.s6i-manifest:PID:RANDOM`
-/// files) whose pid is gone.
-fn sweep_at(dfd: BorrowedFd) {
+/// files) whose command is gone.
+fn sweep_at(dfd: BorrowedFd, instances: &Loc) {
     let Ok(fd) = openat(dfd, ".", DIR_FLAGS, Mode::empty()) else {
         return;
     };
@@ -308,7 +319,8 @@ fn sweep_at(dfd: BorrowedFd) {
         .flatten()
         .map(|e| e.file_name().to_bytes().to_vec())
         .filter(|b| {
-            (b.starts_with(b".s6i-env:") || b.starts_with(b".s6i-manifest:")) && crate::leftovers::leftover_gone(b)
+            (b.starts_with(b".s6i-env:") || b.starts_with(b".s6i-manifest:"))
+                && crate::leftovers::leftover_gone(instances, b)
         })
         .map(OsString::from_vec)
         .collect();
@@ -320,9 +332,10 @@ fn sweep_at(dfd: BorrowedFd) {
 /// Write `env` as the new `env/` of the instance at `dir`, and swap it
 /// in whole (see the top of this file).
 pub fn install(dir: &Loc, env: &Env) -> Result<(), Error> {
+    begin_for(dir).map_err(|e| Error::sys("write", &dir.join(ENV), e))?;
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
     let dfd = dfd.as_fd();
-    sweep_at(dfd);
+    sweep_at(dfd, &instances_of(dir));
     let target = dir.join(ENV);
     let tmp = hidden_name();
     let built = build(dfd, &tmp, env);
@@ -340,7 +353,7 @@ pub fn install(dir: &Loc, env: &Env) -> Result<(), Error> {
 }
 
 fn hidden_name() -> OsString {
-    let mut name = format!(".s6i-{TAG}:{}:", std::process::id()).into_bytes();
+    let mut name = format!(".s6i-{TAG}:{}:", crate::random::token()).into_bytes();
     name.extend_from_slice(&crate::random::suffix());
     OsString::from_vec(name)
 }
@@ -426,6 +439,7 @@ fn fallback(dfd: BorrowedFd, tmp: &OsStr) -> Result<(), Errno> {
 /// Take `env/` out of the manifest of the instance at `dir`: it is the
 /// instance's own (see `disown_in_manifest`).
 pub fn disown(dir: &Loc) -> Result<(), Errno> {
+    begin_for(dir)?;
     disown_in_manifest(open_instance(dir)?.as_fd())
 }
 
@@ -460,7 +474,7 @@ fn disown_in_manifest(dfd: BorrowedFd) -> Result<(), Errno> {
         kept.push(0);
     }
     let tmp = {
-        let mut n = format!(".s6i-manifest:{}:", std::process::id()).into_bytes();
+        let mut n = format!(".s6i-manifest:{}:", crate::random::token()).into_bytes();
         n.extend_from_slice(&crate::random::suffix());
         OsString::from_vec(n)
     };

@@ -1,10 +1,11 @@
 //! The pending protocol, so that a chain killed between two steps is
 //! never a stuck name: a create or a delete marks the instance with
-//! `.s6i-pending` (`layout::PENDING`), holding its pid, while the
-//! instance is half made or half gone. A mark whose chain is gone, on an
-//! instance with no link, was left by a killed chain; what the next
-//! create or sync does about it is decided here (`abandoned`,
-//! `left_supervised`, `left_unlinked`, `tidy_kept`).
+//! `.s6i-pending` (`layout::PENDING`), holding its token (see
+//! crate::journal), while the instance is half made or half gone. A
+//! mark whose chain is gone (its log gone or unlocked; a bare pid, from
+//! the previous version), on an instance with no link, was left by a
+//! killed chain; what the next create or sync does about it is decided
+//! here (`abandoned`, `left_supervised`, `left_unlinked`, `tidy_kept`).
 
 use std::ffi::OsStr;
 
@@ -13,7 +14,6 @@ use nix::errno::Errno;
 use crate::diag::Error;
 use crate::door::Loc;
 use crate::layout::{Service, PENDING};
-use crate::leftovers::process_gone;
 use crate::scandir;
 use crate::supervise::{self, supervised_dirs};
 
@@ -22,10 +22,12 @@ use crate::supervise::{self, supervised_dirs};
 /// entry of that name that is not our mark is replaced, never opened (a
 /// FIFO would block us), whatever its type: an instance made by s6's
 /// own create from a template that holds one, a directory say, has it.
-pub(crate) fn mark(dir: &Loc) -> Result<(), Errno> {
+pub(crate) fn mark(dir: &Loc, instances: &Loc) -> Result<(), Errno> {
+    // The log first: a token without it would be a dead one.
+    crate::journal::begin(instances)?;
     let mark = dir.join(PENDING);
     mark.remove_tree()?;
-    mark.write_new(std::process::id().to_string().as_bytes(), 0o644)
+    mark.write_new(crate::random::token().as_bytes(), 0o644)
 }
 
 /// Whether `dir` holds a mark (of any kind: a fresh copy being created
@@ -43,16 +45,24 @@ pub(crate) fn unmark(dir: &Loc) {
 /// it): a delete of the same name may have marked the instance since,
 /// and its mark stays, for the delete (or whoever finishes it) to see.
 pub(crate) fn unmark_own(dir: &Loc) {
-    if pending_pid(dir) == Some(std::process::id() as i32) {
+    if pending_token(dir).is_some_and(|t| t == crate::random::token().as_bytes()) {
         unmark(dir);
     }
 }
 
-/// The pid in the mark of `dir`, if it holds a mark of ours: a regular
-/// file of a few bytes, reached through no link, never a FIFO waited on.
-fn pending_pid(dir: &Loc) -> Option<i32> {
-    let pid = dir.join(PENDING).read(32).ok()?;
-    std::str::from_utf8(&pid).ok()?.parse().ok().filter(|&p: &i32| p > 0)
+/// The token in the mark of `dir`, if it holds a mark of ours: a regular
+/// file of a few bytes, reached through no link, never a FIFO waited on
+/// (a bare pid in one of the previous version's).
+fn pending_token(dir: &Loc) -> Option<Vec<u8>> {
+    let token = dir.join(PENDING).read(64).ok()?;
+    let pid = token.split(|&b| b == b'.').next()?;
+    let ok = !pid.is_empty() && pid[0] != b'0' && pid.iter().all(u8::is_ascii_digit);
+    (ok && (pid.len() == token.len() || crate::journal::is_token(&token))).then_some(token)
+}
+
+/// Whether the mark of `dir` is a dead chain's.
+fn marked_by_dead(service: &Service, dir: &Loc) -> bool {
+    pending_token(dir).is_some_and(|t| !crate::journal::alive(&service.instances(), &t))
 }
 
 /// Whether the instance NAME was left unlinked by a killed chain, or by
@@ -62,7 +72,8 @@ pub(crate) fn abandoned(service: &Service, name: &OsStr) -> bool {
     let linked = service.link(name).present();
     let supervised =
         || supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)));
-    !linked && pending_pid(&dir).is_some_and(gone_or_me) && !supervised()
+    let mine = || pending_token(&dir).is_some_and(|t| t == crate::random::token().as_bytes());
+    !linked && (mine() || marked_by_dead(service, &dir)) && !supervised()
 }
 
 /// Whether the instance NAME was left unlinked by a killed delete while
@@ -72,7 +83,7 @@ pub(crate) fn left_supervised(service: &Service, name: &OsStr) -> bool {
     let linked = service.link(name).present();
     let supervised =
         || supervised_dirs(&dir).is_ok_and(|ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(false)));
-    !linked && pending_pid(&dir).is_some_and(process_gone) && supervised()
+    !linked && marked_by_dead(service, &dir) && supervised()
 }
 
 /// The instances that killed chains left unlinked and marked: what a
@@ -92,7 +103,7 @@ pub fn left_unlinked(service: &Service) -> Result<Vec<std::ffi::OsString>, Error
             continue;
         }
         let linked = service.link(&name).present();
-        if !linked && pending_pid(&at).is_some_and(process_gone) {
+        if !linked && marked_by_dead(service, &at) {
             names.push(name);
         }
     }
@@ -109,7 +120,7 @@ pub fn tidy_kept(service: &Service, names: &[&OsStr]) {
     let mut unsupervised = false;
     for name in names {
         let dir = service.instance_dir(name);
-        if pending_pid(&dir).is_some_and(process_gone) {
+        if marked_by_dead(service, &dir) {
             unmark(&dir);
         }
         unsupervised |= !supervise::is_running(&dir).unwrap_or(true);
@@ -117,10 +128,4 @@ pub fn tidy_kept(service: &Service, names: &[&OsStr]) {
     if unsupervised {
         let _ = scandir::control(&service.scandir(), b"a");
     }
-}
-
-/// Whether a mark's pid is a chain that is gone, or this one (which has
-/// just finished a killed delete's work on the instance, see `clone`).
-fn gone_or_me(pid: i32) -> bool {
-    pid == std::process::id() as i32 || process_gone(pid)
 }

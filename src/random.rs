@@ -19,3 +19,27 @@ pub fn suffix() -> [u8; 6] {
     }
     raw.map(|b| ALPHABET[(b & 63) as usize])
 }
+
+/// This process's token, `PID.RANDOM`, made once: what names and marks
+/// its work on disk (see crate::journal).
+/// After an exec within a chain, the token handed on with the log
+/// (`S6I_LOG=FD:TOKEN:...`) stays this process's, when it names this pid.
+pub fn token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let me = format!("{}.", std::process::id());
+        if let Some(v) = std::env::var_os("S6I_LOG") {
+            let v = v.to_string_lossy().into_owned();
+            if let Some(t) = v
+                .split(':')
+                .nth(1)
+                .filter(|t| t.starts_with(&me) && t.len() == me.len() + 6)
+            {
+                return t.to_string();
+            }
+        }
+        let mut t = me.into_bytes();
+        t.extend_from_slice(&suffix());
+        String::from_utf8(t).unwrap_or_default()
+    })
+}

@@ -6,14 +6,16 @@
 //! A restart that a command asks for is no crash, so it is done as a
 //! down, a wait until down, then an up, which s6-supervise does at once.
 //!
-//! In between, the instances are wanted down. A signal that asks us to
-//! stop (INT, TERM, HUP) is read in the wait: they are brought up, then
-//! the process dies of it. Against any other death, their names are in
-//! `instances/.s6i-work/PID.up` (see crate::leftovers) from before the
-//! down until after the up: the next command that finishes leftovers
-//! (create, delete, sync, upgrade) brings up those of a dead pid.
+//! In between, the instances are wanted down. Each is put back as it
+//! was: wanted up (`u`), or, run once (`s6-svc -o`: up, not wanted up),
+//! run once more (`o`). A signal that asks us to stop (INT, TERM, HUP)
+//! is read in the wait: they are put back, then the process dies of it.
+//! Against any other death, each is a `hold NAME STATE` record in the
+//! command's intent log (crate::journal) from before the down until
+//! after it is put back: the next command that changes instances puts
+//! back those of a dead command (crate::recover).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 
@@ -24,16 +26,41 @@ use crate::signals;
 use crate::svwait::Watch;
 use crate::wait::{WaitError, Waiter, Wake};
 
-/// How the list of instances held down is named in `.s6i-work/`.
-const HELD: &str = ".up";
+/// How an instance restarted was before, to be put back so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Before {
+    /// Up and wanted up.
+    WantedUp,
+    /// Up and not wanted up: run once.
+    Once,
+}
 
-/// The instances `names` of `service`, all up, taken down then up again.
+impl Before {
+    fn word(self) -> &'static [u8] {
+        match self {
+            Before::WantedUp => b"up",
+            Before::Once => b"once",
+        }
+    }
+
+    /// The s6-svc command that puts it back.
+    pub fn command(self) -> &'static [u8] {
+        match self {
+            Before::WantedUp => b"u",
+            Before::Once => b"o",
+        }
+    }
+}
+
+/// The instances `names` of `service`, all up, taken down then put back
+/// as they were (`before`, one each).
 /// Returns a watch on each, subscribed before the up, for the caller to
 /// wait until they are up (or ready). Those not down by `deadline` are
 /// named (exit 99), after every instance was told to be up again.
 pub fn restart<'a>(
     service: &Service,
     names: &[&'a OsStr],
+    before: &[Before],
     deadline: Option<Instant>,
 ) -> Result<Vec<(&'a OsStr, Watch)>, Error> {
     if names.is_empty() {
@@ -42,7 +69,7 @@ pub fn restart<'a>(
     let dirs: Vec<Loc> = names.iter().map(|n| service.instance_dir(n)).collect();
     let downs = dirs.iter().map(|d| Watch::start(d)).collect::<Result<Vec<_>, _>>()?;
     let blocked = signals::block_interrupts().map_err(|e| Error::sys("block signals for", &service.instances(), e))?;
-    let held = Held::write(service, names)?;
+    let held = Held::write(service, names, before)?;
     let mut waiter = Waiter::new().map_err(|e| Error::sys("wait for events of", &service.instances(), e))?;
     for w in &downs {
         waiter
@@ -92,7 +119,8 @@ pub fn restart<'a>(
     };
     held.release(&dirs);
     if let Some(sig) = caught {
-        crate::diag::warn(b"interrupted: the instances being restarted were told to start again");
+        crate::journal::end();
+        crate::diag::warn(b"interrupted: the instances being restarted were put back as they were");
         signals::die_of(sig);
     }
     drop(blocked);
@@ -102,73 +130,30 @@ pub fn restart<'a>(
     Ok(names.iter().copied().zip(ups?).collect())
 }
 
-/// The list of instances this process holds down.
-struct Held {
-    at: Loc,
-    instances: Loc,
+/// The instances this process holds down, each a `hold` record in its
+/// log.
+struct Held<'n, 'a> {
+    names: &'n [&'a OsStr],
+    before: &'n [Before],
 }
 
-impl Held {
-    /// Written whole before anything is taken down: a list cut short by a
-    /// kill would leave an instance down for good.
-    fn write(service: &Service, names: &[&OsStr]) -> Result<Held, Error> {
+impl<'n, 'a> Held<'n, 'a> {
+    /// Every record written before anything is taken down: a kill
+    /// between two downs leaves each down one recorded.
+    fn write(service: &Service, names: &'n [&'a OsStr], before: &'n [Before]) -> Result<Held<'n, 'a>, Error> {
         let instances = service.instances();
-        let shown = instances.path().join(crate::work::WORK);
-        let name = format!("{}{HELD}", std::process::id());
-        let mut list = Vec::new();
-        for name in names {
-            list.extend_from_slice(name.as_bytes());
-            list.push(b'\n');
+        for (name, b) in names.iter().zip(before) {
+            crate::journal::open(&instances, "hold", name.as_bytes(), b.word())
+                .map_err(|e| Error::sys("write the intent log in", &instances.join(crate::work::WORK), e))?;
         }
-        // The directory goes when it is left empty, maybe between our
-        // look and our write: once more then.
-        let mut tries = 0;
-        loop {
-            let work = crate::work::dir(&instances).map_err(|e| Error::sys("open", &shown, e))?;
-            let at = work.join(&name);
-            let _ = at.unlink();
-            match at.write_new(&list, 0o600) {
-                Err(nix::errno::Errno::ENOENT) if tries < 3 => tries += 1,
-                Err(e) => return Err(Error::sys("write", &at, e)),
-                Ok(()) => return Ok(Held { at, instances }),
-            }
-        }
+        Ok(Held { names, before })
     }
 
-    /// Tell every instance to be up again, then drop the list.
+    /// Put every instance back as it was, closing its record.
     fn release(self, dirs: &[Loc]) {
-        for dir in dirs {
-            let _ = crate::supervise::command(dir, b"u");
+        for ((dir, name), b) in dirs.iter().zip(self.names).zip(self.before) {
+            let _ = crate::supervise::command(dir, b.command());
+            crate::journal::close("hold", name.as_bytes());
         }
-        let _ = self.at.unlink();
-        crate::work::tidy(&self.instances);
     }
 }
-
-/// Bring up the instances that a killed restart left down, listed in
-/// `.s6i-work/PID.up` files whose process is gone. `work` is the
-/// directory `instances/.s6i-work`, already read: its entries are
-/// `names`.
-pub fn finish_killed(service: &Service, work: &Loc, names: &[OsString]) {
-    for name in names {
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(HELD))
-            .and_then(|p| p.parse().ok())
-        else {
-            continue;
-        };
-        if pid <= 0 || !crate::work::process_gone(pid) {
-            continue;
-        }
-        let at = work.join(name);
-        let Ok(list) = at.read(LIST_MAX) else { continue };
-        for instance in list.split(|&b| b == b'\n').filter(|n| crate::name::check(n).is_ok()) {
-            let _ = crate::supervise::command(&service.instance_dir(OsStr::from_bytes(instance)), b"u");
-        }
-        let _ = at.unlink();
-    }
-}
-
-/// The most a list of instances held down may hold.
-const LIST_MAX: usize = 1 << 20;

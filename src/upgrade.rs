@@ -96,7 +96,7 @@ pub fn upgrade(
     } else {
         Wait::Up
     });
-    finish_leftovers_within(service, timeout.map(|t| Instant::now() + t));
+    crate::recover::finish_within(service, timeout.map(|t| Instant::now() + t));
     // Hidden copies from here on: a kill leaves them to the next sweep.
     let _working = crate::leftovers::working(&service.instances());
     // An instance is a link and its directory. Every name is checked
@@ -743,36 +743,18 @@ fn let_go(
     }
 }
 
-/// What killed commands left (see crate::leftovers), waiting (until
-/// `deadline`, if any) for the supervisors of old trees aside to exit,
-/// then removing their trees.
-fn finish_leftovers_within(service: &Service, deadline: Option<Instant>) {
-    let running = crate::leftovers::sweep(service);
-    if running.is_empty() {
-        return;
-    }
-    // The scanner stops them, as s6-instance-delete has it do: it scans
-    // first, and so knows them gone before they exit (see
-    // swap_and_restart), then signals every supervisor it has no link
-    // for.
-    let _ = exits(&running, deadline, || {
-        let _ = crate::scandir::control(&service.scandir(), b"an");
-    });
-    // Gone or not, what is left of them is for the next look.
-    let _ = crate::leftovers::sweep(service);
-}
-
 /// Instances a killed upgrade left held down (our `down` file in them)
 /// that this upgrade does not move: once a supervisor runs on each, it is
 /// let go as the file says it was wanted, up or down, and the file goes.
 /// Not while another upgrade runs (its own instances are held down on
 /// their way).
 fn release_held(service: &Service, skip: &[PathBuf], deadline: Option<Instant>) {
-    let me = std::process::id().to_string();
-    let others = service.instances().entries().into_iter().flatten().any(|name| {
+    let instances = service.instances();
+    let others = instances.entries().into_iter().flatten().any(|name| {
         let b = name.as_bytes();
-        b.strip_prefix(b".s6i-upgrade:")
-            .is_some_and(|rest| !rest.starts_with(format!("{me}:").as_bytes()) && crate::leftovers::leftover_alive(b))
+        b.starts_with(b".s6i-upgrade:")
+            && !crate::leftovers::leftover_mine(b)
+            && crate::leftovers::leftover_alive(&instances, b)
     });
     if others {
         return;

@@ -35,7 +35,7 @@ pub fn dir(instances: &Loc) -> Result<Loc, Errno> {
             // Another user's: aside, and removed if we may (root may; a
             // user leaves root's to the next sweep of root's).
             Err(Errno::EPERM | Errno::EACCES) => {
-                let mut name = format!(".s6i-remove:{}:", std::process::id()).into_bytes();
+                let mut name = format!(".s6i-remove:{}:", crate::random::token()).into_bytes();
                 name.extend_from_slice(&crate::random::suffix());
                 let aside = instances.join(std::ffi::OsStr::from_bytes(&name));
                 match at.rename(&aside) {
@@ -125,12 +125,4 @@ pub fn tidy(instances: &Loc) {
     if crate::lock::flock(&fd, libc::LOCK_EX | libc::LOCK_NB).is_ok() && still_there(instances, &fd) {
         let _ = instances.join(WORK).rmdir();
     }
-}
-
-/// Whether no process has this pid any more: how the marks named by a
-/// pid (in `.s6i-work`, and the hidden names `.s6i-TAG:PID:RANDOM`) are
-/// told to be a dead command's. A recycled pid counts as alive: its
-/// work is left alone.
-pub fn process_gone(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
 }

@@ -396,21 +396,26 @@ fn a_killed_swap_is_finished_by_the_next_sync() {
     assert_eq!(ok(&sync_file(&svc, &f, &["-R", "none"])), "+c\n~b\n");
     assert!(hidden_in(&a).is_empty() && hidden_in(&b).is_empty());
     assert_eq!(std::fs::read(b.join("env/PORT")).unwrap(), b"2\n");
-    // A live process's swap is left alone.
-    let live = a.join(format!(".s6i-env:{}:mnopqr", std::process::id()));
+    // A live command's swap is left alone: its log is there and locked.
+    // (A live pid alone makes nothing live.)
+    let log = LiveLog::new(&svc, "abcdef");
+    let live = a.join(format!(".s6i-env:{}:mnopqr", log.token));
     std::fs::create_dir(&live).unwrap();
+    let old_kind = a.join(format!(".s6i-env:{}:stuvwx", std::process::id()));
+    std::fs::create_dir(&old_kind).unwrap();
     assert_eq!(ok(&sync_file(&svc, &f, &[])), "");
-    assert!(live.exists());
+    assert!(live.exists() && !old_kind.exists());
     std::fs::remove_dir(&live).unwrap();
     // A sync killed after its swap, before it restarted the service: its
-    // mark (and a dead pid) makes the next sync restart the instance,
-    // although env/ is already what the set says. A live chain's mark is
-    // its own business.
+    // mark (and a dead command's token) makes the next sync restart the
+    // instance, although env/ is already what the set says. A live
+    // chain's mark is its own business.
     let pid_a = pid(&svc, "a");
-    std::fs::write(a.join(".s6i-changed"), std::process::id().to_string()).unwrap();
+    std::fs::write(a.join(".s6i-changed"), &log.token).unwrap();
     assert_eq!(ok(&sync_file(&svc, &f, &[])), "");
     assert_eq!(pid(&svc, "a"), pid_a);
-    std::fs::write(a.join(".s6i-changed"), dead.to_string()).unwrap();
+    drop(log);
+    std::fs::write(a.join(".s6i-changed"), format!("{dead}.abcdef")).unwrap();
     assert_eq!(ok(&sync_file(&svc, &f, &["-n"])), "~a\n");
     assert_eq!(ok(&sync_file(&svc, &f, &[])), "~a\n");
     assert_ne!(pid(&svc, "a"), pid_a);
@@ -642,8 +647,8 @@ fn wanted_up(svc: &Path, name: &str) -> bool {
 /// A restart is a down, then an up (s6-supervise holds `s6-svc -r` back a
 /// second). In between the instance is wanted down: a sync stopped by
 /// SIGTERM there brings it up before it dies, and one killed there
-/// leaves a list that the next command of another kind (a create of
-/// another name) reads to bring it up.
+/// leaves its intent log, which the next command of another kind (a
+/// create of another name) reads to bring it up.
 #[test]
 fn a_restart_stopped_midway_leaves_the_instance_wanted_up() {
     let t = Tree::new();
@@ -668,14 +673,15 @@ fn a_restart_stopped_midway_leaves_the_instance_wanted_up() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let held = work.join(format!("{}.up", child.id()));
-        let seen = wait_until(Duration::from_secs(10), || held.exists() && !wanted_up(&svc, "a"));
+        let log = format!("log:{}.", child.id());
+        let held = || entries(&work).iter().any(|n| n.starts_with(log.as_bytes()));
+        let seen = wait_until(Duration::from_secs(10), || held() && !wanted_up(&svc, "a"));
         kill(Pid::from_raw(child.id() as i32), sig).unwrap();
         let st = ended_within(child, Duration::from_secs(10)).expect("sync did not end");
         assert!(seen, "round {round}: sync never held a down");
         assert_eq!(st.signal(), Some(sig as i32), "round {round}");
         if sig == Signal::SIGKILL {
-            assert!(held.exists() && !wanted_up(&svc, "a"));
+            assert!(held() && !wanted_up(&svc, "a"));
             // Any command that finishes leftovers brings it up.
             let out = run_for(
                 ours("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg("b"),

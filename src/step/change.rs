@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::diag::Error;
 use crate::envdir::{self, Env};
 use crate::layout::Service;
+use crate::restart::Before;
 
 pub const USAGE: &str =
     "s6i-change [ -e ] [ -v ] [ -R action ] [ -w u | -w U ] [ -t timeout ] -S fd service name|{ name... } [ prog... ]";
@@ -91,16 +92,25 @@ pub fn change<'s>(
                 envdir::install(&dir, env)?;
             }
         }
-        let up = crate::supervise::is_running(&dir).unwrap_or(false)
-            && crate::svstatus::Status::read(&dir).is_ok_and(|st| st.is_up());
-        match act {
-            Action::Signal(c) if up => crate::supervise::command(&dir, &[c])?,
-            Action::Restart if up => restart.push(name),
+        // Up, and how it is wanted: a restart puts it back so. One down
+        // (wanted so, or dying and about to be restarted by its
+        // supervisor) starts on its new env/ when it next starts.
+        let status = crate::supervise::is_running(&dir)
+            .unwrap_or(false)
+            .then(|| crate::svstatus::Status::read(&dir).ok())
+            .flatten()
+            .filter(|st| st.is_up());
+        match (act, status) {
+            (Action::Signal(c), Some(_)) => crate::supervise::command(&dir, &[c])?,
+            (Action::Restart, Some(st)) => {
+                restart.push((name, if st.wantup { Before::WantedUp } else { Before::Once }))
+            }
             _ => {}
         }
     }
     // A down then an up: see crate::restart.
-    let back = crate::restart::restart(service, &restart, deadline)?;
+    let (names, before): (Vec<&OsStr>, Vec<Before>) = restart.into_iter().unzip();
+    let back = crate::restart::restart(service, &names, &before, deadline)?;
     if act != Action::Nothing {
         for &name in wave {
             envdir::clear_changed(&service.instance_dir(name))?;

@@ -18,6 +18,7 @@ pub mod list;
 pub mod make;
 pub mod names;
 pub mod plan;
+pub mod recover;
 pub mod remove;
 pub mod saved;
 pub mod signal;
@@ -83,6 +84,11 @@ pub const PLAN: Step = Step {
     usage: plan::USAGE,
     run: plan::run,
 };
+pub const RECOVER: Step = Step {
+    name: "s6i-recover",
+    usage: recover::USAGE,
+    run: recover::run,
+};
 pub const REMOVE: Step = Step {
     name: "s6i-remove",
     usage: remove::USAGE,
@@ -140,7 +146,7 @@ pub const WAVES: Step = Step {
     run: waves::run,
 };
 
-const ALL: [&Step; 20] = [
+const ALL: [&Step; 21] = [
     &ARGS,
     &CHANGE,
     &CLONE,
@@ -150,6 +156,7 @@ const ALL: [&Step; 20] = [
     &LIST,
     &MAKE,
     &PLAN,
+    &RECOVER,
     &REMOVE,
     &SIGNAL,
     &STATUS,

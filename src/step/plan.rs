@@ -202,13 +202,9 @@ impl Plan {
     }
 
     /// What comes before the creates and deletes: what killed commands
-    /// left (hidden trees, swept by the creates when there are any;
-    /// stale marks, unannounced links in the kept instances), and
+    /// left in the kept instances (stale marks, unannounced links), and
     /// `instances/` made if there is something to create.
     pub fn prepare(&self, service: &Service) -> Result<(), Error> {
-        if self.missing.is_empty() {
-            crate::leftovers::finish(service);
-        }
         crate::pending::tidy_kept(service, &refs(&self.kept));
         if !self.missing.is_empty() {
             service.make_instances_dir()?;
@@ -301,6 +297,11 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let (dry_run, wait_new, ready, shared) = (o.dry_run, o.wait_new, o.ready, o.shared);
     let (service, mut set, prog) = o.source.read(rest)?;
     service.check_live()?;
+    // What killed commands left is finished first: a restart's
+    // instances are as they were before it, when this one looks at them.
+    if !dry_run {
+        crate::recover::finish(&service);
+    }
     let plan = plan(&service, &mut set, dry_run)?;
     if dry_run {
         plan.print()?;

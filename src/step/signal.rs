@@ -58,6 +58,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         }
     }
     let (service, names, prog) = layout::service_and_instances(opts.rest())?;
+    // A killed restart's instances are put back as they were first:
+    // this command, given after it, has the last word.
+    crate::recover::finish(&service);
     let dirs: Vec<Loc> = names.iter().map(|n| service.instance(n)).collect();
     signal_all(&dirs, &cmds, wait, timeout).map_err(|e| service.explain(e))?;
     Ok(prog.to_vec())

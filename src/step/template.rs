@@ -50,7 +50,8 @@ pub fn replace(service: &Service, new: &Path) -> Result<(), Error> {
     let place = current.parent().unwrap_or_else(|| service.loc().clone());
     crate::maker::refuse_copy_into_itself(new, &place, place.path())?;
     // Copies and old templates that a killed replace left behind go now.
-    let _ = leftovers::sweep_leftovers(service.loc());
+    let _ = leftovers::sweep_leftovers(service.loc(), &service.instances());
+    let _working = leftovers::working(&service.instances());
     let copy = leftovers::hidden_sibling(&current, "template");
     let made = copy::copy_tree(&Loc::at(new), &copy).map_err(|e| Error::new(EXIT_SYS, e.message(new, &current)))?;
     made.exchange_with(&current).map_err(|e| {

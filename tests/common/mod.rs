@@ -521,3 +521,59 @@ pub fn fd_limit(cmd: &mut Command, n: u64) -> &mut Command {
         })
     }
 }
+
+/// The intent log of a command that lives: `SV/instances/.s6i-work/
+/// log:TOKEN`, made and locked by this test process for as long as
+/// this lives. Marks and hidden names with its token are a live
+/// command's.
+pub struct LiveLog {
+    pub token: String,
+    _fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl LiveLog {
+    pub fn new(svc: &Path, random: &str) -> LiveLog {
+        use std::os::unix::fs::DirBuilderExt;
+        let work = svc.join("instances/.s6i-work");
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&work);
+        let token = format!("{}.{random}", std::process::id());
+        let path = work.join(format!("log:{token}"));
+        let f = std::fs::File::create(&path).unwrap();
+        let fd = std::os::fd::OwnedFd::from(f);
+        // SAFETY: fd is open.
+        assert_eq!(
+            unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::LOCK_EX) },
+            0
+        );
+        LiveLog { token, _fd: fd, path }
+    }
+}
+
+impl Drop for LiveLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A dead command's intent log, as a killed one leaves it: its records
+/// (`+KIND\0NAME\0EXTRA\0` each), nobody holding its lock. Returns its
+/// token.
+pub fn dead_log(svc: &Path, pid: u32, random: &str, records: &[(&str, &[u8], &[u8])]) -> String {
+    use std::os::unix::fs::DirBuilderExt;
+    let work = svc.join("instances/.s6i-work");
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&work);
+    let token = format!("{pid}.{random}");
+    let mut log = Vec::new();
+    for (kind, name, extra) in records {
+        log.push(b'+');
+        log.extend_from_slice(kind.as_bytes());
+        log.push(0);
+        log.extend_from_slice(name);
+        log.push(0);
+        log.extend_from_slice(extra);
+        log.push(0);
+    }
+    std::fs::write(work.join(format!("log:{token}")), log).unwrap();
+    token
+}

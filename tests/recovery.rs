@@ -1,0 +1,375 @@
+//! Recovery judged by locks, never by pids (issue 27): a killed command
+//! that is a zombie, a mark naming a live unrelated pid, a killed
+//! restart put back before a later command and never over it, restarts
+//! that keep what the operator wanted, and `s6i-recover` alone.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// A template whose run reads `env/`, and ignores SIGTERM when `env/HARD`
+/// says so (a restart then holds it down until killed).
+fn template(dir: &Path) {
+    std::fs::create_dir_all(dir.join("env")).unwrap();
+    std::fs::write(dir.join("env/K"), "0\n").unwrap();
+    write_script(
+        &dir.join("run"),
+        "/usr/bin/s6-envdir env\n/bin/sh -c \"test -n \\\"$HARD\\\" && trap '' TERM; exec /usr/bin/sleep 3600\"",
+    );
+}
+
+fn dir(svc: &Path, name: &str) -> PathBuf {
+    svc.join("instances").join(name)
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sync(svc: &Path, set: &Path, opts: &[&str]) -> Output {
+    run_for(
+        ours("s6-instance-sync")
+            .args(["-t", "20000"])
+            .args(opts)
+            .arg("-f")
+            .arg(set)
+            .arg(svc),
+        Duration::from_secs(60),
+    )
+}
+
+fn set_file(t: &Tree, text: &str) -> PathBuf {
+    let p = t.path().join("set");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// (up, wanted up) of the instance NAME.
+fn state(svc: &Path, name: &str) -> (bool, bool) {
+    let (pid, flags) = status(&dir(svc, name));
+    (pid != 0, flags & 4 != 0)
+}
+
+/// Whether the instance NAME comes to be in state `want` (a supervisor
+/// writes its status a moment after it is told).
+fn comes_to(svc: &Path, name: &str, want: (bool, bool)) -> bool {
+    wait_until(Duration::from_secs(10), || state(svc, name) == want)
+}
+
+fn up_pid(svc: &Path, name: &str) -> u64 {
+    let d = dir(svc, name);
+    assert!(
+        wait_until(Duration::from_secs(10), || supervised(&d) && status(&d).0 != 0),
+        "{name} never up"
+    );
+    status(&d).0
+}
+
+fn work(svc: &Path) -> PathBuf {
+    svc.join("instances/.s6i-work")
+}
+
+/// Whether the process `pid` is a zombie (dead, not reaped).
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// A command started in the background, its output discarded.
+fn background(cmd: &mut Command) -> std::process::Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Item 1: a sync killed while it deletes, and left a zombie (its parent,
+/// this test, does not reap it yet), blocks no later command: the lock on
+/// its log went with it.
+#[test]
+fn a_zombie_command_blocks_nothing() {
+    let t = Tree::new();
+    // The finish script keeps each supervisor a moment after its service
+    // dies: the delete is killed while it waits for them.
+    let svc = t.service("svc", |d| {
+        sleeper_template(d);
+        write_script(&d.join("finish"), "/usr/bin/sleep 1");
+    });
+    let names: Vec<String> = (1..=20).map(|i| format!("k{i:03}")).collect();
+    let out = run_for(
+        ours("s6-instance-sync").args(["-t", "20000"]).arg(&svc).args(&names),
+        Duration::from_secs(60),
+    );
+    ok(&out);
+    let mut child = background(ours("s6-instance-sync").args(["-t", "20000"]).arg(&svc).arg("k001"));
+    let gone = wait_until(Duration::from_secs(10), || !svc.join("instance/k020").exists());
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    assert!(gone, "the sync never unlinked");
+    assert!(
+        wait_until(Duration::from_secs(10), || zombie(child.id())),
+        "the killed sync is no zombie"
+    );
+    // Its log is there, its lock gone: every later command goes on.
+    assert!(entries(&work(&svc)).iter().any(|n| n.starts_with(b"log:")));
+    let out = run_for(
+        ours("s6-instance-sync").args(["-t", "20000"]).arg(&svc).args(&names),
+        Duration::from_secs(60),
+    );
+    assert!(zombie(child.id()), "reaped too early: the test proves nothing");
+    ok(&out);
+    let out = run_for(
+        ours("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg("k021"),
+        Duration::from_secs(60),
+    );
+    ok(&out);
+    for n in names.iter().chain([&"k021".to_string()]) {
+        assert!(svc.join("instance").join(n).exists(), "{n} not linked");
+        up_pid(&svc, n);
+    }
+    assert!(zombie(child.id()));
+    let st = child.wait().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    assert!(!work(&svc).exists(), ".s6i-work left");
+}
+
+/// Item 2 and the previous version's files: marks and logs that name a
+/// live pid, of a process that is no command of ours, are dead
+/// commands'.
+#[test]
+fn marks_naming_a_live_unrelated_pid_are_dead() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    let f = set_file(&t, "a\nb\nc\nd\n");
+    ok(&sync(&svc, &f, &[]));
+    let mut sleeper = background(Command::new("/usr/bin/sleep").arg("60"));
+    let live = sleeper.id();
+    for n in ["b", "c"] {
+        ok(&run(ours("s6-instance-control").args(["-d", "-wd"]).arg(&svc).arg(n)));
+    }
+    // A create killed before its link, by the previous version: the
+    // instance unlinked, its mark holding a bare pid that runs.
+    std::fs::remove_file(svc.join("instance/d")).unwrap();
+    ok(&run(program("/usr/bin/s6-svscanctl")
+        .arg("-an")
+        .arg(svc.join("instance"))));
+    assert!(wait_until(Duration::from_secs(10), || !supervised(&dir(&svc, "d"))));
+    std::fs::write(dir(&svc, "d").join(".s6i-pending"), live.to_string()).unwrap();
+    // The previous version's list of instances held down, and its mark of
+    // hidden work; a log of ours with a hold record and hidden work, its
+    // token naming the same live pid, its lock held by nobody.
+    dead_log(&svc, live, "abcdef", &[("hold", b"c", b"up"), ("work", b"", b"")]);
+    std::fs::write(work(&svc).join(format!("{live}.up")), "b\n").unwrap();
+    std::fs::write(work(&svc).join(live.to_string()), "").unwrap();
+    let hidden = [
+        format!(".s6i-clone:{live}.abcdef:AAAAAA"),
+        format!(".s6i-remove:{live}:BBBBBB"),
+    ];
+    for h in &hidden {
+        std::fs::create_dir(svc.join("instances").join(h)).unwrap();
+    }
+    // One command of any kind finishes it all.
+    // s6's delete says nothing of a name that is not there either.
+    ok(&run(ours("s6-instance-delete").arg(&svc).arg("nosuch")));
+    assert!(comes_to(&svc, "b", (true, true)) && comes_to(&svc, "c", (true, true)));
+    for h in &hidden {
+        assert!(!svc.join("instances").join(h).exists(), "{h} left");
+    }
+    assert!(!work(&svc).exists(), ".s6i-work left");
+    // The half-made d is taken over by the next create of its name.
+    ok(&run_for(
+        ours("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg("d"),
+        Duration::from_secs(60),
+    ));
+    up_pid(&svc, "d");
+    let _ = kill(Pid::from_raw(live as i32), Signal::SIGKILL);
+    let _ = sleeper.wait();
+}
+
+/// A sync restarting instance `a` (which ignores SIGTERM, so that the
+/// restart holds it down), killed there. Returns once it is dead.
+fn kill_a_restart(t: &Tree, svc: &Path, value: &str) {
+    let f = set_file(t, &format!("a HARD=1 K={value}\n"));
+    let mut child = background(ours("s6-instance-sync").args(["-t", "30000", "-f"]).arg(&f).arg(svc));
+    let held = wait_until(Duration::from_secs(10), || !state(svc, "a").1);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    let st = child.wait().unwrap();
+    assert!(held, "the sync never held a down");
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    assert!(comes_to(svc, "a", (true, false)), "a not held down");
+}
+
+/// Item 3: a killed restart is put back by the next command, of any
+/// kind; a command given after the kill has the last word, and no later
+/// command replays the restart over it.
+#[test]
+fn a_killed_restart_is_put_back_and_never_over_a_later_command() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    ok(&sync(&svc, &set_file(&t, "a HARD=1 K=1\n"), &[]));
+    up_pid(&svc, "a");
+    // Put back by an unrelated command.
+    kill_a_restart(&t, &svc, "2");
+    // s6's delete says nothing of a name that is not there either.
+    ok(&run(ours("s6-instance-delete").arg(&svc).arg("nosuch")));
+    assert!(comes_to(&svc, "a", (true, true)), "not put back");
+    assert!(!work(&svc).exists());
+    // The operator's -d after the kill stays.
+    kill_a_restart(&t, &svc, "3");
+    ok(&run(ours("s6-instance-control").arg("-d").arg(&svc).arg("a")));
+    assert!(comes_to(&svc, "a", (true, false)));
+    // s6's delete says nothing of a name that is not there either.
+    ok(&run(ours("s6-instance-delete").arg(&svc).arg("nosuch")));
+    ok(&sync(
+        &svc,
+        &set_file(
+            &t,
+            "a HARD=1 K=3
+b
+",
+        ),
+        &["-R", "none"],
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(state(&svc, "a"), (true, false), "the killed restart replayed over -d");
+    assert!(!work(&svc).exists());
+    ok(&run(ours("s6-instance-control").args(["-k", "-u"]).arg(&svc).arg("a")));
+}
+
+/// Item 4: a restart puts each instance back as it was: wanted up comes
+/// back up, run once runs once more and stays not wanted up, wanted down
+/// stays down with its new env/.
+#[test]
+fn restarts_keep_what_the_operator_wanted() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    ok(&sync(&svc, &set_file(&t, "a K=1\nb K=1\nc K=1\n"), &[]));
+    let (pa, pb) = (up_pid(&svc, "a"), up_pid(&svc, "b"));
+    up_pid(&svc, "c");
+    ok(&run(ours("s6-instance-control").arg("-o").arg(&svc).arg("b")));
+    ok(&run(ours("s6-instance-control").args(["-d", "-wD"]).arg(&svc).arg("c")));
+    assert!(comes_to(&svc, "b", (true, false)) && comes_to(&svc, "c", (false, false)));
+    assert_eq!(
+        ok(&sync(&svc, &set_file(&t, "a K=2\nb K=2\nc K=2\n"), &["-w", "u"])),
+        "~a\n~b\n~c\n"
+    );
+    assert_eq!(state(&svc, "a"), (true, true));
+    assert_ne!(up_pid(&svc, "a"), pa);
+    assert_eq!(state(&svc, "b"), (true, false));
+    assert_ne!(up_pid(&svc, "b"), pb);
+    assert_eq!(state(&svc, "c"), (false, false));
+    assert_eq!(std::fs::read(dir(&svc, "c").join("env/K")).unwrap(), b"2\n");
+    assert!(!work(&svc).exists());
+}
+
+/// A killed run-once restart is put back as run once.
+#[test]
+fn a_killed_restart_of_a_run_once_instance_runs_it_once() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    ok(&sync(&svc, &set_file(&t, "a HARD=1 K=1\n"), &[]));
+    up_pid(&svc, "a");
+    ok(&run(ours("s6-instance-control").arg("-o").arg(&svc).arg("a")));
+    // Run once and ignoring TERM: the restart holds it as it is.
+    let f = set_file(&t, "a HARD=1 K=2\n");
+    let mut child = background(ours("s6-instance-sync").args(["-t", "30000", "-f"]).arg(&f).arg(&svc));
+    let held = wait_until(Duration::from_secs(10), || {
+        entries(&work(&svc))
+            .iter()
+            .any(|n| n.starts_with(format!("log:{}.", child.id()).as_bytes()))
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    assert!(held, "the sync never wrote its log");
+    ok(&run(ours("s6i-recover").arg(&svc)));
+    // Told `o`, not `u`: still not wanted up.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(state(&svc, "a"), (true, false));
+    assert!(!work(&svc).exists());
+    ok(&run(ours("s6-instance-control").args(["-k", "-d"]).arg(&svc).arg("a")));
+}
+
+/// `s6i-recover` alone: a dead log's hold is put back, its hidden work
+/// removed, the log and `.s6i-work` gone; a live command's log and work
+/// are left alone; then the rest of the command line runs.
+#[test]
+fn s6i_recover_finishes_dead_logs_only() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    ok(&sync(&svc, &set_file(&t, "a\nb\n"), &[]));
+    ok(&run(ours("s6-instance-control").args(["-d", "-wD"]).arg(&svc).arg("a")));
+    ok(&run(ours("s6-instance-control").args(["-d", "-wD"]).arg(&svc).arg("b")));
+    let live = LiveLog::new(&svc, "livelg");
+    let mine = svc.join("instances").join(format!(".s6i-clone:{}:CCCCCC", live.token));
+    std::fs::create_dir(&mine).unwrap();
+    let dead = dead_log(&svc, 1, "deadlg", &[("hold", b"a", b"up"), ("work", b"", b"")]);
+    let theirs = svc.join("instances").join(format!(".s6i-clone:{dead}:DDDDDD"));
+    std::fs::create_dir(&theirs).unwrap();
+    let out = run(ours("s6i-recover")
+        .args(["-t", "5000"])
+        .arg(&svc)
+        .arg("/usr/bin/echo")
+        .arg("next"));
+    assert_eq!(ok(&out), "next\n");
+    assert!(comes_to(&svc, "a", (true, true)));
+    assert_eq!(state(&svc, "b"), (false, false));
+    assert!(mine.exists() && !theirs.exists());
+    assert_eq!(entries(&work(&svc)), vec![format!("log:{}", live.token).into_bytes()]);
+    drop(live);
+    std::fs::remove_dir(&mine).unwrap();
+    ok(&run(ours("s6i-recover").arg(&svc)));
+    assert!(!work(&svc).exists());
+    // Bad usage: 100, nothing done.
+    assert_eq!(code(&run(ours("s6i-recover").arg("-t"))), 100);
+}
+
+/// A log handed on across a real exec: the copy made by s6i-clone stays
+/// a live command's while another program runs in between, and the
+/// s6i-link further down the chain takes the log up and ends it.
+#[test]
+fn a_log_is_handed_on_across_an_exec() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    ok(&run(ours("s6-instance-create").arg(&svc).arg("x")));
+    let env = format!("PATH={}:/usr/bin:/bin", bindir().display());
+    let out = run(ours("s6i-clone")
+        .arg(&svc)
+        .arg("a")
+        .args(["/usr/bin/env", &env, "s6i-link"])
+        .arg(&svc)
+        .args(["a", "/usr/bin/sh", "-c"])
+        .arg("echo \"[$S6I_LOG]\"; test -e \"$1\" && ls \"$1\"; true")
+        .arg("sh")
+        .arg(work(&svc)));
+    // Ended by s6i-link, before the last program: not handed to it.
+    assert_eq!(ok(&out), "[]\n");
+    assert!(svc.join("instance/a").exists());
+    assert!(!dir(&svc, "a").join(".s6i-pending").exists());
+    // Between the two, the log is alive: a clone alone hands it on.
+    let out = run(ours("s6i-clone")
+        .arg(&svc)
+        .arg("b")
+        .args(["/usr/bin/sh", "-c"])
+        .arg("case \"$S6I_LOG\" in *:*) ;; *) exit 1 ;; esac; ls \"$1\"")
+        .arg("sh")
+        .arg(work(&svc)));
+    assert!(ok(&out).starts_with("log:"));
+    // Once that chain is gone, its copy is a dead one's: the next create
+    // of the name takes it over.
+    ok(&run_for(
+        ours("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg("b"),
+        Duration::from_secs(60),
+    ));
+    assert!(!work(&svc).exists());
+}
