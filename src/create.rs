@@ -220,9 +220,11 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
         }
         return r;
     }
+    // Each `create` record stays open until its supervisor runs (see
+    // s6i-wait-supervise): a command killed before is waited for by the
+    // next sync told to wait.
     for name in names {
         pending::unmark_own(&service.instance_dir(name));
-        crate::journal::close("create", name.as_bytes());
     }
     // The scanner may be gone: the next step finds out and says so.
     let _ = scandir::control(&service.scandir(), b"a");
@@ -297,6 +299,26 @@ pub fn await_supervisors(
                     interrupted(sig)
                 }
             }
+        }
+    }
+}
+
+/// Wait until an s6-supervise runs on every supervised directory of the
+/// named instances, linked by a command that is gone: as
+/// `await_supervisors`, but nothing is undone on failure (they are not
+/// ours to take back), and a signal that asks us to stop ends the wait.
+pub fn await_left(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> Result<(), Error> {
+    let subscribed: Vec<_> = names.iter().map(|name| identity(service, name)).collect();
+    let blocked =
+        crate::signals::block_interrupts().map_err(|e| Error::sys("block signals in", &service.scandir(), e))?;
+    let _ = scandir::control(&service.scandir(), b"a");
+    match subscribe_and_wait(service, names, &subscribed, deadline, &blocked) {
+        Ok(()) => Ok(()),
+        Err(Interrupted::Failed(e)) => Err(e),
+        Err(Interrupted::By(sig)) => {
+            drop(blocked);
+            crate::journal::end();
+            crate::signals::die_of(sig)
         }
     }
 }

@@ -120,12 +120,14 @@ fn same_file(at: &Loc, fd: &OwnedFd) -> bool {
 /// name in that `instances/`. Anything else in the variable is dropped,
 /// and its descriptor left alone: it is not known to be ours.
 fn take_handed() -> Option<Log> {
+    // The token first: it is taken from the variable too.
+    let mine = token();
     let v = std::env::var_os(HANDED)?;
     std::env::remove_var(HANDED);
     let mut parts = v.as_bytes().splitn(3, |&b| b == b':');
     let (fd, tok, instances) = (parts.next()?, parts.next()?, parts.next()?);
     let fd: RawFd = std::str::from_utf8(fd).ok()?.parse().ok()?;
-    if tok != token().as_bytes() || fd < 0 {
+    if tok != mine.as_bytes() || fd < 0 {
         return None;
     }
     let instances = Loc::at(std::path::Path::new(std::ffi::OsStr::from_bytes(instances)));

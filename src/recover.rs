@@ -10,6 +10,10 @@
 //!
 //! - `hold NAME STATE`: a restart had taken NAME down; it is told to be
 //!   as it was before, wanted up (`u`) or run once (`o`);
+//! - `create NAME`: it was making NAME, from its copy to the wait for
+//!   its supervisor; a linked NAME is whole, and named to the caller
+//!   as unsettled (a sync told to wait for its set waits for it too);
+//!   an unlinked one is left to its mark (below);
 //! - `work`: it was making hidden names (`.s6i-TAG:TOKEN:RANDOM`) in
 //!   `instances/`; those of dead commands are removed, or, where a
 //!   supervisor still runs in one (an old copy a killed upgrade had put
@@ -22,7 +26,7 @@
 //! version (`.s6i-work/PID`, `.s6i-work/PID.up`) are its dead
 //! commands' and recovered the same way.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 
@@ -33,16 +37,27 @@ use crate::layout::Service;
 /// What a dead log left open: its records, and what recovery keeps.
 type Record = (Vec<u8>, Vec<u8>, Vec<u8>);
 
-/// Finish or undo what dead commands left; returns the supervised
-/// directories of old trees that must stop before their trees can go.
-pub fn recover(service: &Service) -> Vec<Loc> {
+/// What recovery could not finish alone.
+#[derive(Default)]
+pub struct Recovered {
+    /// The supervised directories of old trees that must stop before
+    /// their trees can go.
+    pub running: Vec<Loc>,
+    /// Instances that dead commands made and linked, but never saw
+    /// supervised (and up, if they were to wait).
+    pub unsettled: Vec<OsString>,
+}
+
+/// Finish or undo what dead commands left.
+pub fn recover(service: &Service) -> Recovered {
     let instances = service.instances();
     let Ok(Some(work)) = crate::work::existing(&instances) else {
-        return Vec::new();
+        return Recovered::default();
     };
     let Ok(entries) = work.entries() else {
-        return Vec::new();
+        return Recovered::default();
     };
+    let mut unsettled = Vec::new();
     let mut dead: Vec<(Dead, Vec<Record>)> = Vec::new();
     let mut old = Vec::new();
     let mut sweep = false;
@@ -56,6 +71,9 @@ pub fn recover(service: &Service) -> Vec<Loc> {
             for (kind, what, extra) in &log.records {
                 match kind.as_slice() {
                     b"hold" => restore(service, OsStr::from_bytes(what), extra),
+                    b"create" if service.link(OsStr::from_bytes(what)).present() => {
+                        unsettled.push(OsStr::from_bytes(what).to_os_string());
+                    }
                     b"work" => {
                         sweep = true;
                         left.push((kind.clone(), what.clone(), extra.clone()));
@@ -92,24 +110,27 @@ pub fn recover(service: &Service) -> Vec<Loc> {
         }
     }
     crate::work::tidy(&instances);
-    running
+    Recovered { running, unsettled }
 }
 
 /// `recover`, and the scanner told to stop the supervisors of old trees
 /// (it scans first, so it knows them gone before they exit; then it
 /// signals every supervisor it has no link for); their trees are removed
-/// by a later recovery, once they have gone. No wait.
-pub fn finish(service: &Service) {
-    if !recover(service).is_empty() {
+/// by a later recovery, once they have gone. No wait. Returns the
+/// unsettled instances (see `Recovered`).
+pub fn finish(service: &Service) -> Vec<OsString> {
+    let r = recover(service);
+    if !r.running.is_empty() {
         let _ = crate::scandir::control(&service.scandir(), b"an");
     }
+    r.unsettled
 }
 
 /// `recover`, waiting (until `deadline`, if any) for the supervisors of
 /// old trees to exit, then removing their trees: what `s6i-recover`
 /// and an upgrade do.
 pub fn finish_within(service: &Service, deadline: Option<Instant>) {
-    let running = recover(service);
+    let running = recover(service).running;
     if running.is_empty() {
         return;
     }

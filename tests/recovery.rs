@@ -336,7 +336,8 @@ fn s6i_recover_finishes_dead_logs_only() {
 
 /// A log handed on across a real exec: the copy made by s6i-clone stays
 /// a live command's while another program runs in between, and the
-/// s6i-link further down the chain takes the log up and ends it.
+/// steps further down the chain take the log up; s6i-wait-supervise
+/// ends it, once the instance is supervised.
 #[test]
 fn a_log_is_handed_on_across_an_exec() {
     let t = Tree::new();
@@ -348,11 +349,13 @@ fn a_log_is_handed_on_across_an_exec() {
         .arg("a")
         .args(["/usr/bin/env", &env, "s6i-link"])
         .arg(&svc)
+        .args(["a", "s6i-wait-supervise"])
+        .arg(&svc)
         .args(["a", "/usr/bin/sh", "-c"])
         .arg("echo \"[$S6I_LOG]\"; test -e \"$1\" && ls \"$1\"; true")
         .arg("sh")
         .arg(work(&svc)));
-    // Ended by s6i-link, before the last program: not handed to it.
+    // Ended before the last program: not handed to it.
     assert_eq!(ok(&out), "[]\n");
     assert!(svc.join("instance/a").exists());
     assert!(!dir(&svc, "a").join(".s6i-pending").exists());
@@ -372,4 +375,60 @@ fn a_log_is_handed_on_across_an_exec() {
         Duration::from_secs(60),
     ));
     assert!(!work(&svc).exists());
+}
+
+/// Item 6: a `sync -w U` killed midway, then the same command again: its
+/// exit 0 says that every instance of the set is up and ready, those the
+/// killed one made included.
+#[test]
+fn wait_for_ready_after_a_killed_sync_means_it() {
+    const EL: &str = "/usr/lib/execline/bin";
+    let t = Tree::new();
+    let svc = t.service("svc", |d| {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("notification-fd"), "3\n").unwrap();
+        write_script(
+            &d.join("run"),
+            &format!(
+                "{EL}/foreground {{ /usr/bin/sleep 0.5 }}\n{EL}/if {{ {EL}/fdmove 1 3 /usr/bin/echo }}\n{EL}/fdclose 3\n/usr/bin/sleep 3600"
+            ),
+        );
+    });
+    let names: Vec<String> = (1..=30).map(|i| format!("r{i:02}")).collect();
+    for round in 0..3 {
+        let mut child = background(
+            ours("s6-instance-sync")
+                .args(["-t", "30000", "-w", "U"])
+                .arg(&svc)
+                .args(&names),
+        );
+        // Killed once some are linked, before they can all be ready.
+        let linked = wait_until(Duration::from_secs(20), || {
+            entries(&svc.join("instance")).len() >= 5 + 5 * round
+        });
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        assert!(linked, "round {round}: nothing linked");
+        let out = run_for(
+            ours("s6-instance-sync")
+                .args(["-t", "30000", "-w", "U"])
+                .arg(&svc)
+                .args(&names),
+            Duration::from_secs(60),
+        );
+        ok(&out);
+        for n in &names {
+            let (pid, flags) = status(&dir(&svc, n));
+            assert!(
+                pid != 0 && flags & 8 != 0,
+                "round {round}: {n} not up and ready at exit 0"
+            );
+        }
+        assert!(!work(&svc).exists(), "round {round}: .s6i-work left");
+        // Back to none but one, for the next round.
+        ok(&run_for(
+            ours("s6-instance-sync").args(["-t", "30000"]).arg(&svc).arg("r01"),
+            Duration::from_secs(60),
+        ));
+    }
 }

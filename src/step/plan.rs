@@ -299,9 +299,11 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     service.check_live()?;
     // What killed commands left is finished first: a restart's
     // instances are as they were before it, when this one looks at them.
-    if !dry_run {
-        crate::recover::finish(&service);
-    }
+    let unsettled = if dry_run {
+        Vec::new()
+    } else {
+        crate::recover::finish(&service)
+    };
     let plan = plan(&service, &mut set, dry_run)?;
     if dry_run {
         plan.print()?;
@@ -315,6 +317,16 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         let left = refs(&plan.left);
         crate::delete::unlink(&service, &left, true, deadline(shared.timeout))?;
         crate::delete::remove(&service, &left)?;
+    }
+    // Told to wait: the kept instances that killed commands made and
+    // never saw up are waited for too.
+    if wait_new {
+        let left: Vec<&OsStr> = unsettled
+            .iter()
+            .filter(|n| plan.kept.contains(n))
+            .map(OsString::as_os_str)
+            .collect();
+        super::wait_supervise::settle(&service, &left, ready, deadline(shared.timeout))?;
     }
     // The managed environments, for s6i-env and s6i-change.
     let set_fd = super::saved::save(set.iter().filter_map(|(n, e)| Some((n, e.as_ref()?))))?;

@@ -29,22 +29,46 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     }
     let names = n.list();
     let deadline = n.deadline();
-    create::await_supervisors(&n.service, &names, n.start, deadline)?;
-    if n.verbose {
-        super::names::say(b'+', &names)?;
+    let waited = create::await_supervisors(&n.service, &names, n.start, deadline)
+        .and_then(|()| match n.verbose {
+            true => super::names::say(b'+', &names),
+            false => Ok(()),
+        })
+        .and_then(|()| match (up, n.start) {
+            (Some(ready), Start::Up) => wait_for_up(&n.service, &names, ready, deadline),
+            _ => Ok(()),
+        });
+    // Done with, made or taken back (see crate::recover).
+    for name in &names {
+        crate::journal::close("create", name.as_bytes());
     }
-    if let (Some(ready), Start::Up) = (up, n.start) {
-        // Those the template makes normally down are not waited for.
-        let mut watches = Vec::with_capacity(names.len());
-        for name in &names {
-            let dir = n.service.instance_dir(name);
-            if !dir.join("down").present() {
-                watches.push((*name, Watch::start(&dir)?));
-            }
-        }
-        wait_up(&n.service, watches, ready, deadline)?;
-    }
+    waited?;
     Ok(n.next())
+}
+
+/// Wait until the named instances are up (and ready, with `ready`),
+/// but those their template makes normally down.
+fn wait_for_up(service: &Service, names: &[&OsStr], ready: bool, deadline: Option<Instant>) -> Result<(), Error> {
+    let mut watches = Vec::with_capacity(names.len());
+    for name in names {
+        let dir = service.instance_dir(name);
+        if !dir.join("down").present() {
+            watches.push((*name, Watch::start(&dir)?));
+        }
+    }
+    wait_up(service, watches, ready, deadline)
+}
+
+/// For a sync told to wait: the instances of the set that commands
+/// killed since made and linked but never saw supervised, or up, are
+/// waited for as the new ones are, so that its exit 0 says the whole
+/// set is up.
+pub fn settle(service: &Service, names: &[&OsStr], ready: bool, deadline: Option<Instant>) -> Result<(), Error> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    create::await_left(service, names, deadline)?;
+    wait_for_up(service, names, ready, deadline)
 }
 
 /// Wait until every instance watched is up (and ready, with `ready`, if
