@@ -63,7 +63,7 @@ pub fn run(first: &'static Step, mut argv: Vec<OsString>) -> ! {
                 }
                 None => match chain(&next) {
                     Ok(()) => {
-                        crate::journal::end();
+                        crate::journal::exit();
                         std::process::exit(0)
                     }
                     Err(e) => e,
@@ -73,7 +73,7 @@ pub fn run(first: &'static Step, mut argv: Vec<OsString>) -> ! {
         };
         // What is left open in the log is for the next command to
         // recover (see crate::journal); the rest goes with it.
-        crate::journal::end();
+        crate::journal::exit();
         match std::env::var_os(SCRIPT_USAGE_VAR) {
             Some(line) if !line.is_empty() => die(line.as_bytes(), e),
             _ => die(step.usage.as_bytes(), e),

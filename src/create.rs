@@ -106,7 +106,7 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
 /// Say that a create was interrupted and is taken back, then die of the
 /// signal that interrupted it.
 fn interrupted(sig: nix::sys::signal::Signal) -> ! {
-    crate::journal::end();
+    crate::journal::exit();
     warn(
         msg("interrupted by ")
             .text(sig.as_str())
@@ -317,7 +317,7 @@ pub fn await_left(service: &Service, names: &[&OsStr], deadline: Option<Instant>
         Err(Interrupted::Failed(e)) => Err(e),
         Err(Interrupted::By(sig)) => {
             drop(blocked);
-            crate::journal::end();
+            crate::journal::exit();
             crate::signals::die_of(sig)
         }
     }

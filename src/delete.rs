@@ -40,14 +40,10 @@ pub fn unlink(service: &Service, names: &[&OsStr], wait: bool, deadline: Option<
         let dir = service.instance_dir(name);
         // Nothing to mark where there is no instance, or a symlink; and on
         // a full filesystem, the delete goes on unmarked, as s6's does.
-        // Open until the directory is gone (see crate::journal).
-        crate::journal::open(&service.instances(), "delete", name.as_bytes(), b"").map_err(|e| {
-            Error::sys(
-                "write the intent log in",
-                &service.instances().join(crate::work::WORK),
-                e,
-            )
-        })?;
+        // Open until the directory is gone (see crate::journal). Best
+        // effort, as the mark is: on a full filesystem the delete goes
+        // on without either, as s6's does.
+        let _ = crate::journal::open(&service.instances(), "delete", name.as_bytes(), b"");
         match pending::mark(&dir, &service.instances()) {
             Ok(()) | Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR | Errno::ENOSPC | Errno::EDQUOT) => {}
             Err(e) => {

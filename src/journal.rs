@@ -234,6 +234,19 @@ fn open_records(contents: &[u8]) -> Vec<Vec<u8>> {
     records(contents).into_iter().map(|(k, n, _)| key(&k, &n)).collect()
 }
 
+/// The process is about to exit, not killed: what its `create` and
+/// `delete` records say is for its marks to say now (an instance left
+/// unlinked by a chain that ended there is taken over by the next create
+/// of its name, as a dead command's), and the log goes unless hidden
+/// work or a hold is still open (see `end`).
+pub fn exit() {
+    if let Some(l) = log().as_mut() {
+        l.open
+            .retain(|k| !k.starts_with(b"create\0") && !k.starts_with(b"delete\0"));
+    }
+    end();
+}
+
 /// End this process's log at the end of its work: removed when nothing
 /// in it is open; else left, locked until the process is gone, for the
 /// next command to recover.

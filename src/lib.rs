@@ -9,10 +9,13 @@
 //!
 //! - running steps: `chain`, `step`, `args`, `getopt`;
 //! - what the commands do to instances: `create` (which calls `delete`
-//!   to finish a killed delete), `delete`, `pending` (the marks of
-//!   chains under way), `restart` (down then up, for sync), `upgrade`,
-//!   `maker`, `envdir`, `manifest`;
-//! - trees under `SV/instances/`: `copy`, `rename`, `leftovers`, `work`;
+//!   to finish a killed delete), `delete`, `recover` (what dead
+//!   commands' intent logs say, finished or undone), `pending` (the
+//!   marks of chains under way), `restart` (down then up, for sync),
+//!   `upgrade`, `maker`, `envdir`, `manifest`;
+//! - trees under `SV/instances/`: `copy`, `rename`, `leftovers`,
+//!   `journal` (this command's intent log, and whose logs are alive),
+//!   `work`;
 //! - s6's objects: `layout` (the instanced service), `scandir`,
 //!   `supervise`, `svstatus`, `svwait`, `fifodir`, `fifo`, `lock`,
 //!   `name`, `release`;

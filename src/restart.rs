@@ -119,7 +119,7 @@ pub fn restart<'a>(
     };
     held.release(&dirs);
     if let Some(sig) = caught {
-        crate::journal::end();
+        crate::journal::exit();
         crate::diag::warn(b"interrupted: the instances being restarted were put back as they were");
         signals::die_of(sig);
     }
