@@ -432,3 +432,118 @@ fn wait_for_ready_after_a_killed_sync_means_it() {
         ));
     }
 }
+
+/// The killed commands, each started on a service holding the set
+/// `a b c` (a K=1): a sync that creates many, one that deletes many, one
+/// that restarts, an upgrade and a template swap.
+fn victims(svc: &Path, t: &Tree) -> Vec<(&'static str, Command)> {
+    let many: Vec<String> = (1..=40).map(|i| format!("m{i:02}")).collect();
+    let restart = set_file(t, "a K=2\nb K=2\nc K=2\n");
+    let tpl = t.path().join("svc.template");
+    let mut v = Vec::new();
+    let mut c = ours("s6-instance-sync");
+    c.args(["-t", "20000"]).arg(svc).args(["a", "b", "c"]).args(&many);
+    v.push(("sync creating many", c));
+    let mut c = ours("s6-instance-sync");
+    c.args(["-t", "20000", "-f"]).arg(&restart).arg(svc);
+    v.push(("sync restarting", c));
+    let mut c = ours("s6-instance-upgrade");
+    c.args(["-t", "20000", "-p", "2"]).arg(svc);
+    v.push(("upgrade", c));
+    let mut c = ours("s6-instance-template");
+    c.arg(svc).arg(&tpl);
+    v.push(("template", c));
+    let mut c = ours("s6-instance-sync");
+    c.args(["-t", "20000"]).arg(svc).arg("a");
+    v.push(("sync deleting many", c));
+    v
+}
+
+/// Kills at many points of sync, upgrade, delete-many and template, each
+/// killed command left a zombie (not reaped until the end), and the next
+/// command of every kind run at once: each does its job, and the tree
+/// ends whole, every instance up and wanted up, nothing of ours left.
+#[test]
+fn killed_anywhere_then_every_kind_of_command_at_once() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    let base = set_file(&t, "a K=1\nb K=1\nc K=1\n");
+    let mut seed = 2718u64;
+    let mut zombies = Vec::new();
+    for round in 0..4 {
+        let kinds = victims(&svc, &t).len();
+        for k in 0..kinds {
+            ok(&sync(&svc, &base, &[]));
+            // One already there for the deletes and upgrades to work on.
+            let many: Vec<String> = (1..=40).map(|i| format!("m{i:02}")).collect();
+            if k == kinds - 1 {
+                ok(&run_for(
+                    ours("s6-instance-sync")
+                        .args(["-t", "20000"])
+                        .arg(&svc)
+                        .args(["a", "b", "c"])
+                        .args(&many),
+                    Duration::from_secs(60),
+                ));
+            }
+            let (what, mut cmd) = victims(&svc, &t).swap_remove(k);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let delay = Duration::from_micros((seed >> 33) % 250_000);
+            let child = background(&mut cmd);
+            std::thread::sleep(delay);
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let at = format!("round {round}, {what} killed at {delay:?}");
+            zombies.push(child);
+            // The next command of every kind, at once.
+            let out = run(ours("s6-instance-summary").arg(&svc));
+            assert_eq!(code(&out), 0, "{at}: summary: {}", stderr(&out));
+            let out = run(ours("s6-instance-control").arg("-u").arg(&svc).arg("a"));
+            assert_eq!(code(&out), 0, "{at}: control: {}", stderr(&out));
+            let n = format!("n{round}{k}");
+            let out = run_for(
+                ours("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg(&n),
+                Duration::from_secs(60),
+            );
+            assert_eq!(code(&out), 0, "{at}: create: {}", stderr(&out));
+            let out = run_for(
+                ours("s6-instance-delete").args(["-t", "20000"]).arg(&svc).arg(&n),
+                Duration::from_secs(60),
+            );
+            assert_eq!(code(&out), 0, "{at}: delete: {}", stderr(&out));
+            let out = run(ours("s6-instance-template")
+                .arg(&svc)
+                .arg(t.path().join("svc.template")));
+            assert_eq!(code(&out), 0, "{at}: template: {}", stderr(&out));
+            let out = run_for(
+                ours("s6-instance-upgrade").args(["-t", "20000"]).arg(&svc).arg("a"),
+                Duration::from_secs(60),
+            );
+            assert_eq!(code(&out), 0, "{at}: upgrade: {}", stderr(&out));
+            let out = sync(&svc, &base, &["-w", "u"]);
+            assert_eq!(code(&out), 0, "{at}: sync: {}", stderr(&out));
+            // Sound: exactly the set, each whole, up and wanted up;
+            // nothing hidden, no log, no mark.
+            let listed = ok(&run(ours("s6-instance-list").arg(&svc)));
+            let mut listed: Vec<&str> = listed.lines().collect();
+            listed.sort_unstable();
+            assert_eq!(listed, ["a", "b", "c"], "{at}");
+            for name in ["a", "b", "c"] {
+                let d = dir(&svc, name);
+                assert!(d.join("run").is_file(), "{at}: {name} not whole");
+                assert!(comes_to(&svc, name, (true, true)), "{at}: {name} not up and wanted up");
+                assert!(
+                    !d.join(".s6i-pending").exists() && !d.join(".s6i-changed").exists(),
+                    "{at}: {name}"
+                );
+            }
+            let hidden: Vec<_> = entries(&svc.join("instances"))
+                .into_iter()
+                .filter(|e| e.starts_with(b"."))
+                .collect();
+            assert!(hidden.is_empty(), "{at}: {hidden:?}");
+        }
+    }
+    for mut z in zombies {
+        z.wait().unwrap();
+    }
+}
