@@ -46,6 +46,13 @@ pub fn run(first: &'static Step, mut argv: Vec<OsString>) -> ! {
     };
     let mut step = first;
     loop {
+        // Held across the steps that change instances, read between
+        // them (see crate::interrupt); let through for any other.
+        if changes_instances(step) {
+            crate::signals::hold_interrupts();
+        } else {
+            crate::signals::release_interrupts();
+        }
         // In a script, speak as the script (s6i-args names it), as s6's
         // own programs would.
         match std::env::var_os(SCRIPT_PROG_VAR) {
@@ -53,22 +60,28 @@ pub fn run(first: &'static Step, mut argv: Vec<OsString>) -> ! {
             _ => set_prog(argv0.as_bytes()),
         }
         let e = match (step.run)(argv) {
-            Ok(mut next) => match step_beside_me(&next) {
-                Some(s) => {
+            Ok(mut next) => {
+                if crate::signals::interrupts_held() {
+                    if let Some(sig) = crate::signals::interrupt_came() {
+                        crate::interrupt::stop(sig);
+                    }
+                }
+                if let Some(s) = step_beside_me(&next) {
                     as_if_executed();
                     argv0 = next.remove(0);
                     argv = next;
                     step = s;
                     continue;
                 }
-                None => match chain(&next) {
+                crate::signals::release_interrupts();
+                match chain(&next) {
                     Ok(()) => {
                         crate::journal::exit();
                         std::process::exit(0)
                     }
                     Err(e) => e,
-                },
-            },
+                }
+            }
             Err(e) => e,
         };
         // What is left open in the log is for the next command to
@@ -106,6 +119,23 @@ pub fn chain(argv: &[OsString]) -> Result<(), Error> {
     };
     let code = if errno == Errno::ENOENT { 127 } else { 126 };
     Err(Error::sys_code(code, "exec", Path::new(prog), errno))
+}
+
+/// Whether `step` changes instances: the chain holds the interrupts
+/// while it runs, to read them at its end.
+fn changes_instances(step: &Step) -> bool {
+    matches!(
+        step.name,
+        "s6i-plan"
+            | "s6i-waves"
+            | "s6i-clone"
+            | "s6i-env"
+            | "s6i-link"
+            | "s6i-wait-supervise"
+            | "s6i-unlink"
+            | "s6i-remove"
+            | "s6i-change"
+    )
 }
 
 /// The step that `argv` would execute, if it is one of ours installed in

@@ -198,6 +198,24 @@ pub fn close(kind: &str, name: &[u8]) {
     }
 }
 
+/// The names this process has KIND open on, in the order opened.
+pub fn open_names(kind: &str) -> Vec<OsString> {
+    let mut prefix = kind.as_bytes().to_vec();
+    prefix.push(0);
+    log().as_ref().map_or_else(Vec::new, |l| {
+        l.open
+            .iter()
+            .filter_map(|k| k.strip_prefix(prefix.as_slice()))
+            .map(|n| OsString::from_vec(n.to_vec()))
+            .collect()
+    })
+}
+
+/// The `instances/` of this process's log, if it has begun one.
+pub fn instances() -> Option<Loc> {
+    log().as_ref().map(|l| l.instances.clone())
+}
+
 /// Whether this process has KIND on NAME open.
 pub fn is_open(kind: &str, name: &[u8]) -> bool {
     let k = key(kind.as_bytes(), name);

@@ -37,6 +37,7 @@ pub mod envdir;
 pub mod fifo;
 pub mod fifodir;
 pub mod getopt;
+pub mod interrupt;
 pub mod journal;
 pub mod layout;
 pub mod leftovers;

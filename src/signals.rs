@@ -11,6 +11,11 @@
 //!   and undoes its work first (`block_interrupts`, read through
 //!   `wait::Waiter::catch_interrupts`), then die of the one that came
 //!   (`die_of`);
+//! - hold them blocked across the steps of a chain that changes
+//!   instances (`hold_interrupts`), so that one that comes between two
+//!   pieces of work is read at the next boundary (`interrupt_came`) and
+//!   what is half done undone or finished first; released before any
+//!   step that does not change instances, and before a real exec;
 //! - ignore SIGPIPE for one write to a command FIFO whose reader may
 //!   just have gone (`ignoring_sigpipe`), or raise it as a write to a
 //!   dead pipe would (`raise_sigpipe`).
@@ -51,10 +56,7 @@ impl Blocked {
     /// without waiting: for work done a piece at a time, which stops and
     /// undoes itself between two pieces.
     pub fn came(&self) -> Option<Signal> {
-        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: a valid signal set, no siginfo wanted, a zero timeout.
-        let sig = unsafe { libc::sigtimedwait(interrupts().as_ref(), std::ptr::null_mut(), &zero) };
-        Signal::try_from(sig).ok()
+        interrupt_came()
     }
 
     /// Run `f` with the interrupts let through as they were before they
@@ -74,6 +76,53 @@ impl Drop for Blocked {
     fn drop(&mut self) {
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
     }
+}
+
+/// The mask before the chain held the interrupts, while it does.
+static HELD: std::sync::Mutex<Option<SigSet>> = std::sync::Mutex::new(None);
+
+fn held() -> std::sync::MutexGuard<'static, Option<SigSet>> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hold SIGINT, SIGTERM and SIGHUP blocked from now on, until
+/// `release_interrupts`: for the steps of a chain that change instances.
+pub fn hold_interrupts() {
+    let mut held = held();
+    if held.is_none() {
+        let mut old = SigSet::empty();
+        if nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&interrupts()), Some(&mut old)).is_ok() {
+            *held = Some(old);
+        }
+    }
+}
+
+/// Give the mask back as it was before `hold_interrupts`: one that came
+/// meanwhile, unread, is delivered then.
+pub fn release_interrupts() {
+    if let Some(old) = held().take() {
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+}
+
+/// Whether the chain holds the interrupts.
+pub fn interrupts_held() -> bool {
+    held().is_some()
+}
+
+/// The interrupt that came while they were held, if one did, taken
+/// without waiting.
+pub fn interrupt_came() -> Option<Signal> {
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid signal set, no siginfo wanted, a zero timeout.
+    let sig = unsafe { libc::sigtimedwait(interrupts().as_ref(), std::ptr::null_mut(), &zero) };
+    Signal::try_from(sig).ok()
+}
+
+/// Make `sig` pending again (held, it is not delivered): a wait that read
+/// it to end early leaves it for the chain's next boundary.
+pub fn put_back(sig: Signal) {
+    let _ = nix::sys::signal::raise(sig);
 }
 
 /// End the process by `sig`, as its default action would have, once a

@@ -203,17 +203,35 @@ impl Exits {
     /// Wait until every supervisor watched has exited and let its lock
     /// go, or until `deadline`: then the error, and the first directory
     /// whose supervisor still runs.
+    /// In a chain that holds the interrupts, one that comes ends the
+    /// wait early, as if done, and is left pending for the chain to read
+    /// (it finishes what is half done first).
     pub fn wait(mut self, deadline: Option<std::time::Instant>) -> Result<(), (Loc, crate::wait::WaitError)> {
         let mut gone = vec![false; self.running.len()];
         let mut left = self.running.len();
         if left > 0 {
+            let blocked = crate::signals::interrupts_held()
+                .then(crate::signals::block_interrupts)
+                .and_then(Result::ok);
+            if let Some(b) = &blocked {
+                let _ = self.waiter.catch_interrupts(b);
+            }
+            let mut caught = None;
             let r = self.waiter.run(deadline, None, |wake| {
-                if let crate::wait::Wake::Gone(i) = wake {
-                    gone[i] = true;
-                    left -= 1;
+                match wake {
+                    crate::wait::Wake::Gone(i) => {
+                        gone[i] = true;
+                        left -= 1;
+                    }
+                    crate::wait::Wake::Signal(sig) => caught = Some(sig),
+                    _ => {}
                 }
-                left == 0
+                left == 0 || caught.is_some()
             });
+            if let Some(sig) = caught {
+                crate::signals::put_back(sig);
+                return Ok(());
+            }
             if let Err(e) = r {
                 let late = gone.iter().position(|g| !g).unwrap_or(0);
                 return Err((self.running.swap_remove(late).0, e));

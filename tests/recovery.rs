@@ -547,3 +547,77 @@ fn killed_anywhere_then_every_kind_of_command_at_once() {
         z.wait().unwrap();
     }
 }
+
+/// Item 5: SIGINT at any point of a sync (its plan, copies, envs, links,
+/// waits, restarts, unlinks, removals) ends it with one message saying
+/// what it undid or finished, by the signal; no directory is left in
+/// `instances/` without its link, and nothing of ours is left.
+#[test]
+fn sigint_anywhere_in_a_sync_says_what_it_did() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    let names: Vec<String> = (1..=120).map(|i| format!("s{i:03}")).collect();
+    let set = |k: u32| {
+        let text: String = names.iter().map(|n| format!("{n} K={k}\n")).collect();
+        set_file(&t, &text)
+    };
+    let mut seed = 31337u64;
+    let mut interrupted = 0;
+    for round in 0..12 {
+        // Creates, restarts and deletes in turn.
+        let (start, next): (Option<PathBuf>, Vec<String>) = match round % 3 {
+            0 => (None, vec!["-f".into(), set(1).display().to_string()]),
+            1 => (Some(set(1)), vec!["-f".into(), set(2).display().to_string()]),
+            _ => (Some(set(1)), vec!["s001".into()]),
+        };
+        match start {
+            Some(f) => ok(&sync(&svc, &f, &[])),
+            None => ok(&run_for(
+                ours("s6-instance-sync").args(["-t", "20000"]).arg(&svc).arg("s001"),
+                Duration::from_secs(60),
+            )),
+        };
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_micros((seed >> 33) % 400_000);
+        let mut cmd = ours("s6-instance-sync");
+        cmd.args(["-t", "20000"]);
+        let mut child = match next[0].as_str() {
+            "-f" => cmd.args(&next).arg(&svc),
+            _ => cmd.arg(&svc).args(&next),
+        }
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        std::thread::sleep(delay);
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+        let ended = wait_until(Duration::from_secs(60), || child.try_wait().ok().flatten().is_some());
+        if !ended {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        }
+        let out = child.wait_with_output().unwrap();
+        let at = format!("round {round}, SIGINT at {delay:?}");
+        assert!(ended, "{at}: never ended");
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.signal() {
+            Some(libc::SIGINT) => {
+                interrupted += 1;
+                assert_eq!(said.lines().count(), 1, "{at}: {said}");
+                assert!(said.contains("interrupted"), "{at}: {said}");
+            }
+            _ => assert_eq!(out.status.code(), Some(0), "{at}: {said}"),
+        }
+        for e in entries(&svc.join("instances")) {
+            if !e.starts_with(b".") {
+                let name = String::from_utf8(e).unwrap();
+                assert!(
+                    svc.join("instance").join(&name).exists(),
+                    "{at}: {name} left without its link"
+                );
+            }
+        }
+        assert!(!work(&svc).exists(), "{at}: .s6i-work left");
+    }
+    assert!(interrupted >= 4, "only {interrupted} rounds interrupted");
+}
