@@ -95,7 +95,10 @@ pub fn begin(instances: &Loc) -> Result<(), Errno> {
             Err(e) => return Err(e),
         };
         crate::lock::flock(&fd, libc::LOCK_EX)?;
-        if same_file(&at, &fd) {
+        // Still linked: a recovery that found it before our lock removes
+        // it (it held nothing), and it is made again.
+        if nix::sys::stat::fstat(&fd)?.st_nlink > 0 {
+            crate::work::occupy(true);
             *log = Some(Log {
                 fd,
                 at,
@@ -145,6 +148,7 @@ fn take_handed() -> Option<Log> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let _ = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
     let open = open_records(&at.read(LOG_MAX).unwrap_or_default());
+    crate::work::occupy(true);
     Some(Log {
         fd,
         at,
@@ -274,6 +278,7 @@ pub fn end() {
         let l = guard.take().expect("a log");
         let _ = l.at.unlink();
         drop(l.fd);
+        crate::work::occupy(false);
         crate::work::tidy(&l.instances);
     }
 }

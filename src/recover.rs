@@ -58,12 +58,15 @@ pub fn recover(service: &Service) -> Recovered {
         return Recovered::default();
     };
     let mut unsettled = Vec::new();
+    let mine = format!("{}{}", journal::PREFIX, journal::token());
     let mut dead: Vec<(Dead, Vec<Record>)> = Vec::new();
     let mut old = Vec::new();
     let mut sweep = false;
     for name in entries {
         let b = name.as_bytes();
-        if b.starts_with(journal::PREFIX.as_bytes()) {
+        if b == mine.as_bytes() {
+            continue;
+        } else if b.starts_with(journal::PREFIX.as_bytes()) {
             let Some(log) = journal::take_dead(&work.join(&name)) else {
                 continue;
             };

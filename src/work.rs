@@ -112,10 +112,22 @@ fn still_there(instances: &Loc, fd: &OwnedFd) -> bool {
     (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 }
 
+/// Whether this process keeps a file in `.s6i-work` (its intent log):
+/// the directory is not empty, and `tidy` need not look.
+static OCCUPIED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Say whether this process keeps a file in `.s6i-work` (see crate::journal).
+pub fn occupy(keeps: bool) {
+    OCCUPIED.store(keeps, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Remove `.s6i-work` if it is empty and no command holds its lock (the
 /// lock is taken, without waiting, for the removal): `instances/` holds
 /// nothing of ours at rest.
 pub fn tidy(instances: &Loc) {
+    if OCCUPIED.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     let Ok(Some(work)) = existing(instances) else {
         return;
     };
