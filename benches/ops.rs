@@ -26,9 +26,11 @@
 //! time to the end of its snapshot, its memory and descriptors, its CPU
 //! while all 1000 restart at once, and the latency from s6-svc to its
 //! line (p50, p99). `S6I_BENCH_ONLY=upgrade` (or `ops`, `env`, `watch`,
-//! `rss`, or a comma-separated list of them) runs only those parts:
-//! `ops` is the per-N part, `upgrade` the upgrade, `env` the sets with
-//! variables, `watch` the watch, `rss` the peak RSS.
+//! `rss`, `syscalls`, or a comma-separated list of them) runs only those
+//! parts: `ops` is the per-N part, `upgrade` the upgrade, `env` the sets
+//! with variables, `watch` the watch, `rss` the peak RSS, `syscalls` the
+//! system calls of one create and one delete on an idle service (whole
+//! chain, execlineb included, counted by `strace -f -c`), ours and C.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -93,7 +95,7 @@ fn main() {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![200, 1000]);
     let only = std::env::var("S6I_BENCH_ONLY").ok();
-    let parts = ["ops", "upgrade", "env", "watch", "rss"];
+    let parts = ["ops", "upgrade", "env", "watch", "rss", "syscalls"];
     if let Some(o) = &only {
         let unknown: Vec<&str> = o.split(',').map(str::trim).filter(|p| !parts.contains(p)).collect();
         assert!(
@@ -120,6 +122,60 @@ fn main() {
     if part("rss") {
         peak_rss();
     }
+    if part("syscalls") {
+        syscalls();
+    }
+}
+
+/// System calls of one create and one delete on an idle service (no
+/// other command under way: `.s6i-work` missing), ours against C, the
+/// median of three, counted by strace over the whole chain.
+fn syscalls() {
+    if Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_err() {
+        println!("
+system calls: strace is not installed, skipped");
+        return;
+    }
+    let t = Tree::new();
+    let svc = t.service("svc", sleeper_template);
+    let out = t.path().join("strace.out");
+    let count = |c: Command| -> u64 {
+        let mut s = Command::new("strace");
+        s.args(["-f", "-c", "-o"]).arg(&out).arg(c.get_program()).args(c.get_args());
+        s.env_clear().env("PATH", "/usr/bin:/bin");
+        let st = s.stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+        assert!(st.success(), "{:?}", c.get_program());
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        text.lines()
+            .find(|l| l.trim_end().ends_with("total"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let median = |f: &dyn Fn(usize) -> u64| {
+        let mut v: Vec<u64> = (0..3).map(f).collect();
+        v.sort_unstable();
+        v[1]
+    };
+    let s = svc.to_str().unwrap();
+    let name = |who: &str, i: usize| format!("{who}{i}");
+    println!("
+system calls of one command on an idle service (strace -f -c, median of 3)");
+    println!("{:<9} {:>6} {:>6}", "command", "ours", "C");
+    let create = |who: &str, i: usize| {
+        let mut c = if who == "o" { ours("s6-instance-create") } else { reference("s6-instance-create") };
+        c.args([s, &name(who, i)]);
+        count(c)
+    };
+    let (o, c) = (median(&|i| create("o", i)), median(&|i| create("c", i)));
+    println!("{:<9} {o:>6} {c:>6}", "create");
+    let delete = |who: &str, i: usize| {
+        let mut c = if who == "o" { ours("s6-instance-delete") } else { reference("s6-instance-delete") };
+        c.args([s, &name(who, i)]);
+        count(c)
+    };
+    let (o, c) = (median(&|i| delete("o", i)), median(&|i| delete("c", i)));
+    println!("{:<9} {o:>6} {c:>6}", "delete");
 }
 
 fn per_operation(n: usize) {
