@@ -132,8 +132,10 @@ fn main() {
 /// median of three, counted by strace over the whole chain.
 fn syscalls() {
     if Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_err() {
-        println!("
-system calls: strace is not installed, skipped");
+        println!(
+            "
+system calls: strace is not installed, skipped"
+        );
         return;
     }
     let t = Tree::new();
@@ -141,7 +143,10 @@ system calls: strace is not installed, skipped");
     let out = t.path().join("strace.out");
     let count = |c: Command| -> u64 {
         let mut s = Command::new("strace");
-        s.args(["-f", "-c", "-o"]).arg(&out).arg(c.get_program()).args(c.get_args());
+        s.args(["-f", "-c", "-o"])
+            .arg(&out)
+            .arg(c.get_program())
+            .args(c.get_args());
         s.env_clear().env("PATH", "/usr/bin:/bin");
         let st = s.stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
         assert!(st.success(), "{:?}", c.get_program());
@@ -159,18 +164,28 @@ system calls: strace is not installed, skipped");
     };
     let s = svc.to_str().unwrap();
     let name = |who: &str, i: usize| format!("{who}{i}");
-    println!("
-system calls of one command on an idle service (strace -f -c, median of 3)");
+    println!(
+        "
+system calls of one command on an idle service (strace -f -c, median of 3)"
+    );
     println!("{:<9} {:>6} {:>6}", "command", "ours", "C");
     let create = |who: &str, i: usize| {
-        let mut c = if who == "o" { ours("s6-instance-create") } else { reference("s6-instance-create") };
+        let mut c = if who == "o" {
+            ours("s6-instance-create")
+        } else {
+            reference("s6-instance-create")
+        };
         c.args([s, &name(who, i)]);
         count(c)
     };
     let (o, c) = (median(&|i| create("o", i)), median(&|i| create("c", i)));
     println!("{:<9} {o:>6} {c:>6}", "create");
     let delete = |who: &str, i: usize| {
-        let mut c = if who == "o" { ours("s6-instance-delete") } else { reference("s6-instance-delete") };
+        let mut c = if who == "o" {
+            ours("s6-instance-delete")
+        } else {
+            reference("s6-instance-delete")
+        };
         c.args([s, &name(who, i)]);
         count(c)
     };

@@ -231,13 +231,13 @@ pub fn is_open(kind: &str, name: &[u8]) -> bool {
 /// counts as never written: the act it announced was not begun.
 pub fn records(contents: &[u8]) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     let mut open: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut fields = contents.split(|&b| b == 0);
-    loop {
-        let (Some(kind), Some(name), Some(extra)) = (fields.next(), fields.next(), fields.next()) else {
+    let mut fields = contents.split(|&b| b == 0).peekable();
+    // Each field ends with a NUL: the piece after the last one is what a
+    // kill cut short (empty when nothing was), never a field.
+    while let (Some(kind), Some(name), Some(extra)) = (fields.next(), fields.next(), fields.next()) {
+        if fields.peek().is_none() {
             break;
-        };
-        // The last split piece is what follows the last NUL: a record
-        // cut short leaves fewer than three fields, or an empty kind.
+        }
         let Some((&op, kind)) = kind.split_first() else { break };
         match op {
             b'+' => open.push((kind.to_vec(), name.to_vec(), extra.to_vec())),
@@ -395,7 +395,7 @@ mod tests {
         log.extend(record(b'-', "hold", b"a", b""));
         log.extend(record(b'+', "work", b"", b""));
         // Cut short by a kill: not written.
-        log.extend_from_slice(b"+hold\0d");
+        log.extend_from_slice(b"+hold\0d\0");
         let open = records(&log);
         assert_eq!(
             open,

@@ -67,7 +67,7 @@ pub fn restart<'a>(
         return Ok(Vec::new());
     }
     let dirs: Vec<Loc> = names.iter().map(|n| service.instance_dir(n)).collect();
-    let downs = dirs.iter().map(|d| Watch::start(d)).collect::<Result<Vec<_>, _>>()?;
+    let downs = dirs.iter().map(Watch::start).collect::<Result<Vec<_>, _>>()?;
     let blocked = signals::block_interrupts().map_err(|e| Error::sys("block signals for", &service.instances(), e))?;
     let held = Held::write(service, names, before)?;
     let mut waiter = Waiter::new().map_err(|e| Error::sys("wait for events of", &service.instances(), e))?;
@@ -113,7 +113,7 @@ pub fn restart<'a>(
     drop(waiter);
     // Subscribed before the up: its event cannot be missed.
     let ups = match waited {
-        Ok(()) if caught.is_none() => dirs.iter().map(|d| Watch::start(d)).collect::<Result<Vec<_>, _>>(),
+        Ok(()) if caught.is_none() => dirs.iter().map(Watch::start).collect::<Result<Vec<_>, _>>(),
         Ok(()) => Ok(Vec::new()),
         Err(e) => Err(e),
     };
