@@ -344,6 +344,7 @@ pub fn locked(at: &Loc) -> bool {
 pub struct Dead {
     pub at: Loc,
     _lock: OwnedFd,
+    token: Vec<u8>,
     pub records: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
 }
 
@@ -356,14 +357,30 @@ pub fn take_dead(at: &Loc) -> Option<Dead> {
         return None;
     }
     let contents = at.read(LOG_MAX).unwrap_or_default();
-    if let Some(t) = at.name().and_then(|n| n.as_bytes().strip_prefix(PREFIX.as_bytes())) {
-        RECOVERING.lock().unwrap_or_else(|e| e.into_inner()).push(t.to_vec());
-    }
+    let token = at
+        .name()
+        .and_then(|n| n.as_bytes().strip_prefix(PREFIX.as_bytes()))
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    RECOVERING.lock().unwrap_or_else(|e| e.into_inner()).push(token.clone());
     Some(Dead {
         at: at.clone(),
         _lock: fd,
+        token,
         records: records(&contents),
     })
+}
+
+impl Drop for Dead {
+    /// Its token is dead only while we hold its log: a log taken in the
+    /// moment between its writer's create and lock (it is then empty) is
+    /// made again by that writer, under the same token, alive.
+    fn drop(&mut self) {
+        let mut recovering = RECOVERING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = recovering.iter().position(|t| *t == self.token) {
+            recovering.swap_remove(i);
+        }
+    }
 }
 
 impl Dead {

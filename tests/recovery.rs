@@ -201,7 +201,7 @@ fn marks_naming_a_live_unrelated_pid_are_dead() {
 fn kill_a_restart(t: &Tree, svc: &Path, value: &str) {
     let f = set_file(t, &format!("a HARD=1 K={value}\n"));
     let mut child = background(ours("s6-instance-sync").args(["-t", "30000", "-f"]).arg(&f).arg(svc));
-    let held = wait_until(Duration::from_secs(10), || !state(svc, "a").1);
+    let held = wait_until(Duration::from_secs(30), || !state(svc, "a").1);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     let st = child.wait().unwrap();
     assert!(held, "the sync never held a down");
