@@ -279,10 +279,7 @@ pub fn changed_by_dead_chain(dir: &Loc) -> bool {
     let Ok(token) = crate::door::read_bounded(fd, 64) else {
         return false;
     };
-    let token = token.trim_ascii();
-    let pid = token.split(|&b| b == b'.').next().unwrap_or_default();
-    let ours = !pid.is_empty() && pid[0] != b'0' && pid.iter().all(u8::is_ascii_digit);
-    ours && !crate::journal::alive(&instances_of(dir), token)
+    crate::journal::marked_by(token.trim_ascii()).is_some_and(|t| !crate::journal::alive(&instances_of(dir), t))
 }
 
 /// Remove what killed swaps left in the instance at `dir` (see

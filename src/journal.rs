@@ -52,6 +52,14 @@ pub fn is_token(token: &[u8]) -> bool {
     !pid.is_empty() && pid.iter().all(u8::is_ascii_digit) && pid[0] != b'0' && random.len() == 6
 }
 
+/// `b` if it is what a mark of ours holds: a token, or the bare pid of
+/// one of the previous version's marks.
+pub fn marked_by(b: &[u8]) -> Option<&[u8]> {
+    let pid = b.split(|&c| c == b'.').next()?;
+    let ok = !pid.is_empty() && pid[0] != b'0' && pid.iter().all(u8::is_ascii_digit);
+    (ok && (pid.len() == b.len() || is_token(b))).then_some(b)
+}
+
 /// The log of this process, once begun.
 struct Log {
     fd: OwnedFd,
@@ -77,9 +85,9 @@ fn log() -> std::sync::MutexGuard<'static, Option<Log>> {
 }
 
 /// Begin this process's log in `instances/.s6i-work`, if it has none
-/// yet: made, then locked, then checked to be still the file of its
-/// name (a recovery that found it unlocked in between took it away:
-/// made again). One handed on by an earlier step is taken up instead.
+/// yet: made, then locked, then checked to be still linked (a recovery
+/// that found it unlocked in between took it away: made again). One
+/// handed on by an earlier step is taken up instead (see `log`).
 pub fn begin(instances: &Loc) -> Result<(), Errno> {
     let mut log = log();
     if log.is_some() {

@@ -131,9 +131,7 @@ fn leftover_token(name: &[u8]) -> Option<&[u8]> {
     if parts.next().is_some() || random.len() != 6 {
         return None;
     }
-    let pid = token.split(|&b| b == b'.').next()?;
-    let ok = !pid.is_empty() && pid[0] != b'0' && pid.iter().all(u8::is_ascii_digit);
-    (ok && (pid.len() == token.len() || crate::journal::is_token(token))).then_some(token)
+    crate::journal::marked_by(token)
 }
 
 #[cfg(test)]

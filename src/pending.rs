@@ -55,9 +55,8 @@ pub(crate) fn unmark_own(dir: &Loc) {
 /// (a bare pid in one of the previous version's).
 fn pending_token(dir: &Loc) -> Option<Vec<u8>> {
     let token = dir.join(PENDING).read(64).ok()?;
-    let pid = token.split(|&b| b == b'.').next()?;
-    let ok = !pid.is_empty() && pid[0] != b'0' && pid.iter().all(u8::is_ascii_digit);
-    (ok && (pid.len() == token.len() || crate::journal::is_token(&token))).then_some(token)
+    crate::journal::marked_by(&token)?;
+    Some(token)
 }
 
 /// Whether the mark of `dir` is a dead chain's.

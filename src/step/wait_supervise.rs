@@ -30,9 +30,12 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     let names = n.list();
     let deadline = n.deadline();
     let waited = create::await_supervisors(&n.service, &names, n.start, deadline)
-        .and_then(|()| match n.verbose {
-            true => super::names::say(b'+', &names),
-            false => Ok(()),
+        .and_then(|()| {
+            if n.verbose {
+                super::names::say(b'+', &names)
+            } else {
+                Ok(())
+            }
         })
         .and_then(|()| match (up, n.start) {
             (Some(ready), Start::Up) => wait_for_up(&n.service, &names, ready, deadline),
