@@ -163,34 +163,20 @@ system calls: strace is not installed, skipped"
         v[1]
     };
     let s = svc.to_str().unwrap();
-    let name = |who: &str, i: usize| format!("{who}{i}");
-    println!(
-        "
-system calls of one command on an idle service (strace -f -c, median of 3)"
-    );
+    println!("\nsystem calls of one command on an idle service (strace -f -c, median of 3)");
     println!("{:<9} {:>6} {:>6}", "command", "ours", "C");
-    let create = |who: &str, i: usize| {
-        let mut c = if who == "o" {
-            ours("s6-instance-create")
-        } else {
-            reference("s6-instance-create")
+    // The same instance names for both commands: each delete takes away
+    // what the create of its round made.
+    for op in ["create", "delete"] {
+        let run = |c_side: bool, i: usize| {
+            let prog = format!("s6-instance-{op}");
+            let mut c = if c_side { reference(&prog) } else { ours(&prog) };
+            c.args([s, &format!("{}{i}", if c_side { "c" } else { "o" })]);
+            count(c)
         };
-        c.args([s, &name(who, i)]);
-        count(c)
-    };
-    let (o, c) = (median(&|i| create("o", i)), median(&|i| create("c", i)));
-    println!("{:<9} {o:>6} {c:>6}", "create");
-    let delete = |who: &str, i: usize| {
-        let mut c = if who == "o" {
-            ours("s6-instance-delete")
-        } else {
-            reference("s6-instance-delete")
-        };
-        c.args([s, &name(who, i)]);
-        count(c)
-    };
-    let (o, c) = (median(&|i| delete("o", i)), median(&|i| delete("c", i)));
-    println!("{:<9} {o:>6} {c:>6}", "delete");
+        let (o, c) = (median(&|i| run(false, i)), median(&|i| run(true, i)));
+        println!("{op:<9} {o:>6} {c:>6}");
+    }
 }
 
 fn per_operation(n: usize) {
