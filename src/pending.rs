@@ -45,9 +45,14 @@ pub(crate) fn unmark(dir: &Loc) {
 /// it): a delete of the same name may have marked the instance since,
 /// and its mark stays, for the delete (or whoever finishes it) to see.
 pub(crate) fn unmark_own(dir: &Loc) {
-    if pending_token(dir).is_some_and(|t| t == crate::random::token().as_bytes()) {
+    if marked_by_me(dir) {
         unmark(dir);
     }
+}
+
+/// Whether the mark of `dir` is this chain's.
+fn marked_by_me(dir: &Loc) -> bool {
+    pending_token(dir).is_some_and(|t| t == crate::random::token().as_bytes())
 }
 
 /// The token in the mark of `dir`, if it holds a mark of ours: a regular
@@ -71,8 +76,7 @@ pub(crate) fn abandoned(service: &Service, name: &OsStr) -> bool {
     let linked = service.link(name).present();
     let supervised =
         || supervised_dirs(&dir).map_or(true, |ds| ds.iter().any(|d| supervise::is_running(d).unwrap_or(true)));
-    let mine = || pending_token(&dir).is_some_and(|t| t == crate::random::token().as_bytes());
-    !linked && (mine() || marked_by_dead(service, &dir)) && !supervised()
+    !linked && (marked_by_me(&dir) || marked_by_dead(service, &dir)) && !supervised()
 }
 
 /// Whether the instance NAME was left unlinked by a killed delete while

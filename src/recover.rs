@@ -120,8 +120,14 @@ pub fn recover(service: &Service) -> Recovered {
 /// (it scans first, so it knows them gone before they exit; then it
 /// signals every supervisor it has no link for); their trees are removed
 /// by a later recovery, once they have gone. No wait. Returns the
-/// unsettled instances (see `Recovered`).
+/// unsettled instances (see `Recovered`). Once per process: the steps
+/// of one chain each call it first, and the first one's look serves
+/// them all.
 pub fn finish(service: &Service) -> Vec<OsString> {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Vec::new();
+    }
     let r = recover(service);
     if !r.running.is_empty() {
         let _ = crate::scandir::control(&service.scandir(), b"an");
