@@ -24,7 +24,10 @@ pub const WORK: &str = ".s6i-work";
 /// file), checked, and reached from now on through its descriptor.
 pub fn dir(instances: &Loc) -> Result<Loc, Errno> {
     let at = instances.join(WORK);
-    for _ in 0..3 {
+    // Gone again between our mkdir and our open (the last command out
+    // removes it when it is empty; many at once may do so in turn):
+    // made again, as often as that takes, within reason.
+    for _ in 0..64 {
         match at.mkdir(0o700) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(e),
