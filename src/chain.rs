@@ -76,6 +76,7 @@ pub fn run(first: &'static Step, mut argv: Vec<OsString>) -> ! {
                 crate::signals::release_interrupts();
                 match chain(&next) {
                     Ok(()) => {
+                        crate::create::forget_all_kept();
                         crate::journal::exit();
                         std::process::exit(0)
                     }
@@ -85,7 +86,9 @@ pub fn run(first: &'static Step, mut argv: Vec<OsString>) -> ! {
             Err(e) => e,
         };
         // What is left open in the log is for the next command to
-        // recover (see crate::journal); the rest goes with it.
+        // recover (see crate::journal); the rest goes with it, and so do
+        // the copies it kept private, never linked.
+        crate::create::forget_all_kept();
         crate::journal::exit();
         match std::env::var_os(SCRIPT_USAGE_VAR) {
             Some(line) if !line.is_empty() => die(line.as_bytes(), e),

@@ -165,6 +165,79 @@ impl Private {
     }
 }
 
+/// A private copy kept from one step to the next (s6i-clone to s6i-link)
+/// under its hidden name, as its create record says it
+/// (crate::journal): `HIDDEN/DEV/INO/UID/GID/MODE`. No descriptor lives
+/// across an exec, so the copy is found again by its name and known by
+/// its inode: one put in its place by whoever may write `instances/` is
+/// not taken for it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Kept {
+    pub hidden: OsString,
+    pub id: (u64, u64),
+    owner: (u32, u32, u32),
+}
+
+impl Kept {
+    /// What the record of `copy` says.
+    pub fn record(copy: &Private) -> Result<Vec<u8>, Errno> {
+        let st = fstat(&copy.top)?;
+        let mut r = copy.at.name().ok_or(Errno::EINVAL)?.as_encoded_bytes().to_vec();
+        let rest = format!("/{}/{}/{}/{}/{:o}", st.st_dev, st.st_ino, copy.uid, copy.gid, copy.mode);
+        r.extend_from_slice(rest.as_bytes());
+        Ok(r)
+    }
+
+    /// Read a record; None when it says no kept copy.
+    pub fn parse(record: &[u8]) -> Option<Kept> {
+        let mut f = record.split(|&b| b == b'/');
+        let hidden = f.next().filter(|h| !h.is_empty())?;
+        let mut num = |radix| {
+            let n = std::str::from_utf8(f.next()?).ok()?;
+            u64::from_str_radix(n, radix).ok()
+        };
+        let id = (num(10)?, num(10)?);
+        let (uid, gid, mode) = (num(10)?, num(10)?, num(8)?);
+        Some(Kept {
+            hidden: OsString::from_vec(hidden.to_vec()),
+            id,
+            owner: (
+                u32::try_from(uid).ok()?,
+                u32::try_from(gid).ok()?,
+                u32::try_from(mode).ok()?,
+            ),
+        })
+    }
+
+    /// Whether `at` is the copy (not following a link).
+    pub fn is_at(&self, at: &Loc) -> bool {
+        at.stat().is_ok_and(|st| (st.st_dev, st.st_ino) == self.id)
+    }
+
+    /// The copy, still private under its hidden name in `instances`:
+    /// ENOENT when that name is gone (published, or removed), SWAPPED
+    /// when it leads to anything else.
+    pub fn reopen(&self, instances: &Loc) -> Result<Private, Errno> {
+        let at = instances.join(&self.hidden);
+        let top = match at.open_dir() {
+            Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(SWAPPED),
+            r => r?,
+        };
+        let st = fstat(&top)?;
+        if (st.st_dev, st.st_ino) != self.id {
+            return Err(SWAPPED);
+        }
+        let (uid, gid, mode) = self.owner;
+        Ok(Private {
+            top,
+            at,
+            uid,
+            gid,
+            mode,
+        })
+    }
+}
+
 /// A hidden copy's name, found leading elsewhere than the copy.
 pub const SWAPPED: Errno = Errno::EXDEV;
 

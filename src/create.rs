@@ -1,5 +1,7 @@
 //! Making instances, for the create steps and sync: copy the template
-//! (`clone`), show the copies to the nested scanner (`link`), wait for
+//! (`clone`) under a hidden name, kept private and named in the intent
+//! log until `link` names it and links it at once (so that a killed
+//! chain leaves nothing that s6's own create trips on), wait for
 //! their supervisors (`await_supervisors`), and take a failed create
 //! back whole (`undo_create`), so that a create leaves a whole instance
 //! or nothing. Functions over a list of names, so that one call serves
@@ -40,10 +42,20 @@ impl Start {
     }
 }
 
+/// Where s6i-clone leaves its copies for the steps after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyAt {
+    /// Under a hidden name, private, until s6i-link publishes them.
+    Hidden,
+    /// `-p`: at their names at once, marked pending until linked, for a
+    /// chain that writes into them by path (see `clone_one`).
+    Name,
+}
+
 /// Copy the template into `instances/NAME` for each name. Each copy is
 /// made under a hidden name and renamed into place, so an instance is
 /// whole or absent; if one cannot be made, those made before are removed.
-pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> Result<(), Error> {
+pub fn clone(service: &Service, names: &[&OsStr], at: CopyAt, deadline: Option<Instant>) -> Result<(), Error> {
     let template = service.template()?;
     for name in names {
         let dir = service.instance_dir(name);
@@ -66,32 +78,19 @@ pub fn clone(service: &Service, names: &[&OsStr], deadline: Option<Instant>) -> 
     }
     // What killed commands left goes now (see crate::recover).
     crate::recover::finish(service);
-    let working = leftovers::working(&service.instances());
+    // The log first: the copies' hidden names carry its token.
+    let instances = service.instances();
+    crate::journal::begin(&instances)
+        .map_err(|e| Error::sys("write the intent log in", &instances.join(crate::work::WORK), e))?;
+    let working = leftovers::working(&instances);
     // Interrupted, the copies made go before we die of the signal, which
     // is read between two copies.
-    let blocked =
-        crate::signals::block_interrupts().map_err(|e| Error::sys("block signals in", &service.instances(), e))?;
+    let blocked = crate::signals::block_interrupts().map_err(|e| Error::sys("block signals in", &instances, e))?;
     for (i, name) in names.iter().enumerate() {
-        // Open from the copy to the link (see crate::journal): a chain
-        // that goes on in another program keeps its log alive meanwhile.
-        let made = crate::journal::open(&service.instances(), "create", name.as_bytes(), b"")
-            .map_err(|e| {
-                Error::sys(
-                    "write the intent log in",
-                    &service.instances().join(crate::work::WORK),
-                    e,
-                )
-            })
-            .and_then(|()| clone_one(service, &template, &service.instance_dir(name)));
+        let made = clone_one(service, &template, name, at);
         let came = blocked.came();
         if made.is_err() || came.is_some() {
-            let done = if made.is_ok() { i + 1 } else { i };
-            for made in &names[..done] {
-                let _ = copy::remove_tree(&service.instance_dir(made));
-            }
-            for name in &names[..=i] {
-                crate::journal::close("create", name.as_bytes());
-            }
+            take_back(service, &names[..=i]);
             if let Some(sig) = came {
                 drop(working);
                 drop(blocked);
@@ -115,30 +114,131 @@ fn interrupted(sig: nix::sys::signal::Signal) -> ! {
     crate::signals::die_of(sig)
 }
 
-fn clone_one(service: &Service, template: &Loc, dst: &Loc) -> Result<(), Error> {
-    let tmp = leftovers::hidden_sibling(dst, "clone");
-    // Root's alone until marked, then given its owner and mode: the
-    // manifest and the mark are written where nobody else can reach yet,
-    // through the copy's own descriptor.
+/// Copy the template for NAME under a hidden name, where it stays,
+/// private, until s6i-link publishes it: neither s6's list nor its
+/// create ever meets a copy that a killed chain left. The create record
+/// says where it is (copy::Kept), for the steps after this one and for
+/// the recovery of a killed chain. With `CopyAt::Name`, it is published
+/// at once, marked pending (see crate::pending): a chain killed before
+/// its link then leaves it there, for our next create or sync of the
+/// name to remove (s6's create refuses the name meanwhile).
+fn clone_one(service: &Service, template: &Loc, name: &OsStr, at: CopyAt) -> Result<(), Error> {
+    let dst = service.instance_dir(name);
+    let tmp = leftovers::hidden_sibling(&dst, "clone");
+    // Root's alone until published, then given its owner and mode: what
+    // is written into it before goes through the copy's own descriptor.
     let made = copy::copy_template(template, &tmp, || service.template_lock())
-        .map_err(|e| Error::new(crate::diag::EXIT_SYS, e.message(template, dst)))?;
-    let write = |e: Errno| Error::sys("write into", dst, e);
-    let marked = made
+        .map_err(|e| Error::new(crate::diag::EXIT_SYS, e.message(template, &dst)))?;
+    let record = made
         .inside()
-        .and_then(|inside| crate::manifest::write(&inside).and_then(|()| pending::mark(&inside, &service.instances())));
-    if let Err(e) = marked {
+        .and_then(|inside| crate::manifest::write(&inside))
+        .and_then(|()| copy::Kept::record(&made))
+        .map_err(|e| Error::sys("write into", &dst, e))
+        .and_then(|record| {
+            crate::journal::open(&service.instances(), "create", name.as_bytes(), &record).map_err(|e| {
+                let work = service.instances().join(crate::work::WORK);
+                Error::sys("write the intent log in", &work, e)
+            })
+        });
+    if let Err(e) = record {
         made.discard();
-        return Err(write(e));
+        return Err(e);
     }
-    made.publish_to(dst).or_else(|e| match e {
-        Errno::EEXIST | Errno::ENOTEMPTY => {
-            // Someone else made it first: say what is there now, and fail
-            // even if it has gone again in between.
-            exists_check(dst).and(Err(already_exists(dst)))
+    if at == CopyAt::Name {
+        let marked = made
+            .inside()
+            .and_then(|inside| pending::mark(&inside, &service.instances()));
+        if let Err(e) = marked {
+            made.discard();
+            return Err(Error::sys("write into", &dst, e));
         }
-        copy::SWAPPED => Err(swapped(&tmp)),
-        e => Err(Error::sys("rename into", dst, e)),
-    })
+        return publish(made, &dst);
+    }
+    // Its record answers for it now, not the work record.
+    leftovers::answered_for(made.at());
+    Ok(())
+}
+
+/// The instanced service this process's log is in, if it has begun one.
+pub fn service_of_log() -> Option<Service> {
+    let instances = crate::journal::instances()?;
+    Service::new(instances.path().parent()?.as_os_str()).ok()
+}
+
+/// The copy of NAME that this chain keeps private (see `clone_one`), if
+/// its create record is open here.
+fn kept(name: &OsStr) -> Option<copy::Kept> {
+    copy::Kept::parse(&crate::journal::extra("create", name.as_bytes())?)
+}
+
+/// Whether NAME's create record is open here and its copy is still
+/// private: not yet published by s6i-link.
+fn kept_private(service: &Service, name: &OsStr) -> Option<copy::Kept> {
+    kept(name).filter(|k| !k.is_at(&service.instance_dir(name)))
+}
+
+/// Whether a copy of NAME that s6i-clone made in this chain awaits its
+/// link: kept private, or published with `-p` and not linked yet.
+pub fn is_kept(service: &Service, name: &OsStr) -> bool {
+    kept(name).is_some() && !service.link(name).present()
+}
+
+/// Give the copy of NAME that awaits its link here (see `is_kept`) its
+/// `env/` (see envdir::install_kept): false when there is none.
+pub fn install_env(service: &Service, name: &OsStr, env: &crate::envdir::Env) -> Result<bool, Error> {
+    let dir = service.instance_dir(name);
+    let Some(k) = kept_private(service, name) else {
+        if !is_kept(service, name) {
+            return Ok(false);
+        }
+        crate::envdir::install(&dir, env)?;
+        return Ok(true);
+    };
+    let copy = k.reopen(&service.instances()).map_err(|e| match e {
+        copy::SWAPPED => swapped(&service.instances().join(&k.hidden)),
+        e => Error::sys("open", &dir, e),
+    })?;
+    crate::envdir::install_kept(&copy, &dir, env)?;
+    Ok(true)
+}
+
+/// Remove the copies this chain still keeps private for `names`, and
+/// close their records: a chain that ends (or fails) before s6i-link
+/// leaves none of them. An instance already published is left.
+pub fn forget_kept(service: &Service, names: &[&OsStr]) {
+    for name in names {
+        if let Some(k) = kept_private(service, name) {
+            if let Ok(copy) = k.reopen(&service.instances()) {
+                copy.discard();
+            }
+            crate::journal::close("create", name.as_bytes());
+        }
+    }
+}
+
+/// Remove the copies of `names` that this chain made and never linked,
+/// private or published (`-p`), and close their records.
+fn take_back(service: &Service, names: &[&OsStr]) {
+    let _working = leftovers::working(&service.instances());
+    forget_kept(service, names);
+    for name in names {
+        let dir = service.instance_dir(name);
+        if kept(name).is_some_and(|k| k.is_at(&dir)) {
+            let _ = copy::remove_tree(&dir);
+        }
+        crate::journal::close("create", name.as_bytes());
+    }
+}
+
+/// `forget_kept` for every create record this process has open: what a
+/// chain does as it ends.
+pub fn forget_all_kept() {
+    let names = crate::journal::open_names("create");
+    let Some(service) = service_of_log() else {
+        return;
+    };
+    let names: Vec<&OsStr> = names.iter().map(|n| n.as_os_str()).collect();
+    forget_kept(&service, &names);
 }
 
 /// A hidden copy's name found leading elsewhere than the copy (exit 111).
@@ -169,25 +269,37 @@ fn already_exists(dst: &(impl crate::diag::Shown + ?Sized)) -> Error {
         .fatal(crate::diag::EXIT_USAGE)
 }
 
-/// Make the instances visible to the nested scanner: write their `down`
-/// files if they must start down, make their event fifodirs, link them,
-/// clear their pending marks, then poke the scanner. Once linked, an
-/// instance is whole and, even if this chain dies now, gets its
-/// supervisor. On failure, the links made are removed, and so are the
-/// instances still marked pending: fresh copies, being created. An
-/// instance that a supervisor runs on is no new one (this step run
-/// twice, or by hand): it is refused before anything is done.
+/// Make the instances visible to the nested scanner: each copy that
+/// s6i-clone keeps private gets its `down` files (if it must start down)
+/// and its event fifodirs, then, under the lock of `instances/`, its
+/// owner and mode, its name, and its link, one right after the other;
+/// then the scanner is poked. Once linked, an instance is whole and,
+/// even if this chain dies now, gets its supervisor. On failure, the
+/// links made are removed, and so are the copies. A name without a copy
+/// kept here is a directory made otherwise (by hand, say): it is linked
+/// as it is, unless a supervisor runs on it already (this step run
+/// twice): that is refused before anything is done.
 pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) -> Result<(), Error> {
     for name in names {
         let dir = service.instance_dir(name);
-        if supervise::is_running(&dir).map_err(sys("read lock of", &dir))? {
+        if kept_private(service, name).is_none() && supervise::is_running(&dir).map_err(sys("read lock of", &dir))? {
             return Err(already_exists(&dir));
         }
     }
     let mut linked = 0;
+    // One copy open at a time: a wave may be larger than our descriptors.
     let r = names
         .iter()
-        .try_for_each(|name| prepare(&service.instance_dir(name), start, event))
+        .try_for_each(|name| {
+            let dir = service.instance_dir(name);
+            match reopen_kept(service, name)? {
+                Some(copy) => {
+                    let inside = copy.inside().map_err(sys("open", &dir))?.shown_as(dir.path());
+                    prepare(&inside, start, event, Some(copy.owner()))
+                }
+                None => prepare(&dir, start, event, None),
+            }
+        })
         .and_then(|()| {
             // A delete of the same name removes the directory only while
             // no link leads to it (see `remove`), and we link only while
@@ -196,8 +308,10 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
             let _locked = service.lock_instances()?;
             names.iter().try_for_each(|name| {
                 let dir = service.instance_dir(name);
-                if !dir.is_real_dir() {
-                    return Err(deleted_meanwhile("link", &dir));
+                match reopen_kept(service, name)? {
+                    Some(copy) => publish(copy, &dir)?,
+                    None if !dir.is_real_dir() => return Err(deleted_meanwhile("link", &dir)),
+                    None => {}
                 }
                 let link = service.link(name);
                 link.symlink(&Service::link_target(name))
@@ -207,17 +321,10 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
             })
         });
     if r.is_err() {
-        let _working = leftovers::working(&service.instances());
         for name in &names[..linked] {
             let _ = service.link(name).unlink();
         }
-        for name in names {
-            let dir = service.instance_dir(name);
-            if pending::marked(&dir) {
-                let _ = copy::remove_tree(&dir);
-            }
-            crate::journal::close("create", name.as_bytes());
-        }
+        take_back(service, names);
         return r;
     }
     // Each `create` record stays open until its supervisor runs (see
@@ -231,7 +338,35 @@ pub fn link(service: &Service, names: &[&OsStr], start: Start, event: EventDir) 
     r
 }
 
-fn prepare(dir: &Loc, start: Start, event: EventDir) -> Result<(), Error> {
+/// The copy of NAME kept private here, open (identity checked), if any.
+fn reopen_kept(service: &Service, name: &OsStr) -> Result<Option<copy::Private>, Error> {
+    let Some(k) = kept_private(service, name) else {
+        return Ok(None);
+    };
+    let instances = service.instances();
+    k.reopen(&instances).map(Some).map_err(|e| match e {
+        copy::SWAPPED => swapped(&instances.join(&k.hidden)),
+        Errno::ENOENT => deleted_meanwhile("link", &service.instance_dir(name)),
+        e => Error::sys("open", &instances.join(&k.hidden), e),
+    })
+}
+
+/// Give a kept copy its name: the instance is then whole, and what is
+/// already at that name is left as it is (exit 100, as for a copy that
+/// finds it at the start).
+fn publish(copy: copy::Private, dir: &Loc) -> Result<(), Error> {
+    let at = copy.at().clone();
+    copy.publish_to(dir).or_else(|e| match e {
+        Errno::EEXIST | Errno::ENOTEMPTY => exists_check(dir).and(Err(already_exists(dir))),
+        copy::SWAPPED => Err(swapped(&at)),
+        e => Err(Error::sys("rename into", dir, e)),
+    })
+}
+
+/// Write the `down` files and make the event fifodirs of the instance at
+/// `dir`, whose top is `owner`'s, when given (a private copy, root's
+/// until it is published), else its own.
+fn prepare(dir: &Loc, start: Start, event: EventDir, owner: Option<(u32, u32)>) -> Result<(), Error> {
     // Written into: a `log` symlink from the template is refused, not
     // followed (ELOOP).
     let dirs = supervise::with_logger(dir).map_err(|e| match e {
@@ -246,7 +381,11 @@ fn prepare(dir: &Loc, start: Start, event: EventDir) -> Result<(), Error> {
             down.write_over(b"", 0o644).map_err(sys("create", &down))?;
         }
         let ev = supervise::eventdir(&d);
-        supervise::make_eventdir(&d, event.public, event.force).map_err(sys("make fifodir", &ev))?;
+        match owner.filter(|_| d == *dir) {
+            Some(owner) => supervise::make_eventdir_as(&d, event.public, event.force, owner),
+            None => supervise::make_eventdir(&d, event.public, event.force),
+        }
+        .map_err(sys("make fifodir", &ev))?;
     }
     Ok(())
 }
@@ -526,7 +665,10 @@ fn deleted_meanwhile(verb: &str, dir: &(impl crate::diag::Shown + ?Sized)) -> Er
 /// remove the links, have the scanner prune, remove the directories.
 /// Best effort: every part is tried, whatever failed before.
 pub fn undo_create(service: &Service, names: &[&OsStr]) {
-    for name in names {
+    // Copies not yet published are only removed: the name is not ours.
+    let (private, names): (Vec<&OsStr>, Vec<&OsStr>) = names.iter().partition(|n| kept_private(service, n).is_some());
+    forget_kept(service, &private);
+    for name in &names {
         let _ = service.link(name).unlink();
         if let Ok(dirs) = supervise::with_own_logger(&service.instance_dir(name)) {
             for (i, d) in dirs.iter().enumerate() {
@@ -536,7 +678,7 @@ pub fn undo_create(service: &Service, names: &[&OsStr]) {
     }
     let _ = scandir::control(&service.scandir(), b"an");
     let _working = leftovers::working(&service.instances());
-    for name in names {
+    for name in &names {
         let _ = copy::remove_tree(&service.instance_dir(name));
     }
 }

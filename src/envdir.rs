@@ -331,11 +331,26 @@ fn sweep_at(dfd: BorrowedFd, instances: &Loc) {
 pub fn install(dir: &Loc, env: &Env) -> Result<(), Error> {
     begin_for(dir).map_err(|e| Error::sys("write", &dir.join(ENV), e))?;
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
-    let dfd = dfd.as_fd();
-    sweep_at(dfd, &instances_of(dir));
+    let owner = fstat(&dfd).map_err(|e| Error::sys("open", dir, e))?;
+    install_at(dfd.as_fd(), &instances_of(dir), (owner.st_uid, owner.st_gid), dir, env)
+}
+
+/// `install` into a copy that s6i-clone keeps private until s6i-link
+/// (see copy::Kept), open at `copy`, under the `instances/` of this
+/// process's log (the copy's top is still root's: `owner` is the owner
+/// it will have). `shown` is where it will be.
+pub fn install_kept(copy: &crate::copy::Private, shown: &Loc, env: &Env) -> Result<(), Error> {
+    let instances = crate::journal::instances().unwrap_or_else(|| instances_of(shown));
+    let inside = copy.inside().map_err(|e| Error::sys("open", shown, e))?;
+    let dfd = open_instance(&inside).map_err(|e| Error::sys("open", shown, e))?;
+    install_at(dfd.as_fd(), &instances, copy.owner(), shown, env)
+}
+
+fn install_at(dfd: BorrowedFd, instances: &Loc, owner: (u32, u32), dir: &Loc, env: &Env) -> Result<(), Error> {
+    sweep_at(dfd, instances);
     let target = dir.join(ENV);
     let tmp = hidden_name();
-    let built = build(dfd, &tmp, env);
+    let built = build(dfd, &tmp, env, owner);
     let failed = |e: Errno| {
         let _ = crate::copy::remove_at(dfd, &tmp);
         Error::sys("write", &target, e)
@@ -356,11 +371,10 @@ fn hidden_name() -> OsString {
 }
 
 /// Make the directory `name` in `dfd` holding `env`: root's alone while
-/// written, then the owner of the instance directory, mode 0755, files
+/// written, then `owner`'s (the instance directory's), mode 0755, files
 /// 0644.
-fn build(dfd: BorrowedFd, name: &OsStr, env: &Env) -> Result<(), Errno> {
-    let owner = fstat(dfd)?;
-    let (uid, gid) = (Some(Uid::from_raw(owner.st_uid)), Some(Gid::from_raw(owner.st_gid)));
+fn build(dfd: BorrowedFd, name: &OsStr, env: &Env, owner: (u32, u32)) -> Result<(), Errno> {
+    let (uid, gid) = (Some(Uid::from_raw(owner.0)), Some(Gid::from_raw(owner.1)));
     mkdirat(dfd, name, Mode::S_IRWXU)?;
     let top = openat(dfd, name, DIR_FLAGS, Mode::empty())?;
     for (key, contents) in env {

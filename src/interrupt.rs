@@ -10,15 +10,12 @@ use std::ffi::{OsStr, OsString};
 use nix::sys::signal::Signal;
 
 use crate::diag::{msg, warn};
-use crate::layout::Service;
 
 /// Undo or finish what this chain has open, say so, and die of `sig`.
 pub fn stop(sig: Signal) -> ! {
     let creates = crate::journal::open_names("create");
     let deletes = crate::journal::open_names("delete");
-    let service = crate::journal::instances()
-        .and_then(|i| i.path().parent().map(std::path::Path::to_path_buf))
-        .and_then(|p| Service::new(p.as_os_str()).ok());
+    let service = crate::create::service_of_log();
     let mut did = Vec::new();
     if let Some(service) = service {
         if !creates.is_empty() {

@@ -65,8 +65,8 @@ struct Log {
     fd: OwnedFd,
     at: Loc,
     instances: Loc,
-    /// The records open now: `KIND\0NAME`.
-    open: Vec<Vec<u8>>,
+    /// The records open now: `KIND\0NAME`, and what each says besides.
+    open: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 static LOG: Mutex<Option<Log>> = Mutex::new(None);
@@ -191,7 +191,7 @@ pub fn open(instances: &Loc, kind: &str, name: &[u8], extra: &[u8]) -> Result<()
     let mut log = log();
     let log = log.as_mut().ok_or(Errno::EINVAL)?;
     crate::door::write_all(&log.fd, &record(b'+', kind, name, extra))?;
-    log.open.push(key(kind.as_bytes(), name));
+    log.open.push((key(kind.as_bytes(), name), extra.to_vec()));
     Ok(())
 }
 
@@ -202,7 +202,7 @@ pub fn close(kind: &str, name: &[u8]) {
     let mut log = log();
     let Some(log) = log.as_mut() else { return };
     let k = key(kind.as_bytes(), name);
-    let Some(i) = log.open.iter().position(|o| *o == k) else {
+    let Some(i) = log.open.iter().position(|(o, _)| *o == k) else {
         return;
     };
     if crate::door::write_all(&log.fd, &record(b'-', kind, name, b"")).is_ok() {
@@ -217,7 +217,7 @@ pub fn open_names(kind: &str) -> Vec<OsString> {
     log().as_ref().map_or_else(Vec::new, |l| {
         l.open
             .iter()
-            .filter_map(|k| k.strip_prefix(prefix.as_slice()))
+            .filter_map(|(k, _)| k.strip_prefix(prefix.as_slice()))
             .map(|n| OsString::from_vec(n.to_vec()))
             .collect()
     })
@@ -230,8 +230,16 @@ pub fn instances() -> Option<Loc> {
 
 /// Whether this process has KIND on NAME open.
 pub fn is_open(kind: &str, name: &[u8]) -> bool {
+    extra(kind, name).is_some()
+}
+
+/// What the open record of KIND on NAME says besides, if this process
+/// has one open (an earlier step's, perhaps, before an exec).
+pub fn extra(kind: &str, name: &[u8]) -> Option<Vec<u8>> {
     let k = key(kind.as_bytes(), name);
-    log().as_ref().is_some_and(|l| l.open.contains(&k))
+    let log = log();
+    let (_, extra) = log.as_ref()?.open.iter().find(|(o, _)| *o == k)?;
+    Some(extra.clone())
 }
 
 /// The records open in a log's contents, in the order they were
@@ -260,8 +268,11 @@ pub fn records(contents: &[u8]) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     open
 }
 
-fn open_records(contents: &[u8]) -> Vec<Vec<u8>> {
-    records(contents).into_iter().map(|(k, n, _)| key(&k, &n)).collect()
+fn open_records(contents: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    records(contents)
+        .into_iter()
+        .map(|(k, n, e)| (key(&k, &n), e))
+        .collect()
 }
 
 /// The process is about to exit, not killed: what its `create` and
@@ -272,7 +283,7 @@ fn open_records(contents: &[u8]) -> Vec<Vec<u8>> {
 pub fn exit() {
     if let Some(l) = log().as_mut() {
         l.open
-            .retain(|k| !k.starts_with(b"create\0") && !k.starts_with(b"delete\0"));
+            .retain(|(k, _)| !k.starts_with(b"create\0") && !k.starts_with(b"delete\0"));
     }
     end();
 }

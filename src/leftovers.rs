@@ -50,6 +50,13 @@ pub fn hidden(at: &Loc) {
     HIDDEN.lock().unwrap_or_else(|e| e.into_inner()).push(at.clone());
 }
 
+/// A hidden name made here that another record answers for now (a copy
+/// kept by its create record, see crate::create): its being there does
+/// not keep the work record open.
+pub fn answered_for(at: &Loc) {
+    HIDDEN.lock().unwrap_or_else(|e| e.into_inner()).retain(|h| h != at);
+}
+
 impl Drop for Working {
     fn drop(&mut self) {
         if UNDER_WAY.fetch_sub(1, Ordering::SeqCst) == 1 {

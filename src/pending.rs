@@ -30,12 +30,6 @@ pub(crate) fn mark(dir: &Loc, instances: &Loc) -> Result<(), Errno> {
     mark.write_new(crate::random::token().as_bytes(), 0o644)
 }
 
-/// Whether `dir` holds a mark (of any kind: a fresh copy being created
-/// does).
-pub(crate) fn marked(dir: &Loc) -> bool {
-    dir.join(PENDING).present()
-}
-
 /// Take the mark of `dir` away: its chain is done with it. Best effort.
 pub(crate) fn unmark(dir: &Loc) {
     let _ = dir.join(PENDING).unlink();

@@ -10,10 +10,11 @@
 //!
 //! - `hold NAME STATE`: a restart had taken NAME down; it is told to be
 //!   as it was before, wanted up (`u`) or run once (`o`);
-//! - `create NAME`: it was making NAME, from its copy to the wait for
-//!   its supervisor; a linked NAME is whole, and named to the caller
-//!   as unsettled (a sync told to wait for its set waits for it too);
-//!   an unlinked one is left to its mark (below);
+//! - `create NAME COPY`: it was making NAME, from its copy (kept under
+//!   a hidden name, see copy::Kept) to the wait for its supervisor; the
+//!   copy goes if it was never linked; a linked NAME is whole, and named
+//!   to the caller as unsettled (a sync told to wait for its set waits
+//!   for it too);
 //! - `work`: it was making hidden names (`.s6i-TAG:TOKEN:RANDOM`) in
 //!   `instances/`; those of dead commands are removed, or, where a
 //!   supervisor still runs in one (an old copy a killed upgrade had put
@@ -74,8 +75,10 @@ pub fn recover(service: &Service) -> Recovered {
             for (kind, what, extra) in &log.records {
                 match kind.as_slice() {
                     b"hold" => restore(service, OsStr::from_bytes(what), extra),
-                    b"create" if service.link(OsStr::from_bytes(what)).present() => {
-                        unsettled.push(OsStr::from_bytes(what).to_os_string());
+                    b"create" => {
+                        if let Some(name) = created(service, OsStr::from_bytes(what), extra) {
+                            unsettled.push(name);
+                        }
                     }
                     b"work" => {
                         sweep = true;
@@ -150,6 +153,33 @@ pub fn finish_within(service: &Service, deadline: Option<Instant>) {
     }
     // Gone or not, what is left of them is for the next look.
     let _ = recover(service);
+}
+
+/// What a dead create of NAME left: its copy, still private, or
+/// published but never linked (killed between the two), goes; a linked
+/// one is returned, for the caller to see it supervised. A NAME that is
+/// not the copy the record names is another command's, left alone.
+fn created(service: &Service, name: &OsStr, record: &[u8]) -> Option<OsString> {
+    if crate::name::check(name.as_bytes()).is_err() {
+        return None;
+    }
+    let dir = service.instance_dir(name);
+    let linked = service.link(name).present();
+    let Some(kept) = crate::copy::Kept::parse(record) else {
+        return linked.then(|| name.to_os_string());
+    };
+    if !kept.is_at(&dir) {
+        if let Ok(copy) = kept.reopen(&service.instances()) {
+            copy.discard();
+        }
+        return None;
+    }
+    if linked {
+        return Some(name.to_os_string());
+    }
+    let _working = crate::leftovers::working(&service.instances());
+    let _ = crate::copy::remove_tree(&dir);
+    None
 }
 
 /// Put the instance NAME back as a killed restart found it: wanted up

@@ -377,6 +377,60 @@ fn a_log_is_handed_on_across_an_exec() {
     assert!(!work(&svc).exists());
 }
 
+/// A create killed between its copy and its link (here the chain goes
+/// on in `sleep`, holding the log, and is killed there, left a zombie)
+/// leaves nothing that s6's own create or list trips on: the copy is
+/// kept under a hidden name until the link. Our next command removes it.
+/// With `-p`, the copy is at its name at once, for chains that write
+/// into it by path: killed, it is left, marked, and our next create of
+/// the name takes it over.
+#[test]
+fn a_create_killed_before_its_link_leaves_nothing_for_s6_to_trip_on() {
+    let t = Tree::new();
+    let svc = t.service("svc", template);
+    let mut child = background(ours("s6i-clone").arg(&svc).args(["a", "/bin/sleep", "30"]));
+    assert!(wait_until(Duration::from_secs(10), || entries(&work(&svc))
+        .iter()
+        .any(|e| e.starts_with(b"log:"))));
+    assert!(!dir(&svc, "a").exists(), "the copy is not at its name before its link");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || zombie(child.id())));
+    // s6's C programs, at once: the name is free, and listed once made.
+    let out = run_for(
+        reference("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg("a"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ok(&run(reference("s6-instance-list").arg(&svc))), "a\n");
+    // Ours, next: the dead chain's copy and log go.
+    let out = run_for(
+        ours("s6-instance-delete").args(["-t", "20000"]).arg(&svc).arg("a"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    child.wait().unwrap();
+    assert!(
+        entries(&svc.join("instances")).is_empty(),
+        "{:?}",
+        entries(&svc.join("instances"))
+    );
+    // -p: the copy is at its name until the link.
+    let mut child = background(ours("s6i-clone").arg("-p").arg(&svc).args(["b", "/bin/sleep", "30"]));
+    assert!(wait_until(Duration::from_secs(10), || dir(&svc, "b")
+        .join("run")
+        .exists()));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    assert!(!svc.join("instance/b").exists());
+    let out = run_for(
+        ours("s6-instance-create").args(["-t", "20000"]).arg(&svc).arg("b"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ok(&run(ours("s6-instance-list").arg(&svc))), "b\n");
+    assert!(!dir(&svc, "b").join(".s6i-pending").exists());
+}
+
 /// Item 6: a `sync -w U` killed midway, then the same command again: its
 /// exit 0 says that every instance of the set is up and ready, those the
 /// killed one made included.
@@ -494,6 +548,21 @@ fn killed_anywhere_then_every_kind_of_command_at_once() {
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
             let at = format!("round {round}, {what} killed at {delay:?}");
             zombies.push(child);
+            // s6's own create first, on a name the killed sync was making
+            // and had not linked: it never trips on what was left.
+            if what == "sync creating many" {
+                let listed = ok(&run(reference("s6-instance-list").arg(&svc)));
+                if let Some(free) = many.iter().find(|m| !listed.lines().any(|l| l == m.as_str())) {
+                    let out = run_for(
+                        reference("s6-instance-create")
+                            .args(["-t", "20000"])
+                            .arg(&svc)
+                            .arg(free),
+                        Duration::from_secs(60),
+                    );
+                    assert_eq!(code(&out), 0, "{at}: s6's create of {free}: {}", stderr(&out));
+                }
+            }
             // The next command of every kind, at once.
             let out = run(ours("s6-instance-summary").arg(&svc));
             assert_eq!(code(&out), 0, "{at}: summary: {}", stderr(&out));

@@ -6,12 +6,19 @@ use std::ffi::OsString;
 use crate::create;
 use crate::diag::Error;
 
-pub const USAGE: &str = "s6i-clone [ -e ] [ -t timeout ] service name|{ name... } [ prog... ]";
+pub const USAGE: &str = "s6i-clone [ -e ] [ -p ] [ -t timeout ] service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let n = super::names::parse(&argv, "et:", super::names::none)?;
+    let mut at = create::CopyAt::Hidden;
+    let n = super::names::parse(&argv, "ept:", |c, _| match c {
+        b'p' => {
+            at = create::CopyAt::Name;
+            Ok(())
+        }
+        _ => Err(Error::Usage),
+    })?;
     if !n.names.is_empty() {
-        create::clone(&n.service, &n.list(), n.deadline())?;
+        create::clone(&n.service, &n.list(), at, n.deadline())?;
     }
     Ok(n.next())
 }

@@ -3,10 +3,13 @@
 //! crate::envdir, which sync uses too). Nothing is printed and nothing
 //! is restarted: a script chains s6-instance-control for that.
 //!
+//! A copy that s6i-clone made earlier in the chain and keeps private
+//! until s6i-link gets its `env/` there, before anyone can see it.
+//!
 //! With `-S fd`, the environments come from the set that s6i-plan saved
-//! instead, for new copies made by s6i-clone and not yet linked: each
-//! named instance gets its `env/` before its supervisor ever reads it,
-//! and if one cannot, every named copy is removed, as a failed create's.
+//! instead, for such copies only: each named instance gets its `env/`
+//! before its supervisor ever reads it, and if one cannot, every named
+//! copy is removed, as a failed create's.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -48,9 +51,10 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         vars.insert(key, value);
     }
     let prog = &block[end + 1..];
-    let dir = service.instance_dir(name);
     let env = envdir::overlay(&envdir::template_env(&service.template()?)?, vars);
-    envdir::set(&dir, &env)?;
+    if !crate::create::install_env(&service, name, &env)? {
+        envdir::set(&service.instance_dir(name), &env)?;
+    }
     Ok(prog.to_vec())
 }
 
@@ -70,18 +74,19 @@ fn from_set(argv: &[OsString]) -> Result<Vec<OsString>, Error> {
     })?;
     let set = super::saved::load(set.ok_or(Error::Usage)?)?;
     let names = n.list();
-    // Only copies not yet linked: a live instance is s6i-change's.
+    // Only copies that s6i-clone made in this chain, not yet linked: a
+    // live instance is s6i-change's.
     for name in &names {
-        if n.service.link(name).present() {
+        if !crate::create::is_kept(&n.service, name) {
             return Err(crate::diag::msg("unable to install env/ into ")
                 .path(&n.service.instance_dir(name))
-                .text(": instance is linked")
+                .text(": no copy of s6i-clone awaits its link there")
                 .fatal(EXIT_USAGE));
         }
     }
     for name in &names {
         if let Some(env) = set.get(*name) {
-            if let Err(e) = envdir::install(&n.service.instance_dir(name), env) {
+            if let Err(e) = crate::create::install_env(&n.service, name, env) {
                 crate::create::undo_create(&n.service, &names);
                 return Err(e);
             }

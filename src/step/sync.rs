@@ -19,7 +19,6 @@ use std::time::Instant;
 use crate::create::{self, Start};
 use crate::delete;
 use crate::diag::{self, Error};
-use crate::envdir;
 use crate::fifodir::EventDir;
 use crate::layout::Service;
 use crate::svwait::Watch;
@@ -56,12 +55,12 @@ fn sync(service: &Service, mut set: Set, o: &SyncOpts) -> Result<(), Error> {
     // its wave.
     for wave in waves(&missing, o.parallel) {
         let deadline = deadline_now();
-        create::clone(service, wave, deadline)?;
+        create::clone(service, wave, create::CopyAt::Hidden, deadline)?;
         // Their env/ goes into the copies before they are linked: they
         // start with it.
         for name in wave {
             if let Some(Some(env)) = set.get(*name) {
-                if let Err(e) = envdir::install(&service.instance_dir(name), env) {
+                if let Err(e) = create::install_env(service, name, env) {
                     create::undo_create(service, wave);
                     return Err(e);
                 }
