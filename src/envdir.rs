@@ -51,8 +51,9 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC);
 
-/// One `KEY=VALUE` word, checked: the key is not empty and holds no `/`
-/// (nor is `.` or `..`), the value holds no NUL. The file gets the value
+/// One `KEY=VALUE` word, checked: the key is not empty, holds no `/`
+/// and does not begin with a dot, the value holds no NUL and is at most
+/// VALUE_MAX bytes. The file gets the value
 /// and a newline. The error says why, for the caller's message.
 pub fn parse_var(word: &[u8]) -> Result<(OsString, Vec<u8>), Vec<u8>> {
     let Some(eq) = word.iter().position(|&b| b == b'=') else {
@@ -60,6 +61,13 @@ pub fn parse_var(word: &[u8]) -> Result<(OsString, Vec<u8>), Vec<u8>> {
     };
     let (key, value) = (&word[..eq], &word[eq + 1..]);
     check_key(key)?;
+    // s6-envdir skips such a file: the variable would never be set.
+    if key.starts_with(b".") {
+        return Err(crate::diag::msg("invalid key: ")
+            .text(key)
+            .text(": it begins with a dot, which s6-envdir skips")
+            .into());
+    }
     if value.contains(&0) {
         return Err(crate::diag::msg("value of ").text(key).text(" holds a NUL byte").into());
     }

@@ -14,6 +14,11 @@ pub fn check(name: &[u8]) -> Result<(), Error> {
     if valid(name) {
         return Ok(());
     }
+    Err(quoted(name, ""))
+}
+
+/// The refusal of `name`, quoted as `check` says it, with `why` after.
+fn quoted(name: &[u8], why: &str) -> Error {
     let quoted = name
         .iter()
         .fold(crate::diag::msg("invalid instance name: \""), |m, &b| match b {
@@ -24,7 +29,7 @@ pub fn check(name: &[u8]) -> Result<(), Error> {
             0..=0x1f | 0x7f => m.text(format!("\\x{b:02x}")),
             _ => m.text([b]),
         });
-    Err(quoted.text("\"").fatal(EXIT_USAGE))
+    quoted.text("\"").text(why).fatal(EXIT_USAGE)
 }
 
 /// The set commands (sync, upgrade) also refuse a name that begins with
@@ -39,6 +44,20 @@ pub fn not_an_option(name: &[u8]) -> Result<(), Error> {
     Err(msg
         .text("\": it begins with -, an option must come before the service")
         .fatal(EXIT_USAGE))
+}
+
+/// A name read from a set line, not from an argument, may also hold a
+/// NUL byte or be longer than a file name may be (NAME_MAX, 255 bytes):
+/// refused there (exit 100) before anything is done, not found out
+/// halfway through a sync.
+pub fn fits(name: &[u8]) -> Result<(), Error> {
+    if name.contains(&0) {
+        return Err(quoted(name, ""));
+    }
+    if name.len() > 255 {
+        return Err(quoted(name, ": longer than 255 bytes"));
+    }
+    Ok(())
 }
 
 pub fn valid(name: &[u8]) -> bool {

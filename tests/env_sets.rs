@@ -283,6 +283,26 @@ fn every_bad_line_is_refused_with_its_number_and_nothing_is_done() {
         (b"b\nb\n", "invalid set line 2: name given twice: b"),
         (b"b K=1 K=2\n", "invalid set line 1: key given twice: K"),
         (b"b K=1\0x\n", "invalid set line 1: value of K holds a NUL byte"),
+        // Issue 28, item 1: a NUL in a name, a name over NAME_MAX, after
+        // good lines: refused before the sync deletes anything.
+        (
+            b"a PORT=1\nd\0x X=1\n",
+            "invalid set line 2: invalid instance name: \"d\\x00x\"",
+        ),
+        (
+            &[&b"a PORT=1\n"[..], &[b'n'; 300], b" X=1\n"].concat(),
+            "invalid set line 2: invalid instance name: \"nnnnn",
+        ),
+        // Item 2: a key s6-envdir would skip.
+        (
+            b"a X=2 .HID=1\n",
+            "invalid set line 1: invalid key: .HID: it begins with a dot",
+        ),
+        // Item 4: a value over the bound the instance side reads.
+        (
+            &[&b"a PORT="[..], &vec![b'9'; 64 * 1024 + 1], b"\n"].concat(),
+            "invalid set line 1: value of PORT is over 65536 bytes",
+        ),
     ] {
         let p = t.path().join("bad");
         std::fs::write(&p, text).unwrap();
@@ -297,6 +317,15 @@ fn every_bad_line_is_refused_with_its_number_and_nothing_is_done() {
         assert_eq!(entries(&svc.join("instances")), [b"a".to_vec()], "{why}");
         assert_eq!(std::fs::read(dir(&svc, "a").join("env/PORT")).unwrap(), b"1\n");
     }
+    // Item 3: a CR LF copy of the same set changes nothing, and a line
+    // with a name alone reads as that name.
+    let before = pid(&svc, "a");
+    let crlf = set_file(&t, "crlf", "a PORT=1\r\n");
+    assert_eq!(ok(&sync_file(&svc, &crlf, &[])), "");
+    assert_eq!(std::fs::read(dir(&svc, "a").join("env/PORT")).unwrap(), b"1\n");
+    assert_eq!(pid(&svc, "a"), before);
+    let crlf = set_file(&t, "crlf", "a PORT=1\r\nb\r\n");
+    assert_eq!(ok(&sync_file(&svc, &crlf, &[])), "+b\n");
 }
 
 /// The TAI64N stamps of an instance's status: when it went up, when it

@@ -376,6 +376,9 @@ fn set_lines(input: &[u8]) -> Result<Set, Error> {
     }
     for (i, line) in input.split(|&b| b == b'\n').enumerate() {
         let n = i + 1;
+        // A file written on another system ends its lines with CR LF:
+        // the CR is no part of the last value (s6-envdir strips it too).
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let mut words = line.split(|&b| b == b' ' || b == b'\t').filter(|w| !w.is_empty());
         let Some(name) = words.next() else { continue };
         if name.starts_with(b"#") {
@@ -383,6 +386,7 @@ fn set_lines(input: &[u8]) -> Result<Set, Error> {
         }
         crate::name::check(name)
             .and_then(|()| crate::name::not_an_option(name))
+            .and_then(|()| crate::name::fits(name))
             .map_err(|e| bad_line(n, reason_of(e)))?;
         let mut env = Env::new();
         for word in words {
@@ -503,9 +507,29 @@ mod tests {
             (b"a K=1\0", "invalid set line 1: value of K holds a NUL byte"),
             (b".a", "invalid set line 1: invalid instance name: \".a\""),
             (b"x/y", "invalid set line 1: invalid instance name: \"x/y\""),
+            (b"a\nd\0x X=1", "invalid set line 2: invalid instance name: \"d\\x00x\""),
+            (
+                b"a .HID=1",
+                "invalid set line 1: invalid key: .HID: it begins with a dot, which s6-envdir skips",
+            ),
+            (b"a\r\nb\r\n\r\nc K\r\n", "invalid set line 4: word without =: K"),
         ] {
             assert_eq!(said(set_lines(input).unwrap_err()), msg);
         }
         assert!(said(set_lines(b"-n").unwrap_err()).starts_with("invalid set line 1: invalid instance name: \"-n\""));
+        let long = [b'n'; 256];
+        let msg = said(set_lines(&[&b"a\n"[..], &long].concat()).unwrap_err());
+        assert!(
+            msg.starts_with("invalid set line 2: invalid instance name: \"nnn"),
+            "{msg}"
+        );
+        assert!(msg.ends_with("\": longer than 255 bytes"), "{msg}");
+        assert!(set_lines(&long[..255]).is_ok());
+        // CR LF lines read as LF lines.
+        let crlf = set_lines(b"a K=1\r\nb\r\n").unwrap();
+        assert_eq!(crlf, set_lines(b"a K=1\nb\n").unwrap());
+        // One CR only: a value that ends with CR before its CR LF keeps it.
+        let cr = set_lines(b"a K=1\r\r\n").unwrap();
+        assert_eq!(cr[OsStr::new("a")].as_ref().unwrap()[OsStr::new("K")], b"1\r\n");
     }
 }
