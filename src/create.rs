@@ -65,6 +65,10 @@ pub fn clone(service: &Service, names: &[&OsStr], at: CopyAt, deadline: Option<I
             // (the scanner is told to stop them) before taking it away.
             if pending::left_supervised(service, name) {
                 delete::unlink(service, &[name], true, deadline)?;
+                if delete::remove(service, &[name])?.is_empty() {
+                    continue;
+                }
+                return Err(e);
             }
             // Under the lock: see `remove`.
             let locked = service.lock_instances()?;

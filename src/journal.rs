@@ -275,15 +275,16 @@ fn open_records(contents: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// The process is about to exit, not killed: what its `create` and
-/// `delete` records say is for its marks to say now (an instance left
-/// unlinked by a chain that ended there is taken over by the next create
-/// of its name, as a dead command's), and the log goes unless hidden
-/// work or a hold is still open (see `end`).
+/// The process is about to exit, not killed: its `create` records are
+/// done with (the copies it kept private are gone, see
+/// create::forget_all_kept; what it linked is whole), and the log goes
+/// unless something else is still open (see `end`): a `delete` whose
+/// tree is put aside but not removed yet (a wait that timed out, a
+/// chain that ends after its unlink) stays, for the next command to
+/// finish once this one is gone.
 pub fn exit() {
     if let Some(l) = log().as_mut() {
-        l.open
-            .retain(|(k, _)| !k.starts_with(b"create\0") && !k.starts_with(b"delete\0"));
+        l.open.retain(|(k, _)| !k.starts_with(b"create\0"));
     }
     end();
 }

@@ -93,19 +93,60 @@ pub fn sweep_leftovers(dir: &Loc, instances: &Loc) -> Vec<Loc> {
         if !leftover_gone(instances, name.as_encoded_bytes()) {
             continue;
         }
-        let at = dir.join(&name);
-        let supervised: Vec<Loc> = crate::supervise::with_own_logger(&at)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| crate::supervise::is_running(d).unwrap_or(false))
-            .collect();
-        if supervised.is_empty() {
-            let _ = at.remove_tree();
-        } else {
-            running.extend(supervised);
-        }
+        running.extend(remove_unless_running(&dir.join(&name)));
     }
     running
+}
+
+/// Remove the tree at `at`, unless a supervisor still runs in it: its
+/// supervised directories are then returned instead, for the caller to
+/// have them stopped first.
+pub fn remove_unless_running(at: &Loc) -> Vec<Loc> {
+    let supervised: Vec<Loc> = crate::supervise::with_own_logger(at)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| crate::supervise::is_running(d).unwrap_or(false))
+        .collect();
+    if supervised.is_empty() {
+        let _ = at.remove_tree();
+    }
+    supervised
+}
+
+/// An instance a delete puts aside under a hidden name once it is
+/// unlinked, as its `delete` record says it (crate::journal):
+/// `HIDDEN/DEV/INO`, where it goes and which directory it is, so that
+/// it is known at either name from a new instance of the same name.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Aside {
+    pub hidden: OsString,
+    pub id: (u64, u64),
+}
+
+impl Aside {
+    /// What its record says.
+    pub fn record(&self) -> Vec<u8> {
+        let mut r = self.hidden.as_encoded_bytes().to_vec();
+        r.extend_from_slice(format!("/{}/{}", self.id.0, self.id.1).as_bytes());
+        r
+    }
+
+    /// Read a record; None when it says no aside.
+    pub fn parse(record: &[u8]) -> Option<Aside> {
+        let mut f = record.split(|&b| b == b'/');
+        let hidden = f.next().filter(|h| leftover_name(h))?;
+        let mut num = || std::str::from_utf8(f.next()?).ok()?.parse::<u64>().ok();
+        let id = (num()?, num()?);
+        Some(Aside {
+            hidden: OsString::from_vec(hidden.to_vec()),
+            id,
+        })
+    }
+
+    /// Whether `at` is the instance (not following a link).
+    pub fn is_at(&self, at: &Loc) -> bool {
+        at.stat().is_ok_and(|st| (st.st_dev, st.st_ino) == self.id)
+    }
 }
 
 /// Whether the command that made the hidden tree of this name (a
@@ -149,6 +190,13 @@ mod tests {
     fn leftover_names() {
         assert_eq!(leftover_token(b".s6i-clone:123:AbC-_9"), Some(&b"123"[..]));
         assert_eq!(leftover_token(b".s6i-remove:7.abcdef:xxxxxx"), Some(&b"7.abcdef"[..]));
+        let aside = super::Aside {
+            hidden: ".s6i-delete:7.abcdef:xxxxxx".into(),
+            id: (3, 42),
+        };
+        assert_eq!(super::Aside::parse(&aside.record()), Some(aside));
+        assert_eq!(super::Aside::parse(b""), None);
+        assert_eq!(super::Aside::parse(b"x/1/2"), None);
         for not in [
             &b".template"[..],
             b".s6i-clone:x:abcdef",

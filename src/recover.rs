@@ -15,6 +15,11 @@
 //!   copy goes if it was never linked; a linked NAME is whole, and named
 //!   to the caller as unsettled (a sync told to wait for its set waits
 //!   for it too);
+//! - `delete NAME ASIDE`: it was deleting NAME, from its unlink, when
+//!   the instance is put aside under a hidden name (leftovers::Aside),
+//!   to the removal of that tree; the tree goes, or, where a supervisor
+//!   still runs in it, is returned for the caller to have stopped, the
+//!   record kept for the next recovery to remove it;
 //! - `work`: it was making hidden names (`.s6i-TAG:TOKEN:RANDOM`) in
 //!   `instances/`; those of dead commands are removed, or, where a
 //!   supervisor still runs in one (an old copy a killed upgrade had put
@@ -59,6 +64,7 @@ pub fn recover(service: &Service) -> Recovered {
         return Recovered::default();
     };
     let mut unsettled = Vec::new();
+    let mut running = Vec::new();
     let mine = format!("{}{}", journal::PREFIX, journal::token());
     let mut dead: Vec<(Dead, Vec<Record>)> = Vec::new();
     let mut old = Vec::new();
@@ -80,6 +86,13 @@ pub fn recover(service: &Service) -> Recovered {
                             unsettled.push(name);
                         }
                     }
+                    b"delete" => {
+                        let stopping = deleted(service, OsStr::from_bytes(what), extra);
+                        if !stopping.is_empty() {
+                            running.extend(stopping);
+                            left.push((kind.clone(), what.clone(), extra.clone()));
+                        }
+                    }
                     b"work" => {
                         sweep = true;
                         left.push((kind.clone(), what.clone(), extra.clone()));
@@ -99,17 +112,18 @@ pub fn recover(service: &Service) -> Recovered {
             old.push(name);
         }
     }
-    let running = if sweep {
+    let swept = if sweep {
         crate::leftovers::sweep_leftovers(&instances, &instances)
     } else {
         Vec::new()
     };
     for (log, mut left) in dead {
-        if running.is_empty() {
+        if swept.is_empty() {
             left.retain(|(kind, _, _)| kind != b"work");
         }
         log.finish(&left);
     }
+    running.extend(swept);
     if running.is_empty() {
         for name in old {
             let _ = work.join(name).unlink();
@@ -180,6 +194,28 @@ fn created(service: &Service, name: &OsStr, record: &[u8]) -> Option<OsString> {
     let _working = crate::leftovers::working(&service.instances());
     let _ = crate::copy::remove_tree(&dir);
     None
+}
+
+/// What a dead delete of NAME left: the tree it put aside (or its
+/// instance, unlinked and not yet put aside, when it was killed in
+/// between) is removed, unless a supervisor still runs in it: those are
+/// returned, for the caller to have them stopped and a later recovery
+/// to remove the tree. A delete killed before its unlink did nothing:
+/// nothing to do. Nor for a NAME that is another directory now.
+fn deleted(service: &Service, name: &OsStr, record: &[u8]) -> Vec<Loc> {
+    let Some(aside) = crate::leftovers::Aside::parse(record) else {
+        return Vec::new();
+    };
+    let hidden = service.instances().join(&aside.hidden);
+    if aside.is_at(&hidden) {
+        return crate::leftovers::remove_unless_running(&hidden);
+    }
+    let dir = service.instance_dir(name);
+    if crate::name::check(name.as_bytes()).is_err() || !aside.is_at(&dir) || service.link(name).present() {
+        return Vec::new();
+    }
+    let _working = crate::leftovers::working(&service.instances());
+    crate::leftovers::remove_unless_running(&dir)
 }
 
 /// Put the instance NAME back as a killed restart found it: wanted up

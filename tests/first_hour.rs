@@ -262,7 +262,7 @@ fn restart_all_restarts_what_is_up_and_names_what_did_not_come_back() {
 }
 
 #[test]
-fn a_delete_that_times_out_leaves_the_directory_to_the_next_one() {
+fn a_delete_that_times_out_frees_the_name_and_leaves_the_tree_to_the_next_command() {
     let t = Tree::new();
     let svc = t.service("svc", sleeper_template);
     for name in ["a", "b"] {
@@ -281,25 +281,46 @@ fn a_delete_that_times_out_leaves_the_directory_to_the_next_one() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(left, (true, true, false), "(directory, supervised, linked)");
-    assert!(dir.join(".s6i-pending").is_file());
-    // Not listed; then, once the supervisor is gone, the next delete
-    // removes it, and a create of the name works again.
+    // The directory is put aside, its supervisor left to stop: the name
+    // is free at once.
+    assert_eq!(left, (false, false, false), "(directory, supervised, linked)");
+    let aside: Vec<_> = entries(&svc.join("instances"))
+        .into_iter()
+        .filter(|e| e.starts_with(b".s6i-delete:"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let aside = svc.join("instances").join(os(&aside[0]));
+    assert!(aside.join("run").is_file());
+    // Not listed; s6's own create of the name works at once, and the
+    // next command of ours removes the old tree once its supervisor is
+    // gone.
     let out = run(ours("s6-instance-list").arg(&svc));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "b\n");
-    assert!(wait_until(Duration::from_secs(10), || !supervised(&dir)));
+    let out = run(reference("s6-instance-create").args(["-t", "10000"]).arg(&svc).arg("a"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(wait_until(Duration::from_secs(10), || !supervised(&aside)));
     let out = run(ours("s6-instance-delete").arg(&svc).arg("a"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(!dir.exists());
-    // The same with create finishing the job.
+    assert!(!aside.exists());
+    // The same with our create taking the name at once.
     kill(scanner, Signal::SIGSTOP).unwrap();
     let out = run(ours("s6-instance-delete").args(["-t", "500"]).arg(&svc).arg("b"));
     kill(scanner, Signal::SIGCONT).unwrap();
     assert_eq!(code(&out), 99, "{}", stderr(&out));
-    let bdir = svc.join("instances/b");
-    assert!(wait_until(Duration::from_secs(10), || !supervised(&bdir)));
     create(&svc, "b");
-    assert!(!bdir.join(".s6i-pending").exists());
+    let bdir = svc.join("instances/b");
+    assert!(bdir.join("run").is_file() && !bdir.join(".s6i-pending").exists());
+    let out = run_for(
+        ours("s6i-recover").args(["-t", "10000"]).arg(&svc),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let hidden: Vec<_> = entries(&svc.join("instances"))
+        .into_iter()
+        .filter(|e| e.starts_with(b"."))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
 }
 
 /// The Makefile's probe of the s6 release says nothing where s6 is not

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -234,30 +235,31 @@ fn a_link_after_the_directory_went_is_not_made() {
     assert_consistent(&svc);
 }
 
-/// A create's link that lands between a delete's unlink and its removal:
-/// the delete leaves the instance, now the create's, whole.
+/// A create of the same name between a delete's unlink and its removal:
+/// the unlink put the old directory aside, so the name is free at once
+/// for the create (ours, or s6's own), and the removal takes only the
+/// old tree, never the new instance.
 #[test]
-fn a_removal_after_a_new_link_leaves_the_instance() {
+fn a_create_between_an_unlink_and_its_removal_keeps_the_new_instance() {
     let (_t, svc) = Tree::with_service();
-    assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("x"))), 0);
-    let out = run(program(bindir().join("s6i-unlink")).arg("--").arg(&svc).arg("x"));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let link = svc.join("instance/x");
-    let out = step_held_at_lock(
-        &svc,
-        program(bindir().join("s6i-remove")).arg("--").arg(&svc).arg("x"),
-        || std::os::unix::fs::symlink("../instances/x", &link).unwrap(),
-    );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("it is linked again"), "{}", stderr(&out));
-    assert!(link.is_dir(), "the link leads nowhere");
-    // The scanner gives the instance its supervisor back.
-    assert_eq!(
-        code(&run(reference("s6-svscanctl").arg("-a").arg(svc.join("instance")))),
-        0
-    );
-    assert!(wait_until(Duration::from_secs(10), || supervisors_in(
-        &svc.join("instances/x")
-    ) == 1));
-    assert_consistent(&svc);
+    for create in [ours("s6-instance-create"), reference("s6-instance-create")] {
+        let mut create = create;
+        assert_eq!(code(&run(ours("s6-instance-create").arg(&svc).arg("x"))), 0);
+        let old = std::fs::metadata(svc.join("instances/x")).unwrap().ino();
+        let out = run(program(bindir().join("s6i-unlink")).arg("--").arg(&svc).arg("x"));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(!svc.join("instances/x").exists(), "the name is not free");
+        let out = run(create.args(["-t", "10000"]).arg(&svc).arg("x"));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = run(program(bindir().join("s6i-remove")).arg("--").arg(&svc).arg("x"));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stderr(&out).contains("it is linked again"), "{}", stderr(&out));
+        let new = std::fs::metadata(svc.join("instances/x")).unwrap().ino();
+        assert_ne!(old, new);
+        assert!(wait_until(Duration::from_secs(10), || supervisors_in(
+            &svc.join("instances/x")
+        ) == 1));
+        assert_consistent(&svc);
+        assert_eq!(code(&run(ours("s6-instance-delete").arg(&svc).arg("x"))), 0);
+    }
 }

@@ -140,7 +140,18 @@ fn a_zombie_command_blocks_nothing() {
     assert!(zombie(child.id()));
     let st = child.wait().unwrap();
     assert_eq!(st.signal(), Some(libc::SIGKILL));
+    // The trees the killed sync had put aside go once their supervisors
+    // (slow to finish here) are gone: s6i-recover waits for that.
+    ok(&run_for(
+        ours("s6i-recover").args(["-t", "20000"]).arg(&svc),
+        Duration::from_secs(60),
+    ));
     assert!(!work(&svc).exists(), ".s6i-work left");
+    let hidden: Vec<_> = entries(&svc.join("instances"))
+        .into_iter()
+        .filter(|e| e.starts_with(b"."))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
 }
 
 /// Item 2 and the previous version's files: marks and logs that name a
