@@ -238,8 +238,12 @@ fuzz:
 	  $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
 	done
 
+# The build says what it does (cargo's own lines, on stderr): on a fresh
+# machine it takes minutes, which must not look like a hang.
 demo: deps
-	@$(MAKE) -s install PREFIX=$(CURDIR)/target/demo DESTDIR= CARGO="$(CARGO) -q" >/dev/null
+	@echo "demo: building and installing under target/demo (the first build takes a few minutes)" >&2
+	@$(MAKE) -s install PREFIX=$(CURDIR)/target/demo DESTDIR= >/dev/null
+	@echo "demo: built; running examples/demo" >&2
 	@PATH=$(EXECLINE_BIN):$$PATH $(EXECLINE_BIN)/execlineb -S1 examples/demo $(CURDIR)/target/demo/bin
 
 clean:

@@ -203,13 +203,37 @@ fn a_set_file_makes_instances_with_their_env_and_changes_only_what_differs() {
     assert_eq!(code(&out), 100, "{}", stderr(&out));
     assert_eq!(std::fs::read(dir(&svc, "a").join("env/PORT")).unwrap(), b"5\n");
 
-    // Set lines on standard input, with - as the only name; the extra
-    // instances go last.
+    // Set lines on standard input, with -f -; the extra instances go
+    // last.
     let out = run_with_input(
-        ours("s6-instance-sync").args(["-t", "20000"]).arg(&svc).arg("-"),
+        ours("s6-instance-sync").args(["-t", "20000", "-f", "-"]).arg(&svc),
         b"a PORT=7\nd\n",
     );
     assert_eq!(ok(&out), "+d\n~a\n-b\n-c\n");
+    // Issue 28, item 6: names on standard input (-) are names, as on the
+    // command line: what s6-instance-list prints changes nothing, env/
+    // is not managed, and a set line there is refused.
+    let listed = run(ours("s6-instance-list").arg(&svc));
+    assert_eq!(ok(&listed), "a\nd\n");
+    let before = pid(&svc, "a");
+    let out = run_with_input(
+        ours("s6-instance-sync").args(["-t", "20000"]).arg(&svc).arg("-"),
+        &listed.stdout,
+    );
+    assert_eq!(ok(&out), "");
+    assert_eq!(pid(&svc, "a"), before);
+    assert_eq!(std::fs::read(dir(&svc, "a").join("env/PORT")).unwrap(), b"7\n");
+    let out = run_with_input(
+        ours("s6-instance-sync").args(["-t", "20000"]).arg(&svc).arg("-"),
+        b"a\nd PORT=8\n",
+    );
+    assert_eq!(code(&out), 100, "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "s6-instance-sync: fatal: invalid name line 2: invalid instance name: \"d PORT=8\"\n"
+    );
+    assert_eq!(ok(&run(ours("s6-instance-list").arg(&svc))), "a\nd\n");
+    assert_eq!(pid(&svc, "a"), before);
     for n in ["a", "b", "c", "d"] {
         assert!(hidden_in(&dir(&svc, n)).is_empty(), "{n}");
     }

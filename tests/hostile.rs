@@ -782,7 +782,7 @@ fn item3_a_sync_restart_makes_no_fifo_through_an_event_link() {
     // b gets an environment: it is restarted, and waited for.
     let r = h.root(
         "s6-instance-sync",
-        &[s("-t"), s("3000"), o(&h.svc), s("-")],
+        &[s("-t"), s("3000"), s("-f"), s("-"), o(&h.svc)],
         b"a\nb K=1\n",
         3000,
     );
@@ -1023,7 +1023,7 @@ fn a_fifo_as_supervise_control_blocks_no_control_or_restart() {
     in_time(&mut c, &r, 2000);
     let r = h.root(
         "s6-instance-sync",
-        &[s("-t"), s("2000"), o(&h.svc), s("-")],
+        &[s("-t"), s("2000"), s("-f"), s("-"), o(&h.svc)],
         b"a K=2\nb\n",
         2000,
     );
@@ -1043,7 +1043,12 @@ fn item5_a_2g_sparse_env_file_costs_a_plan_no_memory() {
     let env = h.inst("a").join("env");
     user_does("/usr/bin/mkdir", &[o(&env)]);
     user_does("/usr/bin/truncate", &[s("-s"), s("2G"), o(&env.join("BIG"))]);
-    let r = h.root("s6-instance-sync", &[s("-n"), o(&h.svc), s("-")], b"a K=1\n", 0);
+    let r = h.root(
+        "s6-instance-sync",
+        &[s("-n"), s("-f"), s("-"), o(&h.svc)],
+        b"a K=1\n",
+        0,
+    );
     in_time(&mut c, &r, 0);
     c.check(r.stderr.contains("BIG") || r.out().contains("BIG"), || {
         format!(
@@ -1070,7 +1075,12 @@ fn item5_a_down_linked_to_dev_zero_costs_no_memory() {
             &b""[..],
             3000,
         ),
-        ("s6-instance-sync", vec![s("-n"), o(&h.svc), s("-")], b"a\nb K=1\n", 0),
+        (
+            "s6-instance-sync",
+            vec![s("-n"), s("-f"), s("-"), o(&h.svc)],
+            b"a\nb K=1\n",
+            0,
+        ),
         ("s6-instance-summary", vec![s("-N"), o(&h.svc)], b"", 0),
         ("s6-instance-status", vec![s("-N"), o(&h.svc), s("a")], b"", 0),
     ] {
@@ -1488,7 +1498,12 @@ fn a_foreign_instance_link_makes_root_delete_nothing_through_it() {
     h.untouched(&mut c, "delete of a");
     // Made again, then a sync to the empty set deletes every instance.
     user_does("/usr/bin/ln", &[s("-sfn"), o(&h.victim), o(&link)]);
-    let r = h.root("s6-instance-sync", &[s("-t"), s("2000"), o(&h.svc), s("-")], b"", 2000);
+    let r = h.root(
+        "s6-instance-sync",
+        &[s("-e"), s("-t"), s("2000"), o(&h.svc), s("-")],
+        b"",
+        2000,
+    );
     in_time(&mut c, &r, 2000);
     h.untouched(&mut c, "sync to the empty set");
     let r = h.root("s6-instance-summary", &[o(&h.svc)], b"", 0);

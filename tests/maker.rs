@@ -845,3 +845,49 @@ fn a_deep_template_is_copied_whole_and_a_failure_leaves_nothing() {
     remove_deep(&svc);
     remove_deep(&tpl);
 }
+
+/// Issue 28, item 9: the first example of our man page, run as printed
+/// (its paths put under a temporary tree, `/run/service` being a scan
+/// directory with its s6-svscan running), three times over: it makes,
+/// supervises and waits for the instanced service, and the create then
+/// works, every time.
+#[test]
+fn the_man_pages_first_example_works_as_printed() {
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/s6-instance-maker.1")).unwrap();
+    let examples = &page[page.find(".Sh EXAMPLES").expect("an EXAMPLES section")..];
+    let start = examples.find(".Bd -literal").unwrap();
+    let block: Vec<&str> = examples[start..].lines().skip(1).take_while(|l| *l != ".Ed").collect();
+    assert_eq!(block.len(), 4, "{block:?}");
+    for round in 0..3 {
+        let t = Tree::new();
+        let root = t.path();
+        sleeper_template(&root.join("etc/templates/getty"));
+        std::fs::create_dir_all(root.join("etc/sv")).unwrap();
+        std::fs::create_dir_all(root.join("var/log")).unwrap();
+        let scan = root.join("scan").display().to_string();
+        let under = |w: &str| {
+            if let Some(rest) = w.strip_prefix("/run/service") {
+                format!("{scan}{rest}")
+            } else if w.starts_with('/') {
+                format!("{}{w}", root.display())
+            } else {
+                w.to_string()
+            }
+        };
+        for line in &block {
+            let words: Vec<String> = line.split_whitespace().map(under).collect();
+            let mut cmd = if words[0].starts_with("s6-instance-") {
+                ours(&words[0])
+            } else {
+                program(format!("/usr/bin/{}", words[0]))
+            };
+            let out = run_for(cmd.args(&words[1..]), Duration::from_secs(30));
+            assert_eq!(code(&out), 0, "round {round}: {line}: {}", stderr(&out));
+        }
+        let inst = root.join("etc/sv/getty/instances/tty3");
+        assert!(
+            wait_until(Duration::from_secs(10), || supervised(&inst)),
+            "round {round}"
+        );
+    }
+}

@@ -144,8 +144,36 @@ fn sync_makes_the_set_and_a_second_run_does_nothing() {
     assert_eq!(instances(&svc), ["b", "d"]);
     assert!(svc.join("instances/d/down").exists());
     assert!(!up(&svc.join("instances/d")));
-    // An empty standard input is the empty set.
-    let out = run(ours("s6-instance-sync").arg(&svc).arg("-"));
+    // Issue 28, item 5: an empty set, from any source, deletes nothing
+    // without -e: exit 100, a count, nothing changed.
+    let empty = svc.parent().unwrap().join("empty.set");
+    std::fs::write(&empty, "").unwrap();
+    let empty_dir = svc.parent().unwrap().join("empty.d");
+    std::fs::create_dir(&empty_dir).unwrap();
+    let sources: [&[&std::ffi::OsStr]; 4] = [
+        &["-".as_ref()],
+        &["-f".as_ref(), empty.as_os_str()],
+        &["-N".as_ref(), "0".as_ref()],
+        &["-E".as_ref(), empty_dir.as_os_str()],
+    ];
+    for how in sources {
+        let (opts, names) = if how[0] == "-" {
+            (&how[..0], how)
+        } else {
+            (how, &how[..0])
+        };
+        let out = run(ours("s6-instance-sync").args(opts).arg(&svc).args(names));
+        assert_eq!(code(&out), 100, "{how:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            "s6-instance-sync: fatal: the set is empty: it would delete every instance (2 instances); -e says it is meant\n",
+            "{how:?}"
+        );
+        assert!(out.stdout.is_empty());
+        assert_eq!(instances(&svc), ["b", "d"], "{how:?}");
+    }
+    // With -e, an empty standard input is the empty set.
+    let out = run(ours("s6-instance-sync").arg("-e").arg(&svc).arg("-"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "-b\n-d\n");
     assert!(instances(&svc).is_empty());

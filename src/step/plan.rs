@@ -23,16 +23,16 @@ use crate::getopt::{number, Getopt};
 use crate::layout::Service;
 use crate::wait::deadline;
 
-pub const USAGE: &str = "s6i-plan [ -n ] [ -t timeout ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } prog...";
+pub const USAGE: &str = "s6i-plan [ -n ] [ -e ] [ -t timeout ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } prog...";
 
 /// The set: each name, with its `env/` when the set manages it.
 pub type Set = BTreeMap<OsString, Option<Env>>;
 
 /// Where the set comes from.
 pub enum Source {
-    /// Names on the command line (`-` alone: set lines on stdin).
+    /// Names on the command line (`-` alone: names on stdin).
     Names,
-    /// `-f file`: set lines.
+    /// `-f file`: set lines (`-f -`: on stdin).
     File(OsString),
     /// `-E dir`: a subdirectory per instance, each an envdir.
     Dirs(OsString),
@@ -76,9 +76,10 @@ impl SourceOpts {
                     return Err(Error::Usage);
                 }
                 let (service, mut names, prog) = crate::layout::service_and_names(rest)?;
-                // `-` alone: set lines on standard input, as with -f.
+                // `-` alone: names on standard input, one a line, as on
+                // the command line (what s6-instance-list prints).
                 if names.len() == 1 && names[0] == "-" {
-                    (service, set_lines(&read_stdin()?)?, prog)
+                    (service, name_lines(&read_stdin()?)?, prog)
                 } else {
                     for name in &names {
                         crate::name::not_an_option(name.as_bytes())?;
@@ -89,7 +90,13 @@ impl SourceOpts {
             }
             Source::File(f) => {
                 let (service, prog) = service_alone(rest)?;
-                (service, set_lines(&read_file(Path::new(&f))?)?, prog)
+                // `-f -`: set lines on standard input.
+                let input = if f == "-" {
+                    read_stdin()?
+                } else {
+                    read_file(Path::new(&f))?
+                };
+                (service, set_lines(&input)?, prog)
             }
             Source::Dirs(d) => {
                 let (service, prog) = service_alone(rest)?;
@@ -242,6 +249,8 @@ pub struct SyncOpts {
     pub wait_new: bool,
     /// `-R`, checked before anything is done.
     pub action: super::change::Action,
+    /// `-e`: an empty set is meant, and deletes every instance.
+    pub empty_ok: bool,
     pub source: SourceOpts,
 }
 
@@ -256,11 +265,18 @@ impl SyncOpts {
             ready: false,
             wait_new: false,
             action: super::change::Action::Restart,
+            empty_ok: false,
             source: SourceOpts::default(),
         };
         let mut opts = Getopt::new(argv, optstring);
         for opt in opts.by_ref() {
             let (c, v) = opt?;
+            // Not the steps' -e (an empty block is an empty list): here
+            // the set itself may be empty.
+            if c == b'e' {
+                o.empty_ok = true;
+                continue;
+            }
             if o.shared.take(optstring, c, v)? {
                 continue;
             }
@@ -293,10 +309,11 @@ impl SyncOpts {
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     // -p, -w and -R are checked here, before anything is done; the
     // steps after act on them.
-    let (o, rest) = SyncOpts::parse(&argv, "nt:p:w:R:f:E:N:")?;
-    let (dry_run, wait_new, ready, shared) = (o.dry_run, o.wait_new, o.ready, o.shared);
+    let (o, rest) = SyncOpts::parse(&argv, "ent:p:w:R:f:E:N:")?;
+    let (dry_run, wait_new, ready, shared, empty_ok) = (o.dry_run, o.wait_new, o.ready, o.shared, o.empty_ok);
     let (service, mut set, prog) = o.source.read(rest)?;
     service.check_live()?;
+    refuse_empty(&service, &set, empty_ok)?;
     // What killed commands left is finished first: a restart's
     // instances are as they were before it, when this one looks at them.
     let unsettled = if dry_run {
@@ -350,6 +367,48 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         (b"up".to_vec(), up),
     ];
     Ok(crate::args::substitute(prog, &vars))
+}
+
+/// An empty set deletes every instance: only with `-e`, which says that
+/// it is meant. Without it, an empty set (an empty or truncated file, an
+/// empty input, a count of 0, an empty directory) is refused before
+/// anything is done (exit 100), saying how many instances it would
+/// have deleted.
+pub fn refuse_empty(service: &Service, set: &Set, empty_ok: bool) -> Result<(), Error> {
+    if !set.is_empty() || empty_ok {
+        return Ok(());
+    }
+    let there = service.instance_names()?.len();
+    let s = if there == 1 { "" } else { "s" };
+    Err(diag::msg(format!(
+        "the set is empty: it would delete every instance ({there} instance{s}); -e says it is meant"
+    ))
+    .fatal(EXIT_USAGE))
+}
+
+/// Names on standard input (`-`), one a line, read as names given on the
+/// command line are: checked, each once, no environment. A CR before a
+/// newline is no part of a name (see `set_lines`); empty lines are
+/// skipped. A line that holds anything but a name (a set line, say) is
+/// refused with its number, before anything is done.
+fn name_lines(input: &[u8]) -> Result<Set, Error> {
+    let mut set = Set::new();
+    for (i, line) in input.split(|&b| b == b'\n').enumerate() {
+        let name = line.strip_suffix(b"\r").unwrap_or(line);
+        if name.is_empty() {
+            continue;
+        }
+        crate::name::check(name)
+            .and_then(|()| crate::name::not_an_option(name))
+            .and_then(|()| crate::name::fits(name))
+            .map_err(|e| {
+                diag::msg(format!("invalid name line {}: ", i + 1))
+                    .text(reason_of(e))
+                    .fatal(EXIT_USAGE)
+            })?;
+        set.insert(OsString::from_vec(name.to_vec()), None);
+    }
+    Ok(set)
 }
 
 /// A bad set line (exit 100).

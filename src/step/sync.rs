@@ -1,7 +1,7 @@
 //! s6i-sync: make the set of instances of an instanced service exactly
 //! the set given: create the missing ones, delete the extra ones, and
 //! leave the others alone, whatever their state. A set given as set
-//! lines (`-f`, or `-` on stdin) or as envdirs (`-E`) also says each
+//! lines (`-f file`, or `-f -` on stdin) or as envdirs (`-E`) also says each
 //! instance's `env/` (see crate::envdir): the instances whose `env/`
 //! differs get the new one swapped in, then are restarted, signalled or
 //! left alone (`-R`). New and restarted instances can be started a few
@@ -27,12 +27,13 @@ use crate::wait::deadline;
 use super::change;
 use super::plan::{lines, plan, refs, Set, SyncOpts};
 
-pub const USAGE: &str = "s6i-sync [ -d | -D ] [ -t timeout ] [ -n ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } [ prog... ]";
+pub const USAGE: &str = "s6i-sync [ -d | -D ] [ -t timeout ] [ -n ] [ -e ] [ -p max ] [ -w u | -w U ] [ -R action ] [ -f file | -E dir | -N count ] service name|{ name... } [ prog... ]";
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let (mut o, rest) = SyncOpts::parse(&argv, "dDt:np:w:R:f:E:N:")?;
+    let (mut o, rest) = SyncOpts::parse(&argv, "dDt:nep:w:R:f:E:N:")?;
     let (service, set, prog) = std::mem::take(&mut o.source).read(rest)?;
     service.check_live()?;
+    super::plan::refuse_empty(&service, &set, o.empty_ok)?;
     sync(&service, set, &o)?;
     Ok(prog.to_vec())
 }
