@@ -1,5 +1,6 @@
-//! Moving running instances onto the current template, a few at a time,
-//! watching each come back up, and putting back the first that does not.
+//! Moving running instances onto the current template, a batch at a
+//! time, all of a batch started at once and each judged alone, and the
+//! batch put back whole when one of it does not come up.
 //!
 //! For each instance: a fresh copy of the template, under a hidden name
 //! beside it, is given the instance's own state (its `down` files, and
@@ -88,6 +89,7 @@ pub fn upgrade(
     names: &[&OsStr],
     parallel: usize,
     wait: Option<Wait>,
+    min_up: Duration,
     timeout: Option<Duration>,
 ) -> Result<Vec<(PathBuf, Outcome)>, Error> {
     let template = service.template()?;
@@ -96,6 +98,7 @@ pub fn upgrade(
     } else {
         Wait::Up
     });
+    let judge = Judge { wait, min_up, timeout };
     crate::recover::finish_within(service, timeout.map(|t| Instant::now() + t));
     // Hidden copies from here on: a kill leaves them to the next sweep.
     let _working = crate::leftovers::working(&service.instances());
@@ -137,7 +140,7 @@ pub fn upgrade(
                 }
             }
         }
-        let failed = swap_and_restart(service, &mut moves, wait, timeout)?;
+        let failed = swap_and_restart(service, &mut moves, judge)?;
         for i in 0..moves.len() {
             report[first + i].1 = failed
                 .iter()
@@ -401,9 +404,10 @@ fn say(dir: &(impl crate::diag::Shown + ?Sized), f: &Failure) -> Vec<u8> {
 /// Swap every copy in, held down; have the scanner see the new trees at
 /// once, bring the old services down while it starts a supervisor on
 /// each new tree, and only once those run have the old supervisors exit;
-/// then let the new ones start their services and wait. The instances
-/// that do not make it are put back on their old copies the same way;
-/// returns their indices, how they came out and exit codes. Every wait
+/// then let the new ones start their services, all at once, and judge
+/// each (see `Judge`). When one does not make it, the whole batch is put
+/// back on its old copies the same way; returns the indices of those
+/// not upgraded, how they came out and exit codes, failures first. Every wait
 /// is on events (inotify for the links), with the caller's deadline for
 /// each of its steps; none, and it waits for as long as it takes, as s6
 /// does.
@@ -414,12 +418,8 @@ fn say(dir: &(impl crate::diag::Shown + ?Sized), f: &Failure) -> Vec<u8> {
 /// record for good, and a later tree that reuses the inode number is
 /// never started. A supervisor on the new tree shows that the scan has
 /// happened.
-fn swap_and_restart(
-    service: &Service,
-    moves: &mut [Move],
-    wait: Wait,
-    timeout: Option<Duration>,
-) -> Result<Vec<(usize, Outcome, i32)>, Error> {
+fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Result<Vec<(usize, Outcome, i32)>, Error> {
+    let timeout = judge.timeout;
     let deadline = timeout.map(|t| Instant::now() + t);
     let deletions = Deletions::watch(service);
     let mut failed: Vec<(usize, Failure)> = Vec::new();
@@ -466,12 +466,15 @@ fn swap_and_restart(
     if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&leaving, deadline) {
         crate::diag::warn(msg);
     }
-    for &i in &live {
-        if is_failed(&failed, i) {
-            continue;
-        }
-        let m = &moves[i];
-        if let Err(f) = let_go(&m.dir, m.held_down, m.wanted_up, wait, deadline, &deletions) {
+    // Every new run of the batch starts at once, and each is judged
+    // alone.
+    let started: Vec<usize> = live.iter().copied().filter(|&i| !is_failed(&failed, i)).collect();
+    let going: Vec<Going> = started
+        .iter()
+        .map(|&i| (&moves[i].dir, moves[i].held_down, moves[i].wanted_up))
+        .collect();
+    for (&i, r) in started.iter().zip(let_go(&going, judge, deadline, &deletions)) {
+        if let Err(f) = r {
             failed.push((i, f));
         }
     }
@@ -479,13 +482,21 @@ fn swap_and_restart(
     for (i, f) in &failed {
         crate::diag::warn(say(&moves[*i].dir, f));
     }
-    // Those that failed go back, the same way; those that made it stay,
-    // and those deleted meanwhile are left to their delete.
-    let back: Vec<usize> = failed
-        .iter()
-        .filter(|(_, f)| matches!(f, Failure::Failed(..)))
-        .map(|(i, _)| *i)
-        .collect();
+    // When one of the batch failed, the whole batch goes back, the same
+    // way (those that made it too: the batch is one step); those deleted
+    // meanwhile are left to their delete.
+    let code = failed.iter().find_map(|(_, f)| match f {
+        Failure::Failed(code, _) => Some(*code),
+        Failure::Deleted => None,
+    });
+    let back: Vec<usize> = match code {
+        None => Vec::new(),
+        Some(_) => live
+            .iter()
+            .copied()
+            .filter(|&i| !failed.iter().any(|(j, f)| *j == i && matches!(f, Failure::Deleted)))
+            .collect(),
+    };
     let mut held = Vec::new();
     for &i in &back {
         let m = &moves[i];
@@ -504,14 +515,21 @@ fn swap_and_restart(
         if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&asides, back_in) {
             crate::diag::warn(msg);
         }
-        for ((&i, &ours), started) in back.iter().zip(&held).zip(started) {
-            // Back as it was: supervised, and up if it was wanted up. Not
-            // supervised yet, it stays held, for the next upgrade.
-            let m = &moves[i];
-            if started.is_ok() {
-                let _ = let_go(&m.dir, ours, m.wanted_up, Wait::Up, back_in, &deletions);
-            }
-        }
+        // Back as it was: supervised, and up if it was wanted up. Not
+        // supervised yet, it stays held, for the next upgrade.
+        let going: Vec<Going> = back
+            .iter()
+            .zip(&held)
+            .zip(started)
+            .filter(|(_, started)| started.is_ok())
+            .map(|((&i, &ours), _)| (&moves[i].dir, ours, moves[i].wanted_up))
+            .collect();
+        let as_before = Judge {
+            wait: Wait::Up,
+            min_up: Duration::ZERO,
+            timeout,
+        };
+        let _ = let_go(&going, as_before, back_in, &deletions);
     }
     // What is aside now is the copy no longer used; one whose supervisor
     // has not gone yet is removed by the next upgrade or create.
@@ -520,13 +538,20 @@ fn swap_and_restart(
             let _ = copy::remove_tree(&m.aside);
         }
     }
-    Ok(failed
+    let mut out: Vec<(usize, Outcome, i32)> = failed
         .into_iter()
         .map(|(i, f)| match f {
             Failure::Failed(code, _) => (i, Outcome::RolledBack, code),
             Failure::Deleted => (i, Outcome::Deleted, EXIT_SYS),
         })
-        .collect())
+        .collect();
+    // The failures first: the first one's code is the upgrade's.
+    for i in back {
+        if !out.iter().any(|(j, ..)| *j == i) {
+            out.push((i, Outcome::RolledBack, code.unwrap_or(EXIT_NOT_RUNNING)));
+        }
+    }
+    Ok(out)
 }
 
 /// Bring the services of `dirs` down and their finish scripts to their
@@ -695,52 +720,255 @@ fn exits(dirs: &[Loc], deadline: Option<Instant>, act: impl FnOnce()) -> Result<
     })
 }
 
-/// On a supervised `dir`: remove the `down` file that held it if it is
-/// ours, and, if the instance is wanted up, start it and wait until it is
-/// up (and ready, for `Wait::Ready`).
-fn let_go(
-    dir: &Loc,
-    held_down: bool,
-    wanted_up: bool,
-    wait: Wait,
-    deadline: Option<Instant>,
-    deletions: &Deletions,
-) -> Result<(), Failure> {
-    // Running: the down file that held it is ours to remove, once the
-    // supervisor has been told `u` if the instance is wanted up (killed in
-    // between, the file still says it was held).
-    let release = || {
-        if held_down {
-            let _ = dir.join("down").unlink();
-        }
-    };
-    if !wanted_up {
-        release();
-        return Ok(());
-    }
+/// How the new runs of a batch are judged: up and ready where the wait
+/// is for readiness and the instance notifies it (its `notification-fd`),
+/// else up and still up `min_up` later (or at the deadline, if that
+/// comes first): a run that dies at once, and is restarted a second
+/// later by its supervisor, is a failure, not an upgrade.
+#[derive(Clone, Copy)]
+pub struct Judge {
+    pub wait: Wait,
+    pub min_up: Duration,
+    pub timeout: Option<Duration>,
+}
+
+/// One instance let go: its directory, whether the `down` file that
+/// held it is ours to remove, and whether it is wanted up.
+type Going<'a> = (&'a Loc, bool, bool);
+
+/// On supervised instances: remove the `down` files that held them if
+/// they are ours, start every one that is wanted up (even where its own
+/// `down` file, an instance normally down brought up by hand, would keep
+/// it down), all at once, then wait for them all together, each judged
+/// alone (see `Judge`), until `deadline`. Returns how each came out: a
+/// failure says how (exited with N, killed by SIG, not up or ready in
+/// time, failed for good), and names only that instance.
+fn let_go(going: &[Going], judge: Judge, deadline: Option<Instant>, deletions: &Deletions) -> Vec<Result<(), Failure>> {
     let as_failure = |e: Error| match e {
         Error::Fatal { code, msg } | Error::Warned { code, msg } => Failure::Failed(code, msg),
         Error::Usage | Error::UsageLine(_) => Failure::Failed(EXIT_SYS, b"unable to watch the instance".to_vec()),
     };
-    let mut watch = Watch::start(dir).map_err(as_failure)?;
-    // Wanted up, it must come up even where its down file (an instance
-    // normally down, brought up by hand) would keep it down.
-    let _ = supervise::control(dir, b"u");
-    release();
-    let target = Target {
-        up: true,
-        ready: wait == Wait::Ready,
-    };
-    // A deleted instance's supervisor is told to exit by the scanner.
-    match watch.until(target, deadline) {
-        Ok(true) => Ok(()),
-        Ok(false) if deletions.gone(dir) => Err(Failure::Deleted),
-        Ok(false) => Err(Failure::Failed(
-            EXIT_NOT_RUNNING,
-            crate::svwait::failed_permanently(dir).into(),
-        )),
-        Err(e) => Err(as_failure(e)),
+    let mut results: Vec<Option<Result<(), Failure>>> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
+    for &(dir, held_down, wanted_up) in going {
+        // Running: the down file that held it is ours to remove, once the
+        // supervisor has been told `u` if the instance is wanted up
+        // (killed in between, the file still says it was held).
+        let release = || {
+            if held_down {
+                let _ = dir.join("down").unlink();
+            }
+        };
+        if !wanted_up {
+            release();
+            results.push(Some(Ok(())));
+            continue;
+        }
+        // Subscribed, then told: no event is missed.
+        match Watch::start(dir) {
+            Ok(watch) => {
+                let _ = supervise::control(dir, b"u");
+                release();
+                let ready = judge.wait == Wait::Ready && dir.join("notification-fd").present();
+                let up_since = watch.is_up().then(Instant::now);
+                runs.push(Run {
+                    at: results.len(),
+                    dir,
+                    watch,
+                    ready,
+                    up_since,
+                });
+                results.push(None);
+            }
+            Err(e) => results.push(Some(Err(as_failure(e)))),
+        }
     }
+    wait_runs(&runs, &mut results, judge, deadline, deletions);
+    results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+}
+
+/// A new run being waited for.
+struct Run<'a> {
+    /// Its place in the results.
+    at: usize,
+    dir: &'a Loc,
+    watch: Watch,
+    /// Judged by readiness, not by time up.
+    ready: bool,
+    /// Since when it has been up, as its events say.
+    up_since: Option<Instant>,
+}
+
+/// The wait of `let_go`, on every run at once: their events, the scan
+/// directory's links (a delete ends a wait), and, for the runs judged by
+/// time up, a wake when the first of them has been up long enough.
+fn wait_runs(
+    runs: &[Run],
+    results: &mut [Option<Result<(), Failure>>],
+    judge: Judge,
+    deadline: Option<Instant>,
+    deletions: &Deletions,
+) {
+    if runs.is_empty() {
+        return;
+    }
+    let mut up_since: Vec<Option<Instant>> = runs.iter().map(|r| r.up_since).collect();
+    let mut waiter = match crate::wait::Waiter::new() {
+        Ok(w) => w,
+        Err(e) => {
+            for r in runs {
+                results[r.at] = Some(Err(Failure::Failed(
+                    EXIT_SYS,
+                    crate::diag::unable("wait for events of", r.dir, e),
+                )));
+            }
+            return;
+        }
+    };
+    let _ = waiter.watch_entries(&deletions.scandir);
+    for r in runs {
+        if let Err(e) = waiter.listen(r.watch.listener()) {
+            results[r.at] = Some(Err(Failure::Failed(
+                EXIT_SYS,
+                crate::diag::unable("wait for events of", r.dir, e),
+            )));
+        }
+    }
+    let settled = |results: &mut [Option<Result<(), Failure>>], up_since: &[Option<Instant>], now: Instant| {
+        for (k, r) in runs.iter().enumerate() {
+            if results[r.at].is_none() && !r.ready && up_since[k].is_some_and(|t| now >= t + judge.min_up) {
+                results[r.at] = Some(Ok(()));
+            }
+        }
+    };
+    loop {
+        settled(results, &up_since, Instant::now());
+        if runs.iter().all(|r| results[r.at].is_some()) {
+            return;
+        }
+        // Wake at the deadline, or when the first run judged by time up
+        // has been up long enough, whichever comes first.
+        let stable_at = runs
+            .iter()
+            .zip(&up_since)
+            .filter(|(r, _)| results[r.at].is_none() && !r.ready)
+            .filter_map(|(_, t)| t.map(|t| t + judge.min_up))
+            .min();
+        let wake = match (deadline, stable_at) {
+            (Some(d), Some(s)) => Some(d.min(s)),
+            (d, s) => d.or(s),
+        };
+        // A run newly up ends this wait too: the next wake is then
+        // worked out again, with its time.
+        let mut newly_up = false;
+        let r = waiter.run(wake, None, |w| {
+            match w {
+                crate::wait::Wake::Event(j, ev) => {
+                    let run = &runs[j];
+                    if results[run.at].is_none() {
+                        match ev {
+                            b'u' | b'U' if up_since[j].is_none() => {
+                                up_since[j] = Some(Instant::now());
+                                newly_up = !run.ready;
+                            }
+                            _ => {}
+                        }
+                        results[run.at] = match ev {
+                            b'U' if run.ready => Some(Ok(())),
+                            b'u' if !run.ready && judge.min_up.is_zero() => Some(Ok(())),
+                            b'd' => Some(Err(died(run.dir))),
+                            b'O' => Some(Err(Failure::Failed(
+                                EXIT_NOT_RUNNING,
+                                crate::svwait::failed_permanently(run.dir).into(),
+                            ))),
+                            b'x' if deletions.gone(run.dir) => Some(Err(Failure::Deleted)),
+                            b'x' => Some(Err(Failure::Failed(
+                                EXIT_NOT_RUNNING,
+                                crate::svwait::failed_permanently(run.dir).into(),
+                            ))),
+                            _ => None,
+                        };
+                    }
+                }
+                crate::wait::Wake::Entry(_) => {
+                    for run in runs {
+                        if results[run.at].is_none() && deletions.gone(run.dir) {
+                            results[run.at] = Some(Err(Failure::Deleted));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            newly_up || runs.iter().all(|r| results[r.at].is_some())
+        });
+        match r {
+            Ok(()) => continue,
+            Err(WaitError::Timeout) if deadline.is_some_and(|d| Instant::now() >= d) => break,
+            Err(WaitError::Timeout) => continue,
+            Err(WaitError::Sys(e)) => {
+                for run in runs {
+                    if results[run.at].is_none() {
+                        results[run.at] = Some(Err(Failure::Failed(
+                            EXIT_SYS,
+                            crate::diag::unable("wait for events of", run.dir, e),
+                        )));
+                    }
+                }
+                return;
+            }
+        }
+    }
+    // The deadline: a run judged by time up that came up and stayed up
+    // until now made it; the others did not, in time.
+    let now = Instant::now();
+    let within = judge.timeout.map_or(0, |t| t.as_millis());
+    for (k, run) in runs.iter().enumerate() {
+        if results[run.at].is_some() {
+            continue;
+        }
+        results[run.at] = Some(match (run.ready, up_since[k]) {
+            (false, Some(t)) if t <= now => Ok(()),
+            (true, Some(_)) => Err(late(run.dir, &format!("not ready within {within} ms"))),
+            _ => Err(late(run.dir, &format!("not up within {within} ms"))),
+        });
+    }
+}
+
+/// A run that died: how, from its supervisor's record.
+fn died(dir: &Loc) -> Failure {
+    let how = match crate::svstatus::Status::read(dir) {
+        Ok(st) => {
+            let w = i32::from(st.wstat);
+            if libc::WIFSIGNALED(w) {
+                let sig =
+                    nix::sys::signal::Signal::try_from(libc::WTERMSIG(w)).map_or("an unknown signal", |s| s.as_str());
+                format!("killed by {sig}")
+            } else {
+                format!("exited with {}", libc::WEXITSTATUS(w))
+            }
+        }
+        Err(_) => "died".to_string(),
+    };
+    Failure::Failed(
+        EXIT_NOT_RUNNING,
+        crate::diag::msg("new copy failed on ")
+            .path(dir)
+            .text(": its run ")
+            .text(how)
+            .into(),
+    )
+}
+
+/// A run not where it should be by the deadline (exit 99).
+fn late(dir: &Loc, what: &str) -> Failure {
+    Failure::Failed(
+        EXIT_TIMEOUT,
+        crate::diag::msg("new copy failed on ")
+            .path(dir)
+            .text(": ")
+            .text(what)
+            .into(),
+    )
 }
 
 /// Instances a killed upgrade left held down (our `down` file in them)

@@ -109,7 +109,7 @@ fn every_instance_moves_keeping_its_own_state() {
 }
 
 #[test]
-fn the_first_that_does_not_come_up_goes_back_and_the_rest_is_untouched() {
+fn a_batch_that_does_not_come_up_goes_back_and_the_rest_is_untouched() {
     let (t, svc) = setup();
     // Never ready on the new template: a times out, goes back to v1.
     set_template(&t, &svc, "2", false);
@@ -121,7 +121,11 @@ fn the_first_that_does_not_come_up_goes_back_and_the_rest_is_untouched() {
     assert_eq!(code(&out), 99, "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
-    assert!(err.contains("timed out waiting for up and ready on"), "{err}");
+    let said = format!(
+        "new copy failed on {}: not ready within 1000 ms",
+        svc.join("instances/a").display()
+    );
+    assert!(err.contains(&said), "{err}");
     assert!(err.contains("a=old(rolled back) b=old c=old d=old e=old"), "{err}");
     let a = svc.join("instances/a");
     assert_eq!(version(&svc, "a"), "1");
@@ -521,4 +525,116 @@ fn an_upgrade_of_other_names_lets_go_what_a_killed_one_held_down() {
         }
     }
     assert!(held_seen > 0, "no kill left an instance held down");
+}
+
+/// A new template whose run marks that it started (a file named after
+/// the instance in `marks`), then does `then`.
+fn marking_template(t: &Tree, svc: &Path, version: &str, notifies: bool, then: &str) -> PathBuf {
+    let new = t.path().join(format!("v{version}"));
+    let marks = t.path().join(format!("marks{version}"));
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::create_dir_all(&marks).unwrap();
+    if notifies {
+        std::fs::write(new.join("notification-fd"), "3\n").unwrap();
+    }
+    std::fs::write(new.join("version"), version).unwrap();
+    write_script(
+        &new.join("run"),
+        &format!("{EL}/foreground {{ /usr/bin/touch {}/${{1}} }} {then}", marks.display()),
+    );
+    let out = run(ours("s6-instance-template").arg(svc).arg(&new));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    marks
+}
+
+/// Issue 28, item 7: a batch starts at once, and each of it is judged
+/// alone. With `-p 2` and a new run that fails at once, a and b are both
+/// started on their new copies, each is named with how it failed, c
+/// (never started) is not, and the whole batch goes back.
+#[test]
+fn a_batch_starts_together_and_each_is_judged_alone() {
+    let (t, svc) = setup();
+    let marks = marking_template(&t, &svc, "2", true, &format!("{EL}/exit 3"));
+    let out = run_for(
+        ours("s6-instance-upgrade").args(["-p", "2", "-t", "3000"]).arg(&svc),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    for n in ["a", "b"] {
+        let said = format!(
+            "new copy failed on {}: its run exited with 3",
+            svc.join("instances").join(n).display()
+        );
+        assert!(err.contains(&said), "{n}: {err}");
+        assert!(marks.join(n).exists(), "{n} never started on its new copy");
+    }
+    assert!(!err.contains(&svc.join("instances/c").display().to_string()), "{err}");
+    assert!(!marks.join("c").exists());
+    assert!(
+        err.contains("a=old(rolled back) b=old(rolled back) c=old d=old e=old"),
+        "{err}"
+    );
+    for n in ["a", "b", "c"] {
+        assert_eq!(version(&svc, n), "1");
+        let dir = svc.join("instances").join(n);
+        assert!(wait_until(Duration::from_secs(10), || ready(&dir)), "{n} not back up");
+    }
+}
+
+/// Issue 28, item 8: without readiness, up means up for a while. A new
+/// run that exits at once, or half a second after it started, fails (the
+/// default minimum is a second), and the batch goes back; a run that
+/// stays up is upgraded, as soon as -m says when it is short.
+#[test]
+fn without_readiness_a_crash_loop_is_no_upgrade() {
+    let t = Tree::new();
+    let svc = t.service("svc", |tpl| template(tpl, "1", false));
+    std::fs::remove_file(t.path().join("svc/template/notification-fd")).unwrap();
+    for name in ["a", "b", "c"] {
+        let out = run(ours("s6-instance-create").arg(&svc).arg(name));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    for (v, then, how) in [
+        ("2", format!("{EL}/exit 1"), "its run exited with 1"),
+        (
+            "3",
+            format!("{EL}/foreground {{ /usr/bin/sleep 0.5 }} {EL}/exit 0"),
+            "its run exited with 0",
+        ),
+    ] {
+        marking_template(&t, &svc, v, false, &then);
+        let out = run_for(
+            ours("s6-instance-upgrade").args(["-p", "2", "-t", "5000"]).arg(&svc),
+            Duration::from_secs(30),
+        );
+        assert_eq!(code(&out), 1, "{v}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{v}");
+        let err = stderr(&out);
+        assert!(err.contains(how), "{v}: {err}");
+        assert!(
+            err.contains("a=old(rolled back) b=old(rolled back) c=old"),
+            "{v}: {err}"
+        );
+        for n in ["a", "b", "c"] {
+            assert_eq!(version(&svc, n), "1", "{v}");
+        }
+    }
+    // One that stays up: upgraded, each once it has been up for -m.
+    marking_template(&t, &svc, "4", false, "/usr/bin/sleep 3600");
+    let out = run_for(
+        ours("s6-instance-upgrade")
+            .args(["-p", "3", "-m", "200", "-t", "5000"])
+            .arg(&svc),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a: upgraded\nb: upgraded\nc: upgraded\n"
+    );
+    for n in ["a", "b", "c"] {
+        assert_eq!(version(&svc, n), "4");
+        assert!(status(&svc.join("instances").join(n)).0 != 0, "{n} not up");
+    }
 }

@@ -1,5 +1,6 @@
-//! s6i-upgrade: move running instances onto the current template, a few
-//! at a time, and put back the first that does not come up on it.
+//! s6i-upgrade: move running instances onto the current template, a
+//! batch at a time, and put back the batch when one does not come up on
+//! it.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -10,11 +11,15 @@ use crate::getopt::{number, Getopt};
 use crate::layout::Service;
 use crate::upgrade::{self, Outcome, Wait};
 
-pub const USAGE: &str = "s6i-upgrade [ -p max ] [ -w u|U ] [ -t timeout ] service [ name... ]";
+pub const USAGE: &str = "s6i-upgrade [ -p max ] [ -w u|U ] [ -m minup ] [ -t timeout ] service [ name... ]";
+
+/// How long a new run without readiness must stay up, by default:
+/// s6-supervise's own pause between two runs of a service that dies.
+const MIN_UP: u32 = 1000;
 
 pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let (mut parallel, mut wait, mut timeout) = (1, None, 0);
-    let mut opts = Getopt::new(&argv, "p:w:t:");
+    let (mut parallel, mut wait, mut timeout, mut min_up) = (1, None, 0, MIN_UP);
+    let mut opts = Getopt::new(&argv, "p:w:m:t:");
     for opt in opts.by_ref() {
         match opt? {
             (b'p', Some(v)) => parallel = number(v)?.max(1) as usize,
@@ -26,6 +31,7 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
                 }
             }
             (b't', Some(v)) => timeout = number(v)?,
+            (b'm', Some(v)) => min_up = number(v)?,
             _ => return Err(Error::Usage),
         }
     }
@@ -49,7 +55,8 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     }
     let names: Vec<&OsStr> = names.iter().map(|n| n.as_os_str()).collect();
     let timeout = (timeout > 0).then(|| Duration::from_millis(u64::from(timeout)));
-    let report = upgrade::upgrade(&service, &names, parallel, wait, timeout)?;
+    let min_up = Duration::from_millis(u64::from(min_up));
+    let report = upgrade::upgrade(&service, &names, parallel, wait, min_up, timeout)?;
     let mut out = Vec::new();
     for (name, outcome) in report {
         if outcome == Outcome::Upgraded {
