@@ -463,11 +463,10 @@ fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Resu
         .filter(|&&i| failed.iter().all(|(j, f)| *j != i || matches!(f, Failure::Deleted)))
         .map(|&i| &moves[i].aside)
         .collect();
-    if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&leaving, deadline) {
-        crate::diag::warn(msg);
-    }
-    // Every new run of the batch starts at once, and each is judged
-    // alone.
+    // Told to exit, and meanwhile every new run of the batch starts, at
+    // once, each judged alone: the old services are down already, and
+    // the new ones need not wait for the old supervisors to go.
+    let exiting = Exiting::tell(&leaving);
     let started: Vec<usize> = live.iter().copied().filter(|&i| !is_failed(&failed, i)).collect();
     let going: Vec<Going> = started
         .iter()
@@ -477,6 +476,9 @@ fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Resu
         if let Err(f) = r {
             failed.push((i, f));
         }
+    }
+    if let Err(Error::Fatal { msg, .. }) = exiting.and_then(|e| e.wait(deadline)) {
+        crate::diag::warn(msg);
     }
     failed.sort_by_key(|(i, _)| *i);
     for (i, f) in &failed {
@@ -512,7 +514,7 @@ fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Resu
         let started = wait_started(&dirs, starts, &deletions, back_in);
         let asides: Vec<&Loc> = back.iter().map(|&i| &moves[i].aside).collect();
         services_down(&asides, back_in);
-        if let Err(Error::Fatal { msg, .. }) = supervisors_exit(&asides, back_in) {
+        if let Err(Error::Fatal { msg, .. }) = Exiting::tell(&asides).and_then(|e| e.wait(back_in)) {
             crate::diag::warn(msg);
         }
         // Back as it was: supervised, and up if it was wanted up. Not
@@ -580,29 +582,46 @@ fn bring_down(dirs: &[impl std::borrow::Borrow<Loc>], deadline: Option<Instant>)
 
 /// Then have the supervisors of `dirs` exit, the services' first, then
 /// the loggers' (brought down in turn), so that the loggers log the
-/// services' last words. Nothing to do where no supervisor runs.
-fn supervisors_exit(dirs: &[&Loc], deadline: Option<Instant>) -> Result<(), Error> {
-    let mut services = Vec::new();
-    let mut loggers = Vec::new();
-    for dir in dirs {
-        let both = supervise::with_logger(dir).map_err(|e| Error::sys("read", dir, e))?;
-        for (i, d) in both.into_iter().enumerate() {
-            if supervise::is_running(&d).unwrap_or(false) {
-                if i == 0 { &mut services } else { &mut loggers }.push(d);
+/// services' last words. Nothing to do where no supervisor runs. Told
+/// first (`tell`), waited for later (`wait`): the caller has other
+/// things to wait for meanwhile.
+struct Exiting {
+    services: supervise::Exits,
+    loggers: Vec<Loc>,
+}
+
+impl Exiting {
+    fn tell(dirs: &[&Loc]) -> Result<Exiting, Error> {
+        let mut services = Vec::new();
+        let mut loggers = Vec::new();
+        for dir in dirs {
+            let both = supervise::with_logger(dir).map_err(|e| Error::sys("read", dir, e))?;
+            for (i, d) in both.into_iter().enumerate() {
+                if supervise::is_running(&d).unwrap_or(false) {
+                    if i == 0 { &mut services } else { &mut loggers }.push(d);
+                }
             }
         }
-    }
-    for (group, is_logger) in [(services, false), (loggers, true)] {
-        if is_logger {
-            bring_down(&group, deadline);
+        // Watched first (see supervise::Exits), then told.
+        let exits = supervise::Exits::watch(services.iter().cloned())?;
+        for d in &services {
+            let _ = supervise::control(d, b"x");
         }
-        exits(&group, deadline, || {
-            for d in &group {
+        Ok(Exiting {
+            services: exits,
+            loggers,
+        })
+    }
+
+    fn wait(self, deadline: Option<Instant>) -> Result<(), Error> {
+        waited(self.services.wait(deadline))?;
+        bring_down(&self.loggers, deadline);
+        exits(&self.loggers, deadline, || {
+            for d in &self.loggers {
                 let _ = supervise::control(d, b"x");
             }
-        })?;
+        })
     }
-    Ok(())
 }
 
 /// Subscribe to the events of each of `dirs` (made if need be), before
@@ -712,7 +731,12 @@ fn wait_started(
 fn exits(dirs: &[Loc], deadline: Option<Instant>, act: impl FnOnce()) -> Result<(), Error> {
     let exits = supervise::Exits::watch(dirs.iter().cloned())?;
     act();
-    exits.wait(deadline).map_err(|(d, e)| match e {
+    waited(exits.wait(deadline))
+}
+
+/// How a wait for supervisors to exit ended, said.
+fn waited(r: Result<(), (Loc, WaitError)>) -> Result<(), Error> {
+    r.map_err(|(d, e)| match e {
         WaitError::Sys(e) => Error::sys("wait for the exit of s6-supervise on", &d, e),
         WaitError::Timeout => crate::diag::msg("timed out waiting for s6-supervise to exit on ")
             .path(&d)
@@ -825,7 +849,10 @@ fn wait_runs(
             return;
         }
     };
-    let _ = waiter.watch_entries(&deletions.scandir);
+    // No inotify here (closing one costs the process a grace period of
+    // the kernel, milliseconds per batch): a deleted instance's
+    // supervisor is told by the scanner to exit, and its `x` ends the
+    // wait.
     for r in runs {
         if let Err(e) = waiter.listen(r.watch.listener()) {
             results[r.at] = Some(Err(Failure::Failed(
