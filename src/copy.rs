@@ -211,7 +211,7 @@ impl Kept {
 
     /// Whether `at` is the copy (not following a link).
     pub fn is_at(&self, at: &Loc) -> bool {
-        at.stat().is_ok_and(|st| (st.st_dev, st.st_ino) == self.id)
+        at.has_id(self.id)
     }
 
     /// The copy, still private under its hidden name in `instances`:

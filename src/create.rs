@@ -52,9 +52,10 @@ pub enum CopyAt {
     Name,
 }
 
-/// Copy the template into `instances/NAME` for each name. Each copy is
-/// made under a hidden name and renamed into place, so an instance is
-/// whole or absent; if one cannot be made, those made before are removed.
+/// Copy the template for each name, under a hidden name where the copy
+/// stays until `link` (see `clone_one`), or renamed into place at once
+/// (`CopyAt::Name`): an instance is whole or absent. If one cannot be
+/// made, those made before are removed.
 pub fn clone(service: &Service, names: &[&OsStr], at: CopyAt, deadline: Option<Instant>) -> Result<(), Error> {
     let template = service.template()?;
     for name in names {

@@ -283,6 +283,13 @@ impl Loc {
         }
     }
 
+    /// Whether the file here (not following a link) is the one of `id`,
+    /// its device and inode: a name checked to still be what a record
+    /// says it was.
+    pub fn has_id(&self, id: (u64, u64)) -> bool {
+        self.stat().is_ok_and(|st| (st.st_dev, st.st_ino) == id)
+    }
+
     /// Whether anything is here (a dangling link included).
     pub fn present(&self) -> bool {
         self.stat().is_ok()

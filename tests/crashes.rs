@@ -73,10 +73,7 @@ fn killed_creates_and_deletes_leave_nothing_half_made() {
     // The next create sweeps the copies that killed creates left.
     let out = run(ours("s6-instance-create").arg(&svc).arg("x"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let hidden: Vec<_> = entries(&svc.join("instances"))
-        .into_iter()
-        .filter(|e| e.starts_with(b"."))
-        .collect();
+    let hidden = hidden_entries(&svc.join("instances"));
     assert!(hidden.is_empty(), "{hidden:?}");
     assert!(is_whole(&dir) && supervised(&dir));
 }

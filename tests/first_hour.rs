@@ -316,10 +316,7 @@ fn a_delete_that_times_out_frees_the_name_and_leaves_the_tree_to_the_next_comman
         Duration::from_secs(30),
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let hidden: Vec<_> = entries(&svc.join("instances"))
-        .into_iter()
-        .filter(|e| e.starts_with(b"."))
-        .collect();
+    let hidden = hidden_entries(&svc.join("instances"));
     assert!(hidden.is_empty(), "{hidden:?}");
 }
 

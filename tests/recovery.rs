@@ -147,10 +147,7 @@ fn a_zombie_command_blocks_nothing() {
         Duration::from_secs(60),
     ));
     assert!(!work(&svc).exists(), ".s6i-work left");
-    let hidden: Vec<_> = entries(&svc.join("instances"))
-        .into_iter()
-        .filter(|e| e.starts_with(b"."))
-        .collect();
+    let hidden = hidden_entries(&svc.join("instances"));
     assert!(hidden.is_empty(), "{hidden:?}");
 }
 
@@ -616,10 +613,7 @@ fn killed_anywhere_then_every_kind_of_command_at_once() {
                     "{at}: {name}"
                 );
             }
-            let hidden: Vec<_> = entries(&svc.join("instances"))
-                .into_iter()
-                .filter(|e| e.starts_with(b"."))
-                .collect();
+            let hidden = hidden_entries(&svc.join("instances"));
             assert!(hidden.is_empty(), "{at}: {hidden:?}");
         }
     }

@@ -54,10 +54,7 @@ fn exactly(svc: &Path, names: &[&str], what: &str) {
 }
 
 fn hidden(svc: &Path) -> Vec<Vec<u8>> {
-    entries(&svc.join("instances"))
-        .into_iter()
-        .filter(|e| e.starts_with(b"."))
-        .collect()
+    hidden_entries(&svc.join("instances"))
 }
 
 /// `.s6i-work` as our commands make it: root's, mode 0700.

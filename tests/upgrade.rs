@@ -169,10 +169,7 @@ fn a_killed_upgrade_is_finished_by_the_next_one() {
             assert!(wait_until(Duration::from_secs(10), || supervisors(&dir) == 1), "{name}");
         }
         assert_eq!(std::fs::read(svc.join("instances/b/env/PORT")).unwrap(), b"8080\n");
-        let left: Vec<_> = entries(&svc.join("instances"))
-            .into_iter()
-            .filter(|e| e.starts_with(b"."))
-            .collect();
+        let left = hidden_entries(&svc.join("instances"));
         assert!(
             wait_until(Duration::from_secs(5), || entries(&svc.join("instances"))
                 .iter()
@@ -363,10 +360,7 @@ fn a_killed_upgrade_leaves_no_instance_held_down() {
             assert!(not_held(&svc.join("instances").join(name)), "{name} held");
         }
         // The next upgrade waited for the old supervisors: nothing is left.
-        let left: Vec<_> = entries(&svc.join("instances"))
-            .into_iter()
-            .filter(|e| e.starts_with(b"."))
-            .collect();
+        let left = hidden_entries(&svc.join("instances"));
         assert!(left.is_empty(), "after a kill at {delay_ms} ms, left behind: {left:?}");
     }
 }

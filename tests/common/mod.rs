@@ -247,6 +247,12 @@ pub fn entries(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 /// A template: a run script that sleeps, optionally more files.
+/// The hidden entries of `dir` (names beginning with a dot): what a
+/// command left there under a work-in-progress name.
+pub fn hidden_entries(dir: &Path) -> Vec<Vec<u8>> {
+    entries(dir).into_iter().filter(|e| e.starts_with(b".")).collect()
+}
+
 pub fn write_script(path: &Path, body: &str) {
     std::fs::write(path, format!("#!{EXECLINEB} -S1\n{body}\n")).unwrap();
     let mut perm = std::fs::metadata(path).unwrap().permissions();
