@@ -9,9 +9,9 @@
 //! are then swapped whole (RENAME_EXCHANGE): `instances/NAME` is at every
 //! moment one whole copy, the old or the new. The scanner, told at once,
 //! starts a supervisor on the new tree (held down) and forgets the old
-//! one, whose supervisor, still in the old tree, brings the service down
-//! (its finish script's output intact) and, once the new supervisor
-//! runs, exits. Then the new service
+//! one; once the new supervisor runs, the old one, still in the old
+//! tree, brings the service down (its finish script's output intact)
+//! and exits. Then the new service
 //! is let go, and must be up (or up and ready) in time. If not, the same
 //! dance in reverse puts the old tree back.
 //!
@@ -402,9 +402,9 @@ fn say(dir: &(impl crate::diag::Shown + ?Sized), f: &Failure) -> Vec<u8> {
 }
 
 /// Swap every copy in, held down; have the scanner see the new trees at
-/// once, bring the old services down while it starts a supervisor on
-/// each new tree, and only once those run have the old supervisors exit;
-/// then let the new ones start their services, all at once, and judge
+/// once and start a supervisor on each, then bring the old services
+/// down (they serve until then), have the old supervisors exit, and let
+/// the new ones start their services, all at once, and judge
 /// each (see `Judge`). When one does not make it, the whole batch is put
 /// back on its old copies the same way; returns the indices of those
 /// not upgraded, how they came out and exit codes, failures first. Every wait
@@ -441,10 +441,6 @@ fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Resu
     let dirs: Vec<&Loc> = live.iter().map(|&i| &moves[i].dir).collect();
     let starts = subscribe(&dirs);
     crate::scandir::control(&service.scandir(), b"a")?;
-    // The old trees are now aside: their services go down, all at once,
-    // while the scanner starts the new supervisors.
-    let asides: Vec<&Loc> = live.iter().map(|&i| &moves[i].aside).collect();
-    services_down(&asides, deadline);
     for (k, r) in wait_started(&dirs, starts, &deletions, deadline)
         .into_iter()
         .enumerate()
@@ -454,6 +450,17 @@ fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Resu
         }
     }
     let is_failed = |failed: &[(usize, Failure)], i: usize| failed.iter().any(|(j, _)| *j == i);
+    // Only now, the new supervisors running (held down), do the old
+    // services go down, all at once, their old supervisors still in the
+    // old trees aside: an instance is down for the stop and the start of
+    // its service, not for the scanner's work too. Where no new
+    // supervisor came, the old service never stops.
+    let stopping: Vec<&Loc> = live
+        .iter()
+        .filter(|&&i| !is_failed(&failed, i))
+        .map(|&i| &moves[i].aside)
+        .collect();
+    services_down(&stopping, deadline);
     // Then their supervisors exit (a deleted instance's too: its name is
     // gone). One that will not is left to the next upgrade (see
     // finish_leftovers). Where no new supervisor came, the old one stays,
