@@ -830,9 +830,10 @@ struct Run<'a> {
     up_since: Option<Instant>,
 }
 
-/// The wait of `let_go`, on every run at once: their events, the scan
-/// directory's links (a delete ends a wait), and, for the runs judged by
-/// time up, a wake when the first of them has been up long enough.
+/// The wait of `let_go`, on every run at once: their events (a deleted
+/// instance's supervisor, told by the scanner, says `x`), and, for the
+/// runs judged by time up, a wake when the first of them has been up
+/// long enough.
 fn wait_runs(
     runs: &[Run],
     results: &mut [Option<Result<(), Failure>>],
@@ -848,10 +849,7 @@ fn wait_runs(
         Ok(w) => w,
         Err(e) => {
             for r in runs {
-                results[r.at] = Some(Err(Failure::Failed(
-                    EXIT_SYS,
-                    crate::diag::unable("wait for events of", r.dir, e),
-                )));
+                results[r.at] = Some(Err(unwatched(r.dir, e)));
             }
             return;
         }
@@ -862,10 +860,7 @@ fn wait_runs(
     // wait.
     for r in runs {
         if let Err(e) = waiter.listen(r.watch.listener()) {
-            results[r.at] = Some(Err(Failure::Failed(
-                EXIT_SYS,
-                crate::diag::unable("wait for events of", r.dir, e),
-            )));
+            results[r.at] = Some(Err(unwatched(r.dir, e)));
         }
     }
     let settled = |results: &mut [Option<Result<(), Failure>>], up_since: &[Option<Instant>], now: Instant| {
@@ -896,42 +891,28 @@ fn wait_runs(
         // worked out again, with its time.
         let mut newly_up = false;
         let r = waiter.run(wake, None, |w| {
-            match w {
-                crate::wait::Wake::Event(j, ev) => {
-                    let run = &runs[j];
-                    if results[run.at].is_none() {
-                        match ev {
-                            b'u' | b'U' if up_since[j].is_none() => {
-                                up_since[j] = Some(Instant::now());
-                                newly_up = !run.ready;
-                            }
-                            _ => {}
+            if let crate::wait::Wake::Event(j, ev) = w {
+                let run = &runs[j];
+                if results[run.at].is_none() {
+                    match ev {
+                        b'u' | b'U' if up_since[j].is_none() => {
+                            up_since[j] = Some(Instant::now());
+                            newly_up = !run.ready;
                         }
-                        results[run.at] = match ev {
-                            b'U' if run.ready => Some(Ok(())),
-                            b'u' if !run.ready && judge.min_up.is_zero() => Some(Ok(())),
-                            b'd' => Some(Err(died(run.dir))),
-                            b'O' => Some(Err(Failure::Failed(
-                                EXIT_NOT_RUNNING,
-                                crate::svwait::failed_permanently(run.dir).into(),
-                            ))),
-                            b'x' if deletions.gone(run.dir) => Some(Err(Failure::Deleted)),
-                            b'x' => Some(Err(Failure::Failed(
-                                EXIT_NOT_RUNNING,
-                                crate::svwait::failed_permanently(run.dir).into(),
-                            ))),
-                            _ => None,
-                        };
+                        _ => {}
                     }
+                    results[run.at] = match ev {
+                        b'U' if run.ready => Some(Ok(())),
+                        b'u' if !run.ready && judge.min_up.is_zero() => Some(Ok(())),
+                        b'd' => Some(Err(died(run.dir))),
+                        b'x' if deletions.gone(run.dir) => Some(Err(Failure::Deleted)),
+                        b'O' | b'x' => Some(Err(Failure::Failed(
+                            EXIT_NOT_RUNNING,
+                            crate::svwait::failed_permanently(run.dir).into(),
+                        ))),
+                        _ => None,
+                    };
                 }
-                crate::wait::Wake::Entry(_) => {
-                    for run in runs {
-                        if results[run.at].is_none() && deletions.gone(run.dir) {
-                            results[run.at] = Some(Err(Failure::Deleted));
-                        }
-                    }
-                }
-                _ => {}
             }
             newly_up || runs.iter().all(|r| results[r.at].is_some())
         });
@@ -942,10 +923,7 @@ fn wait_runs(
             Err(WaitError::Sys(e)) => {
                 for run in runs {
                     if results[run.at].is_none() {
-                        results[run.at] = Some(Err(Failure::Failed(
-                            EXIT_SYS,
-                            crate::diag::unable("wait for events of", run.dir, e),
-                        )));
+                        results[run.at] = Some(Err(unwatched(run.dir, e)));
                     }
                 }
                 return;
@@ -954,18 +932,22 @@ fn wait_runs(
     }
     // The deadline: a run judged by time up that came up and stayed up
     // until now made it; the others did not, in time.
-    let now = Instant::now();
     let within = judge.timeout.map_or(0, |t| t.as_millis());
     for (k, run) in runs.iter().enumerate() {
         if results[run.at].is_some() {
             continue;
         }
         results[run.at] = Some(match (run.ready, up_since[k]) {
-            (false, Some(t)) if t <= now => Ok(()),
+            (false, Some(_)) => Ok(()),
             (true, Some(_)) => Err(late(run.dir, &format!("not ready within {within} ms"))),
             _ => Err(late(run.dir, &format!("not up within {within} ms"))),
         });
     }
+}
+
+/// A run whose events could not be waited for.
+fn unwatched(dir: &Loc, e: nix::errno::Errno) -> Failure {
+    Failure::Failed(EXIT_SYS, crate::diag::unable("wait for events of", dir, e))
 }
 
 /// A run that died: how, from its supervisor's record.
