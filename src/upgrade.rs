@@ -80,14 +80,16 @@ struct Move {
     held_down: bool,
 }
 
-/// Upgrade `names` (all instances when empty), `parallel` at a time.
-/// Returns how each came out; when one fails, the error says which copy
+/// Upgrade `names` (all instances when empty), `parallel` at a time,
+/// each batch staged during the wait for the one before it if `ahead`
+/// (the scanner has room for two batches' supervisors more). Returns how each came out; when one fails, the error says which copy
 /// each runs, and its code is 1 (failed), 99 (timed out) or 111 (deleted
 /// meanwhile, or a wait that could not be made).
 pub fn upgrade(
     service: &Service,
     names: &[&OsStr],
     parallel: usize,
+    ahead: bool,
     wait: Option<Wait>,
     min_up: Duration,
     timeout: Option<Duration>,
@@ -123,35 +125,58 @@ pub fn upgrade(
     // What a killed upgrade left held down beyond these is let go.
     release_held(service, &todo, timeout.map(|t| Instant::now() + t));
     let mut report: Vec<(PathBuf, Outcome)> = todo.iter().map(|n| (n.clone(), Outcome::Untouched)).collect();
-    for (b, batch) in todo.chunks(parallel.max(1)).enumerate() {
+    let batches: Vec<&[PathBuf]> = todo.chunks(parallel.max(1)).collect();
+    let deletions = Deletions::watch(service);
+    // Each batch is staged (its copies swapped in, their supervisors
+    // started, held down, while the old services serve on) during the
+    // wait for the batch before it: see swap_and_restart.
+    // The old trees of a batch are removed during the wait for the next.
+    let mut unused: Vec<Loc> = Vec::new();
+    let mut staged = match batches.first() {
+        Some(batch) => Some(stage(service, &template, batch, &deletions)?),
+        None => None,
+    };
+    for b in 0..batches.len() {
+        let Some(current) = staged.take() else { break };
         let first = b * parallel.max(1);
-        let mut moves: Vec<Move> = Vec::new();
-        for name in batch {
-            match prepare(service, &template, name) {
-                Ok(m) => moves.push(m),
-                Err(e) => {
-                    // Nothing of this batch has moved: its copies go.
-                    for m in moves {
-                        if let Some(made) = m.made {
-                            made.discard();
-                        }
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let failed = swap_and_restart(service, &mut moves, judge)?;
-        for i in 0..moves.len() {
+        let next = || match batches.get(b + 1) {
+            Some(batch) if ahead => stage(service, &template, batch, &deletions).map(Some),
+            _ => Ok(None),
+        };
+        let done = swap_and_restart(service, current, judge, &deletions, next, &mut unused);
+        let (failed, next) = done.inspect_err(|_| remove_unused(&mut unused))?;
+        for i in 0..batches[b].len() {
             report[first + i].1 = failed
                 .iter()
                 .find(|(j, ..)| *j == i)
                 .map_or(Outcome::Upgraded, |&(_, outcome, _)| outcome);
         }
         if let Some(&(.., code)) = failed.first() {
+            if let Err(Error::Fatal { msg, .. }) = next {
+                crate::diag::warn(msg);
+            }
+            remove_unused(&mut unused);
             return Err(rolled_back(report, code));
         }
+        staged = next.inspect_err(|_| remove_unused(&mut unused))?;
+        if let (None, Some(batch)) = (&staged, batches.get(b + 1)) {
+            let next = stage(service, &template, batch, &deletions);
+            staged = Some(next.inspect_err(|_| remove_unused(&mut unused))?);
+        }
     }
+    remove_unused(&mut unused);
     Ok(report)
+}
+
+/// Remove the copies no longer used (the old trees, aside), but one
+/// whose supervisor has not gone yet: the next upgrade or create
+/// removes that one.
+fn remove_unused(unused: &mut Vec<Loc>) {
+    for aside in unused.drain(..) {
+        if !supervise::is_running(&aside).unwrap_or(false) {
+            let _ = copy::remove_tree(&aside);
+        }
+    }
 }
 
 /// The error of an upgrade that stopped: every instance's copy, and why.
@@ -401,16 +426,77 @@ fn say(dir: &(impl crate::diag::Shown + ?Sized), f: &Failure) -> Vec<u8> {
     }
 }
 
-/// Swap every copy in, held down; have the scanner see the new trees at
-/// once and start a supervisor on each, then bring the old services
-/// down (they serve until then), have the old supervisors exit, and let
-/// the new ones start their services, all at once, and judge
-/// each (see `Judge`). When one does not make it, the whole batch is put
-/// back on its old copies the same way; returns the indices of those
-/// not upgraded, how they came out and exit codes, failures first. Every wait
-/// is on events (inotify for the links), with the caller's deadline for
-/// each of its steps; none, and it waits for as long as it takes, as s6
-/// does.
+/// A batch on its way: its new copies swapped in, held down, and the
+/// scanner told to start their supervisors; the old services still
+/// serve, from the old trees aside.
+struct Staged {
+    moves: Vec<Move>,
+    /// The indices of the moves swapped in.
+    live: Vec<usize>,
+    /// Those deleted before their swap.
+    deleted: Vec<usize>,
+    /// Subscribed to the events of each live one before the scanner was
+    /// told: no start is missed.
+    starts: Vec<Result<Listener, nix::errno::Errno>>,
+}
+
+/// Make the new copies of `batch`, swap each in, held down (RENAME_EXCHANGE:
+/// `instances/NAME` is at every moment one whole copy), and tell the
+/// scanner. Nothing of the batch has moved when a copy cannot be made.
+fn stage(service: &Service, template: &Loc, batch: &[PathBuf], deletions: &Deletions) -> Result<Staged, Error> {
+    let mut moves: Vec<Move> = Vec::new();
+    for name in batch {
+        match prepare(service, template, name) {
+            Ok(m) => moves.push(m),
+            Err(e) => {
+                for m in moves {
+                    if let Some(made) = m.made {
+                        made.discard();
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    let (mut live, mut deleted) = (Vec::new(), Vec::new());
+    for (i, m) in moves.iter_mut().enumerate() {
+        let made = m.made.take().expect("a new copy");
+        match made.exchange_with(&m.dir) {
+            Ok(()) => live.push(i),
+            Err(nix::errno::Errno::ENOENT) if deletions.gone(&m.dir) => {
+                let _ = m.aside.remove_tree();
+                deleted.push(i);
+            }
+            Err(copy::SWAPPED) => return Err(crate::create::swapped(&m.aside)),
+            Err(e) => return Err(Error::sys("swap in a new copy for", &m.dir, e)),
+        }
+    }
+    let dirs: Vec<&Loc> = live.iter().map(|&i| &moves[i].dir).collect();
+    let starts = subscribe(&dirs);
+    crate::scandir::control(&service.scandir(), b"a")?;
+    Ok(Staged {
+        moves,
+        live,
+        deleted,
+        starts,
+    })
+}
+
+/// How a batch came out (see swap_and_restart), and the next one.
+type Batch = (Vec<(usize, Outcome, i32)>, Result<Option<Staged>, Error>);
+
+/// Finish a staged batch: once a supervisor runs on each new tree (held
+/// down), bring the old services down (they serve until then), have the
+/// old supervisors exit, and let the new ones start their services, all
+/// at once, and judge each (see `Judge`). While they come up, `next`
+/// stages the batch after this one: its supervisors start meanwhile,
+/// which is most of the time an instance's move takes. When one of this
+/// batch does not make it, the whole batch is put back on its old copies
+/// the same way, and the next one, whose services never stopped, back
+/// on its old trees. Returns the indices of those not upgraded, how they
+/// came out and exit codes, failures first, and the next batch, staged.
+/// Every wait is on events, with the caller's deadline for each of its
+/// steps; none, and it waits for as long as it takes, as s6 does.
 ///
 /// The order matters: a supervisor that exits before the scanner has
 /// seen its tree go is, to the scanner, a service that died. s6 2.11
@@ -418,33 +504,25 @@ fn say(dir: &(impl crate::diag::Shown + ?Sized), f: &Failure) -> Vec<u8> {
 /// record for good, and a later tree that reuses the inode number is
 /// never started. A supervisor on the new tree shows that the scan has
 /// happened.
-fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Result<Vec<(usize, Outcome, i32)>, Error> {
+fn swap_and_restart(
+    service: &Service,
+    staged: Staged,
+    judge: Judge,
+    deletions: &Deletions,
+    next: impl FnOnce() -> Result<Option<Staged>, Error>,
+    unused: &mut Vec<Loc>,
+) -> Result<Batch, Error> {
     let timeout = judge.timeout;
     let deadline = timeout.map(|t| Instant::now() + t);
-    let deletions = Deletions::watch(service);
-    let mut failed: Vec<(usize, Failure)> = Vec::new();
-    let mut live = Vec::new();
-    for (i, m) in moves.iter_mut().enumerate() {
-        let made = m.made.take().expect("a new copy");
-        match made.exchange_with(&m.dir) {
-            Ok(()) => live.push(i),
-            Err(nix::errno::Errno::ENOENT) if deletions.gone(&m.dir) => {
-                let _ = m.aside.remove_tree();
-                failed.push((i, Failure::Deleted));
-            }
-            Err(copy::SWAPPED) => return Err(crate::create::swapped(&m.aside)),
-            Err(e) => return Err(Error::sys("swap in a new copy for", &m.dir, e)),
-        }
-    }
-    let moves: &[Move] = moves;
-    // Subscribed before the scanner is told: no start is missed.
+    let Staged {
+        moves,
+        live,
+        deleted,
+        starts,
+    } = staged;
+    let mut failed: Vec<(usize, Failure)> = deleted.into_iter().map(|i| (i, Failure::Deleted)).collect();
     let dirs: Vec<&Loc> = live.iter().map(|&i| &moves[i].dir).collect();
-    let starts = subscribe(&dirs);
-    crate::scandir::control(&service.scandir(), b"a")?;
-    for (k, r) in wait_started(&dirs, starts, &deletions, deadline)
-        .into_iter()
-        .enumerate()
-    {
+    for (k, r) in wait_started(&dirs, starts, deletions, deadline).into_iter().enumerate() {
         if let Err(f) = r {
             failed.push((live[k], f));
         }
@@ -461,26 +539,29 @@ fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Resu
         .map(|&i| &moves[i].aside)
         .collect();
     services_down(&stopping, deadline);
-    // Then their supervisors exit (a deleted instance's too: its name is
-    // gone). One that will not is left to the next upgrade (see
+    // Every new run of the batch is started at once, then the old
+    // supervisors (a deleted instance's too: its name is gone) are told
+    // to exit. One that will not is left to the next upgrade (see
     // finish_leftovers). Where no new supervisor came, the old one stays,
     // and its tree goes back.
-    let leaving: Vec<&Loc> = live
-        .iter()
-        .filter(|&&i| failed.iter().all(|(j, f)| *j != i || matches!(f, Failure::Deleted)))
-        .map(|&i| &moves[i].aside)
-        .collect();
-    // Told to exit, and meanwhile every new run of the batch starts, at
-    // once, each judged alone: the old services are down already, and
-    // the new ones need not wait for the old supervisors to go.
-    let exiting = Exiting::tell(&leaving);
     let started: Vec<usize> = live.iter().copied().filter(|&i| !is_failed(&failed, i)).collect();
     let going: Vec<Going> = started
         .iter()
         .map(|&i| (&moves[i].dir, moves[i].held_down, moves[i].wanted_up))
         .collect();
-    for (&i, r) in started.iter().zip(let_go(&going, judge, deadline, &deletions)) {
-        if let Err(f) = r {
+    let (runs, mut results) = start_runs(&going, judge);
+    let leaving: Vec<&Loc> = live
+        .iter()
+        .filter(|&&i| failed.iter().all(|(j, f)| *j != i || matches!(f, Failure::Deleted)))
+        .map(|&i| &moves[i].aside)
+        .collect();
+    let exiting = Exiting::tell(&leaving);
+    let next = next();
+    remove_unused(unused);
+    wait_runs(&runs, &mut results, judge, deadline, deletions);
+    drop(runs);
+    for (&i, r) in started.iter().zip(results) {
+        if let Some(Err(f)) = r {
             failed.push((i, f));
         }
     }
@@ -506,47 +587,19 @@ fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Resu
             .filter(|&i| !failed.iter().any(|(j, f)| *j == i && matches!(f, Failure::Deleted)))
             .collect(),
     };
-    let mut held = Vec::new();
-    for &i in &back {
-        let m = &moves[i];
-        held.push(hold_down(&m.aside, m.wanted_up).unwrap_or(false));
-        crate::rename::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
-    }
-    if !back.is_empty() {
-        let back_in = timeout.map(|t| Instant::now() + t);
-        let dirs: Vec<&Loc> = back.iter().map(|&i| &moves[i].dir).collect();
-        let starts = subscribe(&dirs);
-        crate::scandir::control(&service.scandir(), b"a")?;
-        // Late or never: the new copy's supervisor is stopped all the same.
-        let started = wait_started(&dirs, starts, &deletions, back_in);
-        let asides: Vec<&Loc> = back.iter().map(|&i| &moves[i].aside).collect();
-        services_down(&asides, back_in);
-        if let Err(Error::Fatal { msg, .. }) = Exiting::tell(&asides).and_then(|e| e.wait(back_in)) {
-            crate::diag::warn(msg);
+    let next = match (code, next) {
+        (Some(_), Ok(Some(n))) => {
+            put_back(service, &moves, &back, n, timeout, deletions)?;
+            Ok(None)
         }
-        // Back as it was: supervised, and up if it was wanted up. Not
-        // supervised yet, it stays held, for the next upgrade.
-        let going: Vec<Going> = back
-            .iter()
-            .zip(&held)
-            .zip(started)
-            .filter(|(_, started)| started.is_ok())
-            .map(|((&i, &ours), _)| (&moves[i].dir, ours, moves[i].wanted_up))
-            .collect();
-        let as_before = Judge {
-            wait: Wait::Up,
-            min_up: Duration::ZERO,
-            timeout,
-        };
-        let _ = let_go(&going, as_before, back_in, &deletions);
-    }
-    // What is aside now is the copy no longer used; one whose supervisor
-    // has not gone yet is removed by the next upgrade or create.
-    for m in moves {
-        if !supervise::is_running(&m.aside).unwrap_or(false) {
-            let _ = copy::remove_tree(&m.aside);
+        (Some(_), next) => {
+            put_back(service, &moves, &back, Staged::none(), timeout, deletions)?;
+            next.map(|_| None)
         }
-    }
+        (None, next) => next,
+    };
+    // What is aside now is the copy no longer used.
+    unused.extend(moves.iter().map(|m| m.aside.clone()));
     let mut out: Vec<(usize, Outcome, i32)> = failed
         .into_iter()
         .map(|(i, f)| match f {
@@ -560,7 +613,86 @@ fn swap_and_restart(service: &Service, moves: &mut [Move], judge: Judge) -> Resu
             out.push((i, Outcome::RolledBack, code.unwrap_or(EXIT_NOT_RUNNING)));
         }
     }
-    Ok(out)
+    Ok((out, next))
+}
+
+impl Staged {
+    fn none() -> Staged {
+        Staged {
+            moves: Vec::new(),
+            live: Vec::new(),
+            deleted: Vec::new(),
+            starts: Vec::new(),
+        }
+    }
+}
+
+/// Put the batch `back` (indices into `moves`, each on its new copy, its
+/// old supervisor gone) on its old copies, and the staged batch `next`
+/// (whose old services never stopped, their supervisors still running
+/// in the old trees) on its old trees too, in one scan. The scanner
+/// starts a supervisor on each old copy of `back`, and takes the old
+/// supervisors of `next` back as they are (the inode it knew): nothing
+/// of `next` stops. The new copies' supervisors of `next` are told to
+/// exit only once a start in that scan shows it happened (see
+/// swap_and_restart); without one, they are left to the next upgrade.
+fn put_back(
+    service: &Service,
+    moves: &[Move],
+    back: &[usize],
+    next: Staged,
+    timeout: Option<Duration>,
+    deletions: &Deletions,
+) -> Result<(), Error> {
+    let back_in = timeout.map(|t| Instant::now() + t);
+    // The staged batch's supervisors first started on its new trees: the
+    // scanner has seen them, and knows the old ones as gone.
+    let staged: Vec<&Loc> = next.live.iter().map(|&i| &next.moves[i].dir).collect();
+    let _ = wait_started(&staged, next.starts, deletions, back_in);
+    let mut held = Vec::new();
+    for &i in back {
+        let m = &moves[i];
+        held.push(hold_down(&m.aside, m.wanted_up).unwrap_or(false));
+        crate::rename::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
+    }
+    for &i in &next.live {
+        let m = &next.moves[i];
+        crate::rename::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
+    }
+    if back.is_empty() && next.live.is_empty() {
+        return Ok(());
+    }
+    let dirs: Vec<&Loc> = back.iter().map(|&i| &moves[i].dir).collect();
+    let starts = subscribe(&dirs);
+    crate::scandir::control(&service.scandir(), b"a")?;
+    // Late or never: the new copy's supervisor is stopped all the same.
+    let started = wait_started(&dirs, starts, deletions, back_in);
+    let scanned = started.iter().any(|r| r.is_ok());
+    let mut asides: Vec<&Loc> = back.iter().map(|&i| &moves[i].aside).collect();
+    services_down(&asides, back_in);
+    if scanned {
+        asides.extend(next.live.iter().map(|&i| &next.moves[i].aside));
+    }
+    if let Err(Error::Fatal { msg, .. }) = Exiting::tell(&asides).and_then(|e| e.wait(back_in)) {
+        crate::diag::warn(msg);
+    }
+    remove_unused(&mut next.moves.iter().map(|m| m.aside.clone()).collect());
+    // Back as it was: supervised, and up if it was wanted up. Not
+    // supervised yet, it stays held, for the next upgrade.
+    let going: Vec<Going> = back
+        .iter()
+        .zip(&held)
+        .zip(started)
+        .filter(|(_, started)| started.is_ok())
+        .map(|((&i, &ours), _)| (&moves[i].dir, ours, moves[i].wanted_up))
+        .collect();
+    let as_before = Judge {
+        wait: Wait::Up,
+        min_up: Duration::ZERO,
+        timeout,
+    };
+    let _ = let_go(&going, as_before, back_in, deletions);
+    Ok(())
 }
 
 /// Bring the services of `dirs` down and their finish scripts to their
@@ -651,18 +783,9 @@ fn wait_started(
     deletions: &Deletions,
     deadline: Option<Instant>,
 ) -> Vec<Result<(), Failure>> {
-    // The scan directory watched before the looks: a link that goes after
-    // them wakes the wait. Without inotify (the per-user limit reached),
-    // a deletion is seen only when the wait ends otherwise.
-    let mut waiter = crate::wait::Waiter::new().ok();
-    if let Some(w) = waiter.as_mut() {
-        let _ = w.watch_entries(&deletions.scandir);
-    }
-    let mut results: Vec<Option<Result<(), Failure>>> = Vec::new();
-    let mut waiting = Vec::new();
-    for (k, (dir, l)) in dirs.iter().zip(&listeners).enumerate() {
-        // Subscribed, then a look: a start before the subscription shows.
-        let r = if supervise::has_started(dir).unwrap_or(false) {
+    // Subscribed, then a look: a start before the subscription shows.
+    let look = |dir: &Loc, l: &Result<Listener, nix::errno::Errno>| {
+        if supervise::has_started(dir).unwrap_or(false) {
             Some(Ok(()))
         } else if deletions.gone(dir) {
             Some(Err(Failure::Deleted))
@@ -673,11 +796,30 @@ fn wait_started(
             )))
         } else {
             None
-        };
-        if r.is_none() {
-            waiting.push(k);
         }
-        results.push(r);
+    };
+    let mut results: Vec<Option<Result<(), Failure>>> =
+        dirs.iter().zip(&listeners).map(|(dir, l)| look(dir, l)).collect();
+    if results.iter().all(Option::is_some) {
+        // Started already (a staged batch): no inotify instance to make
+        // and close, which costs the process a grace period of the kernel.
+        return results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect();
+    }
+    // The scan directory watched, then a second look: a link that goes
+    // after it wakes the wait. Without inotify (the per-user limit
+    // reached), a deletion is seen only when the wait ends otherwise.
+    let mut waiter = crate::wait::Waiter::new().ok();
+    if let Some(w) = waiter.as_mut() {
+        let _ = w.watch_entries(&deletions.scandir);
+    }
+    let mut waiting = Vec::new();
+    for (k, (dir, l)) in dirs.iter().zip(&listeners).enumerate() {
+        if results[k].is_none() {
+            results[k] = look(dir, l);
+            if results[k].is_none() {
+                waiting.push(k);
+            }
+        }
     }
     let mut r = Ok(());
     if let (false, Some(waiter)) = (waiting.is_empty(), waiter.as_mut()) {
@@ -775,6 +917,16 @@ type Going<'a> = (&'a Loc, bool, bool);
 /// failure says how (exited with N, killed by SIG, not up or ready in
 /// time, failed for good), and names only that instance.
 fn let_go(going: &[Going], judge: Judge, deadline: Option<Instant>, deletions: &Deletions) -> Vec<Result<(), Failure>> {
+    let (runs, mut results) = start_runs(going, judge);
+    wait_runs(&runs, &mut results, judge, deadline, deletions);
+    results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+}
+
+/// The first half of `let_go`: each of `going` told to start, and
+/// watched; how those that need no wait came out.
+type Started<'a> = (Vec<Run<'a>>, Vec<Option<Result<(), Failure>>>);
+
+fn start_runs<'a>(going: &[Going<'a>], judge: Judge) -> Started<'a> {
     let as_failure = |e: Error| match e {
         Error::Fatal { code, msg } | Error::Warned { code, msg } => Failure::Failed(code, msg),
         Error::Usage | Error::UsageLine(_) => Failure::Failed(EXIT_SYS, b"unable to watch the instance".to_vec()),
@@ -814,8 +966,7 @@ fn let_go(going: &[Going], judge: Judge, deadline: Option<Instant>, deletions: &
             Err(e) => results.push(Some(Err(as_failure(e)))),
         }
     }
-    wait_runs(&runs, &mut results, judge, deadline, deletions);
-    results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+    (runs, results)
 }
 
 /// A new run being waited for.

@@ -131,9 +131,18 @@ fn a_batch_that_does_not_come_up_goes_back_and_the_rest_is_untouched() {
     assert_eq!(version(&svc, "a"), "1");
     assert!(wait_until(Duration::from_secs(10), || ready(&a)), "a not back up");
     assert_eq!(supervisors(&a), 1);
+    // b was staged meanwhile (its new copy swapped in, its supervisor
+    // started, held down): it is back on its old tree, with its old
+    // supervisor and the same service, never stopped.
     for (name, old) in ["b", "c", "e"].iter().zip(pids) {
+        let dir = svc.join("instances").join(name);
         assert_eq!(version(&svc, name), "1");
-        assert_eq!(status(&svc.join("instances").join(name)).0, old, "{name} was touched");
+        assert_eq!(status(&dir).0, old, "{name} was touched");
+        assert!(
+            wait_until(Duration::from_secs(10), || supervisors(&dir) == 1),
+            "{name}: {} supervisors",
+            supervisors(&dir)
+        );
     }
     assert!(entries(&svc.join("instances")).iter().all(|e| !e.starts_with(b".")));
 }

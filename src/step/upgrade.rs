@@ -44,7 +44,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     service.check_live()?;
     // A batch's new supervisors start while the old ones still run: only
     // as many at a time as the nested scanner has room for, and none if
-    // it is full, said at once rather than waited for.
+    // it is full, said at once rather than waited for. The next batch is
+    // staged during the wait for one only where there is room for both.
+    let mut ahead = true;
     if let Some(room) = service.capacity()? {
         let used = room.services(service.instance_names()?.len());
         let free = room.max.saturating_sub(used) / room.per_instance;
@@ -52,11 +54,12 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             return Err(room.refuse("upgrade", used + room.per_instance));
         }
         parallel = parallel.min(free);
+        ahead = 2 * parallel <= free;
     }
     let names: Vec<&OsStr> = names.iter().map(|n| n.as_os_str()).collect();
     let timeout = (timeout > 0).then(|| Duration::from_millis(u64::from(timeout)));
     let min_up = Duration::from_millis(u64::from(min_up));
-    let report = upgrade::upgrade(&service, &names, parallel, wait, min_up, timeout)?;
+    let report = upgrade::upgrade(&service, &names, parallel, ahead, wait, min_up, timeout)?;
     let mut out = Vec::new();
     for (name, outcome) in report {
         if outcome == Outcome::Upgraded {
