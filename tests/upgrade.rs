@@ -147,6 +147,67 @@ fn a_batch_that_does_not_come_up_goes_back_and_the_rest_is_untouched() {
     assert!(entries(&svc.join("instances")).iter().all(|e| !e.starts_with(b".")));
 }
 
+/// Killed anywhere in a failure: the failed instance put back, and the
+/// one staged meanwhile put back on its old tree (its service never
+/// stopped); whatever the moment, the next upgrade finishes the work.
+#[test]
+fn a_killed_put_back_is_finished_by_the_next_one() {
+    let (t, svc) = setup();
+    let mut v = 1;
+    for delay_ms in (0u64..=150).step_by(6) {
+        // A new copy whose run dies at once: a fails, b is staged.
+        v += 1;
+        let broken = t.path().join(format!("v{v}"));
+        template(&broken, &v.to_string(), true);
+        write_script(&broken.join("run"), &format!("{EL}/exit 1"));
+        let out = run(ours("s6-instance-template").arg(&svc).arg(&broken));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let mut child = ours("s6-instance-upgrade")
+            .args(["-t", "5000"])
+            .arg(&svc)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        for name in ["a", "b", "c", "d", "e"] {
+            assert!(svc.join("instances").join(name).join("run").is_file(), "{name}");
+        }
+        v += 1;
+        set_template(&t, &svc, &v.to_string(), true);
+        let out = run(ours("s6-instance-upgrade").args(["-t", "5000"]).arg(&svc));
+        assert_eq!(code(&out), 0, "after a kill at {delay_ms} ms: {}", stderr(&out));
+        for name in ["a", "b", "c", "e"] {
+            let dir = svc.join("instances").join(name);
+            assert_eq!(
+                version(&svc, name),
+                v.to_string(),
+                "{name} after a kill at {delay_ms} ms"
+            );
+            assert!(ready(&dir), "{name} not ready after a kill at {delay_ms} ms");
+            assert!(
+                wait_until(Duration::from_secs(10), || supervisors(&dir) == 1),
+                "{name}: {} supervisors after a kill at {delay_ms} ms",
+                supervisors(&dir)
+            );
+        }
+        assert_eq!(
+            status(&svc.join("instances/d")).0,
+            0,
+            "d is up after a kill at {delay_ms} ms"
+        );
+        let left = hidden_entries(&svc.join("instances"));
+        assert!(
+            wait_until(Duration::from_secs(5), || hidden_entries(&svc.join("instances"))
+                .is_empty()),
+            "left behind after a kill at {delay_ms} ms: {left:?}"
+        );
+    }
+}
+
 #[test]
 fn a_killed_upgrade_is_finished_by_the_next_one() {
     let (t, svc) = setup();
