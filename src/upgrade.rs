@@ -15,6 +15,13 @@
 //! is let go, and must be up (or up and ready) in time. If not, the same
 //! dance in reverse puts the old tree back.
 //!
+//! The scanner's work (a scan, a new supervisor) is most of a move's
+//! time, so each batch is staged (copied, swapped in, its supervisors
+//! started, held down) while the one before comes up; its old services
+//! serve on meanwhile. When a batch fails, the staged one goes back on
+//! its old trees in the same scan: the scanner finds the inode it knew,
+//! and keeps the old supervisor, which never stopped.
+//!
 //! A killed upgrade leaves, at worst, an instance on the new tree with its
 //! old supervisor still running in the old one, under a hidden name: the
 //! next upgrade or create has the scanner stop that supervisor (and
@@ -655,11 +662,15 @@ fn put_back(
         held.push(hold_down(&m.aside, m.wanted_up).unwrap_or(false));
         crate::rename::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
     }
-    for &i in &next.live {
-        let m = &next.moves[i];
-        crate::rename::exchange(&m.aside, &m.dir).map_err(|e| Error::sys("put back the old copy of", &m.dir, e))?;
-    }
-    if back.is_empty() && next.live.is_empty() {
+    // One of them deleted meanwhile is left as it is: its old supervisor
+    // runs on in its tree aside, which the next command stops and removes.
+    let restored: Vec<&Move> = next
+        .live
+        .iter()
+        .map(|&i| &next.moves[i])
+        .filter(|m| crate::rename::exchange(&m.aside, &m.dir).is_ok())
+        .collect();
+    if back.is_empty() && restored.is_empty() {
         return Ok(());
     }
     let dirs: Vec<&Loc> = back.iter().map(|&i| &moves[i].dir).collect();
@@ -671,7 +682,7 @@ fn put_back(
     let mut asides: Vec<&Loc> = back.iter().map(|&i| &moves[i].aside).collect();
     services_down(&asides, back_in);
     if scanned {
-        asides.extend(next.live.iter().map(|&i| &next.moves[i].aside));
+        asides.extend(restored.iter().map(|m| &m.aside));
     }
     if let Err(Error::Fatal { msg, .. }) = Exiting::tell(&asides).and_then(|e| e.wait(back_in)) {
         crate::diag::warn(msg);

@@ -213,8 +213,9 @@ fn a_killed_upgrade_is_finished_by_the_next_one() {
     let (t, svc) = setup();
     for (i, delay_ms) in (0u64..=120).step_by(4).enumerate() {
         set_template(&t, &svc, &format!("{}", i + 2), true);
+        // -p 1 stages each instance during the wait for the one before.
         let mut child = ours("s6-instance-upgrade")
-            .args(["-p", "2"])
+            .args(["-p", if i % 2 == 0 { "1" } else { "2" }])
             .arg(&svc)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

@@ -44,9 +44,8 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
     service.check_live()?;
     // A batch's new supervisors start while the old ones still run: only
     // as many at a time as the nested scanner has room for, and none if
-    // it is full, said at once rather than waited for. The next batch is
-    // staged during the wait for one only where there is room for both.
-    let mut ahead = true;
+    // it is full, said at once rather than waited for.
+    let mut room_for_two = true;
     if let Some(room) = service.capacity()? {
         let used = room.services(service.instance_names()?.len());
         let free = room.max.saturating_sub(used) / room.per_instance;
@@ -54,8 +53,13 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             return Err(room.refuse("upgrade", used + room.per_instance));
         }
         parallel = parallel.min(free);
-        ahead = 2 * parallel <= free;
+        room_for_two = 2 * parallel <= free;
     }
+    // A batch of one is staged during the wait for the one before, where
+    // the scanner has room for both: the scanner's work is then most of
+    // a move. A larger batch's own starts are, and a staged batch's
+    // would only compete with them for the processors.
+    let ahead = parallel == 1 && room_for_two;
     let names: Vec<&OsStr> = names.iter().map(|n| n.as_os_str()).collect();
     let timeout = (timeout > 0).then(|| Duration::from_millis(u64::from(timeout)));
     let min_up = Duration::from_millis(u64::from(min_up));
