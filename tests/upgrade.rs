@@ -162,17 +162,10 @@ fn a_killed_put_back_is_finished_by_the_next_one() {
         write_script(&broken.join("run"), &format!("{EL}/exit 1"));
         let out = run(ours("s6-instance-template").arg(&svc).arg(&broken));
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        let mut child = ours("s6-instance-upgrade")
-            .args(["-t", "5000"])
-            .arg(&svc)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-        let _ = child.wait();
+        kill_after(
+            ours("s6-instance-upgrade").args(["-t", "5000"]).arg(&svc),
+            Duration::from_millis(delay_ms),
+        );
         for name in ["a", "b", "c", "d", "e"] {
             assert!(svc.join("instances").join(name).join("run").is_file(), "{name}");
         }
@@ -214,17 +207,11 @@ fn a_killed_upgrade_is_finished_by_the_next_one() {
     for (i, delay_ms) in (0u64..=120).step_by(4).enumerate() {
         set_template(&t, &svc, &format!("{}", i + 2), true);
         // -p 1 stages each instance during the wait for the one before.
-        let mut child = ours("s6-instance-upgrade")
-            .args(["-p", if i % 2 == 0 { "1" } else { "2" }])
-            .arg(&svc)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-        let _ = child.wait();
+        let parallel = if i % 2 == 0 { "1" } else { "2" };
+        kill_after(
+            ours("s6-instance-upgrade").args(["-p", parallel]).arg(&svc),
+            Duration::from_millis(delay_ms),
+        );
         // Whatever the moment: every instance is whole, on one copy.
         for name in ["a", "b", "c", "d", "e"] {
             let v = version(&svc, name);
