@@ -91,6 +91,11 @@ install: all
 	      -e '/^[^#]/s#\(^\|[ {]\)\(s6i-[a-z-]*\|s6-instance-[a-z]*\)\( \|$$\)#\1$(BINDIR)/\2\3#g' \
 	      "$$f" > $(DESTDIR)$(EXAMPLEDIR)/$${f#examples/} || exit 1; \
 	done
+	# s6-rc's oneshots (execline command lines, no #!): ours by absolute path.
+	for f in examples/s6-rc/source/*/up examples/s6-rc/source/*/down; do \
+	  sed -e '/^[^#]/s#\(^\|[ {]\)\(s6i-[a-z-]*\|s6-instance-[a-z]*\)\( \|$$\)#\1$(BINDIR)/\2\3#g' \
+	      "$$f" > $(DESTDIR)$(EXAMPLEDIR)/$${f#examples/} || exit 1; \
+	done
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
 	for m in man/*.7; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/ || true; done
