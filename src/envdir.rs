@@ -233,15 +233,20 @@ fn current_at(dfd: BorrowedFd, which: &str) -> Result<Result<Option<Env>, Option
 }
 
 /// Whether the instance at `dir` needs its values changed to be `own`
-/// over `defaults`. With an `instance-env/`, that alone is compared
-/// with `own`, names and contents byte for byte: `env/` may hold other
-/// defaults (a new template's, copied in by s6-rc-update) without the
-/// instance's values being any other. Without one (an instance made by
+/// over `defaults`. With an `instance-env/`, that is compared with
+/// `own`, names and contents byte for byte; and `env/` must be what we
+/// write (`own` over `defaults`) or the template's own `env/` (what a
+/// template copy puts there: s6-rc-update's, which runs on the
+/// instance's own values all the same). So new defaults that
+/// s6-rc-update copied in change nothing, and an `env/` with other
+/// defaults than the template's (an upgrade carried the old one over)
+/// is made anew. Without an `instance-env/` (an instance made by
 /// create, or synced before `instance-env/` was), own values make it
 /// changed; none, and `env/` is compared with the defaults. No `env/`
-/// differs from any wanted one but the empty one (a template without
-/// `env/`, an instance without variables): an instance made before its
-/// set was managed is not restarted only to get an empty directory.
+/// is an empty one: it differs from any wanted one but the empty one (a
+/// template without `env/`, an instance without variables), so that an
+/// instance made before its set was managed is not restarted only to
+/// get an empty directory.
 pub fn differs(dir: &Loc, defaults: &Env, own: &Env) -> Result<bool, Error> {
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
     // Some(Some(env)): a plain envdir; Some(None): something else, which
@@ -258,16 +263,19 @@ pub fn differs(dir: &Loc, defaults: &Env, own: &Env) -> Result<bool, Error> {
             }
         })
     };
-    if let Some(now) = read(OWN)? {
-        return Ok(now.as_ref() != Some(own));
+    let env_now = |wanted: &[&Env]| -> Result<bool, Error> {
+        Ok(match read(ENV)? {
+            Some(Some(now)) => !wanted.contains(&&now),
+            Some(None) => true,
+            None => !wanted.iter().any(|w| w.is_empty()),
+        })
+    };
+    match read(OWN)? {
+        Some(Some(now)) if now == *own => env_now(&[&overlay(defaults, own.clone()), defaults]),
+        Some(_) => Ok(true),
+        None if !own.is_empty() => Ok(true),
+        None => env_now(&[defaults]),
     }
-    if !own.is_empty() {
-        return Ok(true);
-    }
-    Ok(match read(ENV)? {
-        Some(now) => now.as_ref() != Some(defaults),
-        None => !defaults.is_empty(),
-    })
 }
 
 /// The mark of an instance whose new `env/` its service has not been
@@ -380,7 +388,14 @@ pub fn install(dir: &Loc, defaults: &Env, own: &Env) -> Result<(), Error> {
     begin_for(dir).map_err(|e| Error::sys("write", &dir.join(ENV), e))?;
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
     let owner = fstat(&dfd).map_err(|e| Error::sys("open", dir, e))?;
-    install_at(dfd.as_fd(), &instances_of(dir), (owner.st_uid, owner.st_gid), dir, defaults, own)
+    install_at(
+        dfd.as_fd(),
+        &instances_of(dir),
+        (owner.st_uid, owner.st_gid),
+        dir,
+        defaults,
+        own,
+    )
 }
 
 /// `install` into a copy that s6i-clone keeps private until s6i-link
@@ -596,6 +611,10 @@ mod tests {
         assert!(!dir.join("env/A").exists());
         assert_eq!(std::fs::read(dir.join("instance-env/B")).unwrap(), b"2\n");
         assert!(!dir.join("instance-env/C").exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!((mode(&dir.join("env")), mode(&dir.join("env/B"))), (0o755, 0o644));
+        assert_eq!(mode(&dir.join("instance-env")), 0o755);
         // New defaults copied over env/ (as s6-rc-update does): the
         // instance's own values are still the wanted ones.
         std::fs::remove_dir_all(dir.join("env")).unwrap();
@@ -605,6 +624,11 @@ mod tests {
         assert!(!differs(&at, &new_defaults, &env).unwrap());
         let other: Env = [(OsString::from("B"), b"5\n".to_vec())].into_iter().collect();
         assert!(differs(&at, &new_defaults, &other).unwrap());
+        // Old defaults beside the own values (an upgrade carried env/
+        // over): made anew.
+        std::fs::write(dir.join("env/C"), b"3\n").unwrap();
+        std::fs::write(dir.join("env/B"), b"2\n").unwrap();
+        assert!(differs(&at, &new_defaults, &env).unwrap());
         assert_eq!(std::fs::read(dir.join(crate::manifest::NAME)).unwrap(), b"run\0");
         let hidden: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
@@ -612,8 +636,5 @@ mod tests {
             .filter(|e| e.file_name().as_bytes().starts_with(b".s6i-env"))
             .collect();
         assert!(hidden.is_empty());
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
-        assert_eq!((mode(&dir.join("env")), mode(&dir.join("env/B"))), (0o755, 0o644));
     }
 }
