@@ -273,7 +273,12 @@ pub fn differs(dir: &Loc, defaults: &Env, own: &Env) -> Result<bool, Error> {
     match read(OWN)? {
         Some(Some(now)) if now == *own => env_now(&[&overlay(defaults, own.clone()), defaults]),
         Some(_) => Ok(true),
-        None if !own.is_empty() => Ok(true),
+        None if !own.is_empty() => {
+            // Changed whatever env/ holds; read all the same, so that a
+            // file there that is not read (over VALUE_MAX) is said.
+            env_now(&[])?;
+            Ok(true)
+        }
         None => env_now(&[defaults]),
     }
 }
