@@ -34,6 +34,21 @@ fn s6rc_bindir() -> Option<PathBuf> {
         eprintln!("skipped: s6-rc not built: {}", why.trim());
         return None;
     }
+    // Debian 12's libs6 (2.11), which s6-rc is built against, reads the
+    // status record as 35 bytes; s6 2.13 writes 43 (the pgid before the
+    // wait status and flags). s6-rc-update, keeping an instanced
+    // longrun, asks each instance's supervisor whether it is wanted up
+    // before it holds it down for the copy, gets a wrong answer, never
+    // lets it go: every instance is left wanted down, with a down file.
+    // 2.14 and later write 35 bytes again.
+    if release().status_size() != 35 {
+        eprintln!(
+            "skipped: s6-rc 0.5.4.1 is built against Debian 12's libs6 2.11, which misreads s6 {}'s {}-byte status records (s6-rc-update leaves every instance down)",
+            std::env::var("S6I_S6_VERSION").unwrap_or_default(),
+            release().status_size()
+        );
+        return None;
+    }
     Some(dir)
 }
 
