@@ -34,6 +34,11 @@ fn s6rc_bindir() -> Option<PathBuf> {
         eprintln!("skipped: s6-rc not built: {}", why.trim());
         return None;
     }
+    Some(dir)
+}
+
+/// Whether s6-rc-update can run here; if not, the reason is printed.
+fn update_works() -> bool {
     // Debian 12's libs6 (2.11), which s6-rc is built against, reads the
     // status record as 35 bytes; s6 2.13 writes 43 (the pgid before the
     // wait status and flags). s6-rc-update, keeping an instanced
@@ -47,15 +52,16 @@ fn s6rc_bindir() -> Option<PathBuf> {
             std::env::var("S6I_S6_VERSION").unwrap_or_default(),
             release().status_size()
         );
-        return None;
+        return false;
     }
-    Some(dir)
+    true
 }
 
 /// A private s6-rc world: a scan directory with its s6-svscan, and a
 /// live directory once `init` ran. PATH: s6-rc's programs first
-/// (s6-rc-update runs `s6-rc` by name), then ours, then execline's and
-/// s6's; the scanner hands it to the oneshots it runs.
+/// (s6-rc-update runs `s6-rc` by name), then execline's and s6's, not
+/// ours: the scanner hands it to the oneshots it runs, which are the
+/// installed examples, reaching ours by absolute path.
 struct Rc {
     dir: tempfile::TempDir,
     bin: PathBuf,
@@ -63,6 +69,14 @@ struct Rc {
 }
 
 impl Rc {
+    /// One for a test that runs s6-rc-update (see `update_works`).
+    fn for_update() -> Option<Rc> {
+        if s6rc_bindir().is_none() || !update_works() {
+            return None;
+        }
+        Rc::new()
+    }
+
     fn new() -> Option<Rc> {
         let bin = s6rc_bindir()?;
         let dir = tempfile::Builder::new().prefix("s6i-s6rc.").tempdir().unwrap();
@@ -89,11 +103,7 @@ impl Rc {
     }
 
     fn path_var(&self) -> String {
-        format!(
-            "{}:{}:/usr/lib/execline/bin:/usr/bin:/bin",
-            self.bin.display(),
-            bindir().display()
-        )
+        format!("{}:/usr/lib/execline/bin:/usr/bin:/bin", self.bin.display())
     }
 
     fn start_scanner(&mut self) {
@@ -513,7 +523,7 @@ fn s6rc_down_then_up_brings_the_instances_back_supervised() {
 /// run still sees its own port; sync plans nothing.
 #[test]
 fn own_values_survive_an_update_that_keeps_the_longrun() {
-    let Some(rc) = Rc::new() else { return };
+    let Some(rc) = Rc::for_update() else { return };
     let tpl = rc.path().join("tpl");
     port_template(&tpl, "8000");
     let src = rc.path().join("src");
@@ -565,12 +575,19 @@ fn own_values_survive_an_update_that_keeps_the_longrun() {
     assert_eq!(seen(&sv, "a"), "a 8011");
 }
 
-/// Copy examples/s6-rc's source definition NAME into `src`, its paths
-/// changed to this world's: the live directory and the set file.
+/// Copy examples/s6-rc's source definition NAME, as `make install` put
+/// it (our commands named by absolute path), into `src`, its paths
+/// changed to this world's: the live directory, the set file, the
+/// consoles.
 fn example_source(rc: &Rc, name: &str, src: &Path, set: &Path, active: &Path) {
-    let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/s6-rc/source")
+    let from = bindir()
+        .parent()
+        .unwrap()
+        .join("share/doc/s6-instance-steps/examples/s6-rc/source")
         .join(name);
+    let up = std::fs::read_to_string(from.join("up")).unwrap();
+    let sync = format!("{}/s6-instance-sync ", bindir().display());
+    assert!(up.contains(&sync), "the installed {name}/up does not run {sync}: {up}");
     let to = src.join(name);
     std::fs::create_dir_all(to.join("dependencies.d")).unwrap();
     for entry in std::fs::read_dir(&from).unwrap().flatten() {
@@ -611,7 +628,7 @@ fn boot_shape(rc: &Rc, set: &Path) -> PathBuf {
 /// each with its own port.
 #[test]
 fn own_values_survive_an_update_that_restarts_the_longrun() {
-    let Some(rc) = Rc::new() else { return };
+    let Some(rc) = Rc::for_update() else { return };
     let set = rc.path().join("sets/web");
     std::fs::create_dir_all(set.parent().unwrap()).unwrap();
     std::fs::copy(examples_s6rc().join("sets/web"), &set).unwrap();
