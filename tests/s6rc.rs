@@ -450,6 +450,51 @@ fn every_command_on_the_live_service_beside_s6s_own() {
         [seen(&sv, "a"), seen(&sv, "b"), seen(&sv, "c")],
         ["a 8001", "b 8002", "c 8000"]
     );
+    // watch, streaming: the state of each, then a line per change, an
+    // instance of s6's create included; stopped by its pid.
+    let mut w = ours("s6-instance-watch")
+        .arg(&sv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = w.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut until = |want: &str| {
+        let mut got = Vec::new();
+        let end = std::time::Instant::now() + Duration::from_secs(15);
+        while let Ok(l) = rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now())) {
+            let hit = l == want || l.starts_with(&format!("{want} "));
+            got.push(l);
+            if hit {
+                return got;
+            }
+        }
+        panic!("watch: no line {want:?}: {got:?}");
+    };
+    for n in ["a up", "b up", "c up"] {
+        until(n);
+    }
+    let out = run(reference("s6-instance-create").arg(&sv).arg("w"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    until("w created");
+    until("w up");
+    assert_eq!(code(&run(ours("s6-instance-delete").arg(&sv).arg("w"))), 0);
+    until("w deleted");
+    let _ = kill(Pid::from_raw(w.id() as i32), Signal::SIGTERM);
+    assert!(
+        ended_within(w, Duration::from_secs(10)).is_some(),
+        "watch did not end on SIGTERM"
+    );
     // watch -U: the whole set is up and ready.
     let out = run(ours("s6-instance-watch").args(["-U", "-t", "10000"]).arg(&sv));
     assert_eq!(code(&out), 0, "watch: {}", stderr(&out));
