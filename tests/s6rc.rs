@@ -469,7 +469,7 @@ fn every_command_on_the_live_service_beside_s6s_own() {
             }
         }
     });
-    let mut until = |want: &str| {
+    let until = |want: &str| {
         let mut got = Vec::new();
         let end = std::time::Instant::now() + Duration::from_secs(15);
         while let Ok(l) = rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now())) {
