@@ -425,22 +425,56 @@ fn install_at(
     sweep_at(dfd, instances);
     // env/ first, instance-env/ last (see the top of this file).
     for (which, env) in [(ENV, &overlay(defaults, own.clone())), (OWN, own)] {
-        let target = dir.join(which);
-        let tmp = hidden_name();
-        let built = build(dfd, &tmp, env, owner);
-        let failed = |e: Errno| {
-            let _ = crate::copy::remove_at(dfd, &tmp);
-            Error::sys("write", &target, e)
-        };
-        built.map_err(failed)?;
-        // The instance's env/ is its own now, not the template's: an
-        // upgrade carries it over whole (see upgrade::keep_own_state).
-        disown_in_manifest(dfd).map_err(failed)?;
-        swap(dfd, &tmp, which).map_err(failed)?;
-        // The old one is now under the hidden name.
-        crate::copy::remove_at(dfd, &tmp).map_err(|e| Error::sys("remove the old", &target, e))?;
+        put(dfd, owner, which, env).map_err(|(verb, e)| Error::sys(verb, &dir.join(which), e))?;
     }
     Ok(())
+}
+
+/// Swap `env` in whole as the directory `which` of the instance open at
+/// `dfd`; on failure, what could not be done and why.
+fn put(dfd: BorrowedFd, owner: (u32, u32), which: &str, env: &Env) -> Result<(), (&'static str, Errno)> {
+    let tmp = hidden_name();
+    let built = build(dfd, &tmp, env, owner);
+    let failed = |e: Errno| {
+        let _ = crate::copy::remove_at(dfd, &tmp);
+        ("write", e)
+    };
+    built.map_err(failed)?;
+    // The instance's env/ is its own now, not the template's: an upgrade
+    // carries it over whole (see upgrade::keep_own_state).
+    disown_in_manifest(dfd).map_err(failed)?;
+    swap(dfd, &tmp, which).map_err(failed)?;
+    // The old one is now under the hidden name.
+    crate::copy::remove_at(dfd, &tmp).map_err(|e| ("remove the old", e))
+}
+
+/// For s6-instance-upgrade, once the new copy at `new` holds the new
+/// template's files: when the old copy at `old` keeps its own values
+/// apart (a plain `instance-env/`), the new copy's `env/` becomes the
+/// new template's defaults (its `env/` as copied, or none) with those
+/// values over them, and its `instance-env/` those values; true. False,
+/// with nothing done, when the old copy has no such `instance-env/`:
+/// its `env/` is the instance's whole, to carry over as it is.
+pub fn renew_defaults(old: &Loc, new: &Loc) -> Result<bool, Errno> {
+    let own = match read_dir(&old.join(OWN)) {
+        Ok(Found::Env(own)) => own,
+        Ok(_) | Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let defaults = match read_dir(&new.join(ENV)) {
+        Ok(Found::Env(defaults)) => defaults,
+        Err(Errno::ENOENT) => Env::new(),
+        Ok(_) | Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    begin_for(new)?;
+    let dfd = open_instance(new)?;
+    let st = fstat(&dfd)?;
+    sweep_at(dfd.as_fd(), &instances_of(new));
+    for (which, env) in [(ENV, &overlay(&defaults, own.clone())), (OWN, &own)] {
+        put(dfd.as_fd(), (st.st_uid, st.st_gid), which, env).map_err(|(_, e)| e)?;
+    }
+    Ok(true)
 }
 
 fn hidden_name() -> OsString {
@@ -596,6 +630,29 @@ mod tests {
         for bad in [&b"A"[..], b"=x", b"a/b=x", b"..=x", b"A=x\0y"] {
             assert!(parse_var(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn renew_defaults_puts_the_new_template_under_the_own_values() {
+        let t = tempfile::tempdir().unwrap();
+        let (old, new) = (t.path().join("old"), t.path().join("new"));
+        for d in [old.join("env"), old.join("instance-env"), new.join("env")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(old.join("env/PORT"), b"8001\n").unwrap();
+        std::fs::write(old.join("env/HOST"), b"old\n").unwrap();
+        std::fs::write(old.join("instance-env/PORT"), b"8001\n").unwrap();
+        std::fs::write(new.join("env/PORT"), b"9000\n").unwrap();
+        std::fs::write(new.join("env/HOST"), b"new\n").unwrap();
+        assert!(renew_defaults(&Loc::at(&old), &Loc::at(&new)).unwrap());
+        assert_eq!(std::fs::read(new.join("env/PORT")).unwrap(), b"8001\n");
+        assert_eq!(std::fs::read(new.join("env/HOST")).unwrap(), b"new\n");
+        assert_eq!(std::fs::read(new.join("instance-env/PORT")).unwrap(), b"8001\n");
+        // Without instance-env/, nothing is done: env/ goes over whole.
+        std::fs::remove_dir_all(old.join("instance-env")).unwrap();
+        let before = std::fs::read(new.join("env/HOST")).unwrap();
+        assert!(!renew_defaults(&Loc::at(&old), &Loc::at(&new)).unwrap());
+        assert_eq!(std::fs::read(new.join("env/HOST")).unwrap(), before);
     }
 
     #[test]
