@@ -262,8 +262,9 @@ fn make_source(src: &Path, template: &Path, opts: &[&str]) {
 }
 
 /// A template whose run writes `NAME PORT` (the defaults of env/, then
-/// the instance's own instance-env/) into `running`, then says it is
-/// ready and sleeps: what each run saw is on disk.
+/// the instance's own instance-env/) into `running`, says `NAME
+/// listening on PORT` on its output, then says it is ready and sleeps:
+/// what each run saw is on disk.
 fn port_template(dir: &Path, port: &str) {
     std::fs::create_dir_all(dir.join("env")).unwrap();
     std::fs::write(dir.join("env/PORT"), format!("{port}\n")).unwrap();
@@ -275,6 +276,7 @@ fn port_template(dir: &Path, port: &str) {
          importas -i PORT PORT\n\
          foreground { redirfd -w 1 running.new echo ${1} ${PORT} }\n\
          foreground { mv -f running.new running }\n\
+         foreground { echo ${1} listening on ${PORT} }\n\
          foreground { fdmove 1 3 echo }\n\
          fdclose 3\n\
          sleep 3600",
@@ -389,14 +391,19 @@ fn the_makers_r_output_compiles_and_runs_with_and_without_a_logger() {
         assert_eq!(code(&out), 0, "{s}: create: {}", stderr(&out));
         assert_eq!(seen(&sv, "x"), "x 8000");
     }
-    // The loggers run, and what the nested scanners say reaches them.
-    for (s, log) in [("logged-log", "l1"), ("piped-log", "l2")] {
-        assert!(supervised(&rc.sv(s)), "{s} not supervised");
-        let out = run(ours("s6-instance-delete")
-            .arg(rc.sv(if s == "logged-log" { "logged" } else { "piped" }))
-            .arg("x"));
+    // The loggers run, and what the instances say reaches them through
+    // the nested scanner's output.
+    for (s, log) in [("logged", "l1"), ("piped", "l2")] {
+        assert!(supervised(&rc.sv(&format!("{s}-log"))), "{s}-log not supervised");
+        let current = logs.join(log).join("current");
+        assert!(
+            wait_until(Duration::from_secs(10), || std::fs::read_to_string(&current)
+                .is_ok_and(|c| c.contains("x listening on 8000"))),
+            "{log}: the instance's line never came: {:?}",
+            std::fs::read_to_string(&current)
+        );
+        let out = run(ours("s6-instance-delete").arg(rc.sv(s)).arg("x"));
         assert_eq!(code(&out), 0, "delete: {}", stderr(&out));
-        assert!(logs.join(log).join("current").exists(), "{log}: no current");
     }
 }
 
