@@ -66,7 +66,7 @@ STEPS := s6i-args s6i-ensure s6i-clone s6i-env s6i-link s6i-wait-supervise s6i-u
 SCRIPTS := s6-instance-create s6-instance-delete s6-instance-list s6-instance-control s6-instance-status s6-instance-maker s6-instance-summary s6-instance-sync s6-instance-template s6-instance-upgrade s6-instance-watch
 CHECK_PREFIX := $(CARGO_TARGET_DIR)/check
 
-.PHONY: all install uninstall deb check deps-check check-deb check-s6-versions lint-man lint-fmt bench fuzz deps demo clean version
+.PHONY: all install uninstall deb check deps-check s6rc check-deb check-s6-versions lint-man lint-fmt bench fuzz deps demo clean version
 
 all:
 	$(CARGO) build --release --locked
@@ -89,6 +89,11 @@ install: all
 	for f in examples/*; do [ -f "$$f" ] || continue; \
 	  sed -e '1s|^#![^ ]*|#!$(EXECLINEB)|' \
 	      -e '/^[^#]/s#\(^\|[ {]\)\(s6i-[a-z-]*\|s6-instance-[a-z]*\)\( \|$$\)#\1$(BINDIR)/\2\3#g' \
+	      "$$f" > $(DESTDIR)$(EXAMPLEDIR)/$${f#examples/} || exit 1; \
+	done
+	# s6-rc's oneshots (execline command lines, no #!): ours by absolute path.
+	for f in examples/s6-rc/source/*/up examples/s6-rc/source/*/down; do \
+	  sed -e '/^[^#]/s#\(^\|[ {]\)\(s6i-[a-z-]*\|s6-instance-[a-z]*\)\( \|$$\)#\1$(BINDIR)/\2\3#g' \
 	      "$$f" > $(DESTDIR)$(EXAMPLEDIR)/$${f#examples/} || exit 1; \
 	done
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
@@ -119,6 +124,44 @@ uninstall:
 	  done; \
 	done
 
+# s6-rc, for tests/s6rc.rs only (never installed nor shipped): built
+# once from the vendored release into S6RC_DIR, against Debian's
+# skalibs-dev, libs6-dev and libexecline-dev (deps-check installs them
+# as root). Where it cannot be built (no tarball, no -dev packages, not
+# root to install them), S6RC_DIR/unavailable says why and the s6-rc
+# tests say they are skipped with that reason; with S6RC_REQUIRED=1
+# (.ci/run) that is an error instead. Outside CARGO_TARGET_DIR, so that
+# check-s6-versions finds the one `make check` built before it.
+S6RC_VERSION := 0.5.4.1
+S6RC_TARBALL ?= $(abspath $(CURDIR)/../shared/vendor/s6-rc-$(S6RC_VERSION).tar.gz)
+S6RC_DIR ?= $(CURDIR)/target/s6-rc
+S6RC_REQUIRED ?=
+S6RC_MULTIARCH := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null)
+S6RC_SYSDEPS ?= /usr/lib/$(S6RC_MULTIARCH)/skalibs/sysdeps
+# Headers: Debian puts them below /usr/include/MULTIARCH.
+S6RC_HEADERS_OK = for h in skalibs/skalibs.h s6/s6.h execline/execline.h; do \
+  [ -f /usr/include/$$h ] || [ -f /usr/include/$(S6RC_MULTIARCH)/$$h ] || exit 1; done
+
+s6rc: $(S6RC_DIR)/bin/s6-rc-update
+
+$(S6RC_DIR)/bin/s6-rc-update:
+	@rm -f $(S6RC_DIR)/unavailable
+	@why=; \
+	if [ ! -f "$(S6RC_TARBALL)" ]; then why="$(S6RC_TARBALL) not found"; \
+	elif [ ! -f "$(S6RC_SYSDEPS)/sysdeps" ] || ! ( $(S6RC_HEADERS_OK) ); then \
+	  why="skalibs-dev, libs6-dev or libexecline-dev not installed (no $(S6RC_SYSDEPS)/sysdeps or headers of skalibs, s6, execline)"; fi; \
+	if [ -n "$$why" ]; then \
+	  if [ -n "$(S6RC_REQUIRED)" ]; then echo "make s6rc: $$why" >&2; exit 1; fi; \
+	  echo "make s6rc: not built: $$why; the s6-rc tests will be skipped" >&2; \
+	  mkdir -p $(S6RC_DIR) && echo "$$why" > $(S6RC_DIR)/unavailable; exit 0; fi; \
+	rm -rf $(S6RC_DIR)/src $(S6RC_DIR)/bin && mkdir -p $(S6RC_DIR)/src && \
+	tar -xzf "$(S6RC_TARBALL)" -C $(S6RC_DIR)/src && \
+	cd $(S6RC_DIR)/src/s6-rc-$(S6RC_VERSION) && \
+	./configure --prefix=$(S6RC_DIR) --with-sysdeps=$(S6RC_SYSDEPS) >$(S6RC_DIR)/build.log 2>&1 && \
+	$(MAKE) -j2 >>$(S6RC_DIR)/build.log 2>&1 && $(MAKE) install >>$(S6RC_DIR)/build.log 2>&1 || \
+	{ echo "make s6rc: the build failed, see $(S6RC_DIR)/build.log" >&2; tail -n 20 $(S6RC_DIR)/build.log >&2; \
+	  rm -rf $(S6RC_DIR)/bin; exit 1; }
+
 # s6 and execline from Debian, when they are missing.
 deps:
 	@if ! command -v s6-svscan >/dev/null 2>&1 || \
@@ -129,12 +172,19 @@ deps:
 	fi
 
 # The tests also lint the man pages (mandoc) and run the Ansible
-# playbook of examples/ansible (ansible-playbook).
+# playbook of examples/ansible (ansible-playbook); s6-rc is built for
+# them against skalibs-dev, libs6-dev and libexecline-dev (see s6rc:
+# without them, and not root, its tests are skipped, saying so).
 deps-check: deps
 	@if ! command -v mandoc >/dev/null 2>&1 || ! command -v ansible-playbook >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mandoc ansible-core; \
 	  else echo "please install mandoc and ansible-core (ansible-playbook)" >&2; exit 1; fi; \
+	fi
+	@if [ ! -f "$(S6RC_SYSDEPS)/sysdeps" ] || ! ( $(S6RC_HEADERS_OK) ); then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y skalibs-dev libs6-dev libexecline-dev; \
+	  else echo "deps-check: skalibs-dev, libs6-dev, libexecline-dev not installed (not root): the s6-rc tests will be skipped" >&2; fi; \
 	fi
 
 # The Debian package, into target/deb: what install puts below /usr
@@ -191,9 +241,9 @@ check-deb: deb
 # The tests run the release programs installed here; they need no
 # optimised build of their own. The steps have a C main (no test harness):
 # the library and the integration tests are what runs.
-check: deps-check lint-man lint-fmt
+check: deps-check lint-man lint-fmt s6rc
 	$(MAKE) install PREFIX=$(CHECK_PREFIX) DESTDIR=
-	S6I_BINDIR=$(CHECK_PREFIX)/bin $(CARGO) test --locked --no-fail-fast --lib --test '*'
+	S6I_BINDIR=$(CHECK_PREFIX)/bin S6I_S6RC_BINDIR=$(S6RC_DIR)/bin $(CARGO) test --locked --no-fail-fast --lib --test '*'
 
 # The whole suite again against s6 2.13 (Debian 13) and the latest s6
 # (Debian unstable), each overlaid on /usr in a private mount namespace:

@@ -190,20 +190,25 @@ pub fn is_kept(service: &Service, name: &OsStr) -> bool {
 
 /// Give the copy of NAME that awaits its link here (see `is_kept`) its
 /// `env/` (see envdir::install_kept): false when there is none.
-pub fn install_env(service: &Service, name: &OsStr, env: &crate::envdir::Env) -> Result<bool, Error> {
+pub fn install_env(
+    service: &Service,
+    name: &OsStr,
+    defaults: &crate::envdir::Env,
+    own: &crate::envdir::Env,
+) -> Result<bool, Error> {
     let dir = service.instance_dir(name);
     let Some(k) = kept_private(service, name) else {
         if !is_kept(service, name) {
             return Ok(false);
         }
-        crate::envdir::install(&dir, env)?;
+        crate::envdir::install(&dir, defaults, own)?;
         return Ok(true);
     };
     let copy = k.reopen(&service.instances()).map_err(|e| match e {
         copy::SWAPPED => swapped(&service.instances().join(&k.hidden)),
         e => Error::sys("open", &dir, e),
     })?;
-    crate::envdir::install_kept(&copy, &dir, env)?;
+    crate::envdir::install_kept(&copy, &dir, defaults, own)?;
     Ok(true)
 }
 

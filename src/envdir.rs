@@ -1,19 +1,36 @@
-//! An instance's managed environment: `SV/instances/NAME/env/`, an
-//! envdir as `s6-envdir` reads it (one file per variable), made from the
-//! template's own `env/` (defaults for every instance) with the
-//! instance's variables added or replacing. What sync (`-f`, `-E`,
-//! stdin) and s6i-env share: compute it, compare it with what is there,
-//! and swap a new one in whole.
+//! An instance's managed environment, two envdirs as `s6-envdir` reads
+//! them (one file per variable) in `SV/instances/NAME/`:
 //!
-//! The swap: the new `env/` is written under a hidden name in the
+//! - `instance-env/`: the instance's own variables, those its set line
+//!   (or s6i-env's block) gave it, and nothing else. No copy of a
+//!   template ever writes that name: not ours, not s6's, not
+//!   s6-rc-update's, which replaces `env/` (and every other name of a
+//!   service directory) in each instance with the new template's while
+//!   the instanced service runs on. It is what says which values are the
+//!   instance's.
+//! - `env/`: the template's own `env/` (defaults for every instance) with
+//!   the instance's variables added or replacing, for templates that
+//!   read `env/` alone (made before `instance-env/` was).
+//!
+//! A template's run reads both, defaults first: `s6-envdir env
+//! s6-envdir -I instance-env prog...`; after s6-rc-update has put new
+//! defaults in `env/`, the instance still runs on its own values.
+//! What sync (`-f`, `-E`, stdin) and s6i-env share: compute them,
+//! compare the instance's own values with what is there, and swap new
+//! ones in whole.
+//!
+//! Each swap: the new directory is written under a hidden name in the
 //! instance directory (`.s6i-env:PID:RANDOM`), root's alone (0700) until
 //! complete, its files 0644; then it gets mode 0755 and the owner of the
 //! instance directory (on its descriptor), and is exchanged with `env/`
-//! (renameat2 RENAME_EXCHANGE; a plain rename when there is no `env/`).
+//! (renameat2 RENAME_EXCHANGE; a plain rename when there is none).
 //! The old one, now under the hidden name, is removed. A reader sees the
-//! old `env/` or the new one, never half of either. A chain killed
-//! midway leaves only the hidden directory, which the next sync or
-//! s6i-env on that instance removes (its pid is dead).
+//! old directory or the new one, never half of either. `env/` is swapped
+//! first, `instance-env/` last: a chain killed between the two leaves
+//! the old own values, which differ from the wanted ones, so the next
+//! sync does both again. A chain killed midway leaves only the hidden
+//! directory, which the next sync or s6i-env on that instance removes
+//! (its pid is dead).
 //!
 //! Everything below the instance directory is reached from a descriptor
 //! of it, opened without following a link: the instance's user owns it
@@ -41,8 +58,12 @@ pub const VALUE_MAX: usize = 64 * 1024;
 /// Variables: the file name (the key) and the file's whole contents.
 pub type Env = BTreeMap<OsString, Vec<u8>>;
 
-/// The name of the managed envdir in an instance directory.
+/// The name of the managed envdir in an instance directory (defaults
+/// and own values merged).
 pub const ENV: &str = "env";
+/// The name of the envdir of the instance's own values alone, which no
+/// template copy overwrites (see the top of this file).
+pub const OWN: &str = "instance-env";
 /// The tag of the hidden directory a swap builds (`.s6i-env:PID:RANDOM`).
 const TAG: &str = "env";
 
@@ -189,10 +210,10 @@ fn open_instance(dir: &Loc) -> Result<OwnedFd, Errno> {
 /// A concurrent sync may swap `env/` out and empty it while it is read:
 /// a file listed and then gone is that, and `env/` is opened again, a
 /// few times (each swap leaves a whole new one in its place).
-fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, Option<OsString>>, Errno> {
+fn current_at(dfd: BorrowedFd, which: &str) -> Result<Result<Option<Env>, Option<OsString>>, Errno> {
     let mut tries = 8;
     loop {
-        let found = match openat(dfd, ENV, DIR_FLAGS, Mode::empty()) {
+        let found = match openat(dfd, which, DIR_FLAGS, Mode::empty()) {
             Ok(d) => read_at(d),
             Err(Errno::ENOENT) => return Ok(Ok(None)),
             Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(Err(None)),
@@ -211,24 +232,55 @@ fn current_at(dfd: BorrowedFd) -> Result<Result<Option<Env>, Option<OsString>>, 
     }
 }
 
-/// Whether the instance at `dir` needs its `env/` changed to be `env`:
-/// names and contents compared byte for byte. No `env/` differs from
-/// any wanted one but the empty one (a template without `env/`, an
-/// instance without variables): an instance made before its set was
-/// managed is not restarted only to get an empty directory.
-pub fn differs(dir: &Loc, env: &Env) -> Result<bool, Error> {
+/// Whether the instance at `dir` needs its values changed to be `own`
+/// over `defaults`. With an `instance-env/`, that is compared with
+/// `own`, names and contents byte for byte; and `env/` must be what we
+/// write (`own` over `defaults`) or the template's own `env/` (what a
+/// template copy puts there: s6-rc-update's, which runs on the
+/// instance's own values all the same). So new defaults that
+/// s6-rc-update copied in change nothing, and an `env/` with other
+/// defaults than the template's (an upgrade carried the old one over)
+/// is made anew. Without an `instance-env/` (an instance made by
+/// create, or synced before `instance-env/` was), own values make it
+/// changed; none, and `env/` is compared with the defaults. No `env/`
+/// is an empty one: it differs from any wanted one but the empty one (a
+/// template without `env/`, an instance without variables), so that an
+/// instance made before its set was managed is not restarted only to
+/// get an empty directory.
+pub fn differs(dir: &Loc, defaults: &Env, own: &Env) -> Result<bool, Error> {
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
-    let now = current_at(dfd.as_fd()).map_err(|e| Error::sys("read", &dir.join(ENV), e))?;
-    Ok(match now {
-        Ok(Some(now)) => now != *env,
-        Ok(None) => !env.is_empty(),
-        Err(None) => true,
-        Err(Some(big)) => {
-            let msg = crate::diag::msg("not reading ").path(&dir.join(ENV).join(&big));
-            crate::diag::warn(msg.text(format!(": over {VALUE_MAX} bytes, taken as changed")));
-            true
+    // Some(Some(env)): a plain envdir; Some(None): something else, which
+    // differs from every wanted one; None: not there.
+    let read = |which: &str| -> Result<Option<Option<Env>>, Error> {
+        let now = current_at(dfd.as_fd(), which).map_err(|e| Error::sys("read", &dir.join(which), e))?;
+        Ok(match now {
+            Ok(found) => found.map(Some),
+            Err(None) => Some(None),
+            Err(Some(big)) => {
+                let msg = crate::diag::msg("not reading ").path(&dir.join(which).join(&big));
+                crate::diag::warn(msg.text(format!(": over {VALUE_MAX} bytes, taken as changed")));
+                Some(None)
+            }
+        })
+    };
+    let env_now = |wanted: &[&Env]| -> Result<bool, Error> {
+        Ok(match read(ENV)? {
+            Some(Some(now)) => !wanted.contains(&&now),
+            Some(None) => true,
+            None => !wanted.iter().any(|w| w.is_empty()),
+        })
+    };
+    match read(OWN)? {
+        Some(Some(now)) if now == *own => env_now(&[&overlay(defaults, own.clone()), defaults]),
+        Some(_) => Ok(true),
+        None if !own.is_empty() => {
+            // Changed whatever env/ holds; read all the same, so that a
+            // file there that is not read (over VALUE_MAX) is said.
+            env_now(&[])?;
+            Ok(true)
         }
-    })
+        None => env_now(&[defaults]),
+    }
 }
 
 /// The mark of an instance whose new `env/` its service has not been
@@ -298,14 +350,14 @@ pub fn sweep(dir: &Loc) {
     }
 }
 
-/// Set the `env/` of the instance at `dir` to `env` if it differs;
-/// returns whether it did.
-pub fn set(dir: &Loc, env: &Env) -> Result<bool, Error> {
+/// Give the instance at `dir` the values `own` over `defaults` if they
+/// differ (see `differs`); returns whether it did.
+pub fn set(dir: &Loc, defaults: &Env, own: &Env) -> Result<bool, Error> {
     sweep(dir);
-    if !differs(dir, env)? {
+    if !differs(dir, defaults, own)? {
         return Ok(false);
     }
-    install(dir, env)?;
+    install(dir, defaults, own)?;
     Ok(true)
 }
 
@@ -334,42 +386,95 @@ fn sweep_at(dfd: BorrowedFd, instances: &Loc) {
     }
 }
 
-/// Write `env` as the new `env/` of the instance at `dir`, and swap it
-/// in whole (see the top of this file).
-pub fn install(dir: &Loc, env: &Env) -> Result<(), Error> {
+/// Write `own` over `defaults` as the new `env/` of the instance at
+/// `dir`, and `own` as its `instance-env/`, each swapped in whole (see
+/// the top of this file).
+pub fn install(dir: &Loc, defaults: &Env, own: &Env) -> Result<(), Error> {
     begin_for(dir).map_err(|e| Error::sys("write", &dir.join(ENV), e))?;
     let dfd = open_instance(dir).map_err(|e| Error::sys("open", dir, e))?;
     let owner = fstat(&dfd).map_err(|e| Error::sys("open", dir, e))?;
-    install_at(dfd.as_fd(), &instances_of(dir), (owner.st_uid, owner.st_gid), dir, env)
+    install_at(
+        dfd.as_fd(),
+        &instances_of(dir),
+        (owner.st_uid, owner.st_gid),
+        dir,
+        defaults,
+        own,
+    )
 }
 
 /// `install` into a copy that s6i-clone keeps private until s6i-link
 /// (see copy::Kept), open at `copy`, under the `instances/` of this
 /// process's log (the copy's top is still root's: `owner` is the owner
 /// it will have). `shown` is where it will be.
-pub fn install_kept(copy: &crate::copy::Private, shown: &Loc, env: &Env) -> Result<(), Error> {
+pub fn install_kept(copy: &crate::copy::Private, shown: &Loc, defaults: &Env, own: &Env) -> Result<(), Error> {
     let instances = crate::journal::instances().unwrap_or_else(|| instances_of(shown));
     let inside = copy.inside().map_err(|e| Error::sys("open", shown, e))?;
     let dfd = open_instance(&inside).map_err(|e| Error::sys("open", shown, e))?;
-    install_at(dfd.as_fd(), &instances, copy.owner(), shown, env)
+    install_at(dfd.as_fd(), &instances, copy.owner(), shown, defaults, own)
 }
 
-fn install_at(dfd: BorrowedFd, instances: &Loc, owner: (u32, u32), dir: &Loc, env: &Env) -> Result<(), Error> {
+fn install_at(
+    dfd: BorrowedFd,
+    instances: &Loc,
+    owner: (u32, u32),
+    dir: &Loc,
+    defaults: &Env,
+    own: &Env,
+) -> Result<(), Error> {
     sweep_at(dfd, instances);
-    let target = dir.join(ENV);
+    // env/ first, instance-env/ last (see the top of this file).
+    for (which, env) in [(ENV, &overlay(defaults, own.clone())), (OWN, own)] {
+        put(dfd, owner, which, env).map_err(|(verb, e)| Error::sys(verb, &dir.join(which), e))?;
+    }
+    Ok(())
+}
+
+/// Swap `env` in whole as the directory `which` of the instance open at
+/// `dfd`; on failure, what could not be done and why.
+fn put(dfd: BorrowedFd, owner: (u32, u32), which: &str, env: &Env) -> Result<(), (&'static str, Errno)> {
     let tmp = hidden_name();
     let built = build(dfd, &tmp, env, owner);
     let failed = |e: Errno| {
         let _ = crate::copy::remove_at(dfd, &tmp);
-        Error::sys("write", &target, e)
+        ("write", e)
     };
     built.map_err(failed)?;
     // The instance's env/ is its own now, not the template's: an upgrade
     // carries it over whole (see upgrade::keep_own_state).
     disown_in_manifest(dfd).map_err(failed)?;
-    swap(dfd, &tmp).map_err(failed)?;
-    // The old env/ is now under the hidden name.
-    crate::copy::remove_at(dfd, &tmp).map_err(|e| Error::sys("remove the old", &target, e))
+    swap(dfd, &tmp, which).map_err(failed)?;
+    // The old one is now under the hidden name.
+    crate::copy::remove_at(dfd, &tmp).map_err(|e| ("remove the old", e))
+}
+
+/// For s6-instance-upgrade, once the new copy at `new` holds the new
+/// template's files: when the old copy at `old` keeps its own values
+/// apart (a plain `instance-env/`), the new copy's `env/` becomes the
+/// new template's defaults (its `env/` as copied, or none) with those
+/// values over them, and its `instance-env/` those values; true. False,
+/// with nothing done, when the old copy has no such `instance-env/`:
+/// its `env/` is the instance's whole, to carry over as it is.
+pub fn renew_defaults(old: &Loc, new: &Loc) -> Result<bool, Errno> {
+    let own = match read_dir(&old.join(OWN)) {
+        Ok(Found::Env(own)) => own,
+        Ok(_) | Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let defaults = match read_dir(&new.join(ENV)) {
+        Ok(Found::Env(defaults)) => defaults,
+        Err(Errno::ENOENT) => Env::new(),
+        Ok(_) | Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    begin_for(new)?;
+    let dfd = open_instance(new)?;
+    let st = fstat(&dfd)?;
+    sweep_at(dfd.as_fd(), &instances_of(new));
+    for (which, env) in [(ENV, &overlay(&defaults, own.clone())), (OWN, &own)] {
+        put(dfd.as_fd(), (st.st_uid, st.st_gid), which, env).map_err(|(_, e)| e)?;
+    }
+    Ok(true)
 }
 
 fn hidden_name() -> OsString {
@@ -410,10 +515,10 @@ fn renameat2(dfd: BorrowedFd, from: &OsStr, to: &OsStr, flags: libc::c_uint) -> 
     }
 }
 
-/// Put the directory `tmp` in the place of `env/`, and what was there
+/// Put the directory `tmp` in the place of `which`, and what was there
 /// (if anything) at `tmp`.
-fn swap(dfd: BorrowedFd, tmp: &OsStr) -> Result<(), Errno> {
-    let env = OsStr::new(ENV);
+fn swap(dfd: BorrowedFd, tmp: &OsStr, which: &str) -> Result<(), Errno> {
+    let env = OsStr::new(which);
     loop {
         match renameat2(dfd, tmp, env, libc::RENAME_EXCHANGE) {
             Ok(()) => return Ok(()),
@@ -421,22 +526,22 @@ fn swap(dfd: BorrowedFd, tmp: &OsStr) -> Result<(), Errno> {
             Err(Errno::ENOENT) => match renameat2(dfd, tmp, env, libc::RENAME_NOREPLACE) {
                 Ok(()) => return Ok(()),
                 Err(Errno::EEXIST | Errno::ENOTEMPTY) => continue,
-                Err(Errno::EINVAL | Errno::ENOSYS) => return fallback(dfd, tmp),
+                Err(Errno::EINVAL | Errno::ENOSYS) => return fallback(dfd, tmp, which),
                 Err(e) => return Err(e),
             },
-            Err(Errno::EINVAL | Errno::ENOSYS) => return fallback(dfd, tmp),
+            Err(Errno::EINVAL | Errno::ENOSYS) => return fallback(dfd, tmp, which),
             Err(e) => return Err(e),
         }
     }
 }
 
 /// Without RENAME_EXCHANGE (an old kernel, some file systems): the old
-/// `env/` goes aside under a hidden name, the new one takes its place,
-/// and the old one ends at `tmp`. For a moment there is no `env/`, never
-/// half of one; a chain killed then leaves none, which the next one
-/// writes.
-fn fallback(dfd: BorrowedFd, tmp: &OsStr) -> Result<(), Errno> {
-    let env = OsStr::new(ENV);
+/// directory goes aside under a hidden name, the new one takes its
+/// place, and the old one ends at `tmp`. For a moment there is none,
+/// never half of one; a chain killed then leaves none, which the next
+/// one writes.
+fn fallback(dfd: BorrowedFd, tmp: &OsStr, which: &str) -> Result<(), Errno> {
+    let env = OsStr::new(which);
     let aside = hidden_name();
     let had = match nix::fcntl::renameat(dfd, env, dfd, aside.as_os_str()) {
         Ok(()) => true,
@@ -483,7 +588,9 @@ fn disown_in_manifest(dfd: BorrowedFd) -> Result<(), Errno> {
         Err(crate::door::TOO_BIG) => return Ok(()),
         Err(e) => return Err(e),
     };
-    let is_env = |p: &[u8]| p == ENV.as_bytes() || p.starts_with(b"env/");
+    let is_env = |p: &[u8]| {
+        p == ENV.as_bytes() || p.starts_with(b"env/") || p == OWN.as_bytes() || p.starts_with(b"instance-env/")
+    };
     if !list.split(|&b| b == 0).any(is_env) {
         return Ok(());
     }
@@ -526,6 +633,29 @@ mod tests {
     }
 
     #[test]
+    fn renew_defaults_puts_the_new_template_under_the_own_values() {
+        let t = tempfile::tempdir().unwrap();
+        let (old, new) = (t.path().join("old"), t.path().join("new"));
+        for d in [old.join("env"), old.join("instance-env"), new.join("env")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(old.join("env/PORT"), b"8001\n").unwrap();
+        std::fs::write(old.join("env/HOST"), b"old\n").unwrap();
+        std::fs::write(old.join("instance-env/PORT"), b"8001\n").unwrap();
+        std::fs::write(new.join("env/PORT"), b"9000\n").unwrap();
+        std::fs::write(new.join("env/HOST"), b"new\n").unwrap();
+        assert!(renew_defaults(&Loc::at(&old), &Loc::at(&new)).unwrap());
+        assert_eq!(std::fs::read(new.join("env/PORT")).unwrap(), b"8001\n");
+        assert_eq!(std::fs::read(new.join("env/HOST")).unwrap(), b"new\n");
+        assert_eq!(std::fs::read(new.join("instance-env/PORT")).unwrap(), b"8001\n");
+        // Without instance-env/, nothing is done: env/ goes over whole.
+        std::fs::remove_dir_all(old.join("instance-env")).unwrap();
+        let before = std::fs::read(new.join("env/HOST")).unwrap();
+        assert!(!renew_defaults(&Loc::at(&old), &Loc::at(&new)).unwrap());
+        assert_eq!(std::fs::read(new.join("env/HOST")).unwrap(), before);
+    }
+
+    #[test]
     fn swaps_in_whole_and_sweeps_dead_leftovers() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path();
@@ -535,10 +665,32 @@ mod tests {
         std::fs::create_dir(dir.join(".s6i-env:999999999:abcdef")).unwrap();
         let env: Env = [(OsString::from("B"), b"2\n".to_vec())].into_iter().collect();
         let at = Loc::at(dir);
-        assert!(set(&at, &env).unwrap());
-        assert!(!set(&at, &env).unwrap());
+        let defaults: Env = [(OsString::from("C"), b"3\n".to_vec())].into_iter().collect();
+        assert!(set(&at, &defaults, &env).unwrap());
+        assert!(!set(&at, &defaults, &env).unwrap());
         assert_eq!(std::fs::read(dir.join("env/B")).unwrap(), b"2\n");
+        assert_eq!(std::fs::read(dir.join("env/C")).unwrap(), b"3\n");
         assert!(!dir.join("env/A").exists());
+        assert_eq!(std::fs::read(dir.join("instance-env/B")).unwrap(), b"2\n");
+        assert!(!dir.join("instance-env/C").exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!((mode(&dir.join("env")), mode(&dir.join("env/B"))), (0o755, 0o644));
+        assert_eq!(mode(&dir.join("instance-env")), 0o755);
+        // New defaults copied over env/ (as s6-rc-update does): the
+        // instance's own values are still the wanted ones.
+        std::fs::remove_dir_all(dir.join("env")).unwrap();
+        std::fs::create_dir(dir.join("env")).unwrap();
+        std::fs::write(dir.join("env/B"), b"9\n").unwrap();
+        let new_defaults: Env = [(OsString::from("B"), b"9\n".to_vec())].into_iter().collect();
+        assert!(!differs(&at, &new_defaults, &env).unwrap());
+        let other: Env = [(OsString::from("B"), b"5\n".to_vec())].into_iter().collect();
+        assert!(differs(&at, &new_defaults, &other).unwrap());
+        // Old defaults beside the own values (an upgrade carried env/
+        // over): made anew.
+        std::fs::write(dir.join("env/C"), b"3\n").unwrap();
+        std::fs::write(dir.join("env/B"), b"2\n").unwrap();
+        assert!(differs(&at, &new_defaults, &env).unwrap());
         assert_eq!(std::fs::read(dir.join(crate::manifest::NAME)).unwrap(), b"run\0");
         let hidden: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
@@ -546,8 +698,5 @@ mod tests {
             .filter(|e| e.file_name().as_bytes().starts_with(b".s6i-env"))
             .collect();
         assert!(hidden.is_empty());
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
-        assert_eq!((mode(&dir.join("env")), mode(&dir.join("env/B"))), (0o755, 0o644));
     }
 }

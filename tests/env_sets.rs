@@ -753,3 +753,31 @@ fn a_restart_stopped_midway_leaves_the_instance_wanted_up() {
         assert_ne!(pid(&svc, "a"), pid_a);
     }
 }
+
+/// The kill point between the two swaps (s6-instance-steps(7)): the new
+/// env/ in place, the old instance-env/ still there. The next sync takes
+/// the instance as changed (its own values are not the set's), writes
+/// both and restarts it; the one after changes nothing.
+#[test]
+fn a_sync_killed_between_its_two_swaps_is_finished_by_the_next() {
+    let t = Tree::new();
+    let svc = t.service("svc", env_template);
+    let f = set_file(&t, "set", "a PORT=1\n");
+    assert_eq!(ok(&sync_file(&svc, &f, &[])), "+a\n");
+    let a = dir(&svc, "a");
+    assert_eq!(std::fs::read(a.join("instance-env/PORT")).unwrap(), b"1\n");
+    // What a sync to PORT=2 killed after its first swap leaves.
+    let f = set_file(&t, "set", "a PORT=2\n");
+    std::fs::write(a.join("env/PORT"), "2\n").unwrap();
+    let pid_a = pid(&svc, "a");
+    assert_eq!(ok(&sync_file(&svc, &f, &["-n"])), "~a\n");
+    assert_eq!(ok(&sync_file(&svc, &f, &[])), "~a\n");
+    assert_eq!(std::fs::read(a.join("instance-env/PORT")).unwrap(), b"2\n");
+    assert_ne!(pid(&svc, "a"), pid_a);
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(a.join("seen"))
+            .is_ok_and(|s| has_var(&s, "PORT=2"))),
+        "the new run never saw PORT=2"
+    );
+    assert_eq!(ok(&sync_file(&svc, &f, &[])), "");
+}

@@ -81,6 +81,11 @@ pub fn change<'s>(
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
     let mut restart = Vec::new();
+    let defaults = if wave.iter().any(|&n| env_of(n).is_some()) {
+        envdir::template_env(&service.template()?)?
+    } else {
+        Env::new()
+    };
     for &name in wave {
         let dir = service.instance_dir(name);
         // Marked until the service is told (see envdir::CHANGED).
@@ -88,8 +93,8 @@ pub fn change<'s>(
             envdir::mark_changed(&dir)?;
         }
         if let Some(env) = env_of(name) {
-            if envdir::differs(&dir, env)? {
-                envdir::install(&dir, env)?;
+            if envdir::differs(&dir, &defaults, env)? {
+                envdir::install(&dir, &defaults, env)?;
             }
         }
         // Up, and how it is wanted: a restart puts it back so. One down

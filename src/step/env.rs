@@ -51,9 +51,9 @@ pub fn run(argv: Vec<OsString>) -> Result<Vec<OsString>, Error> {
         vars.insert(key, value);
     }
     let prog = &block[end + 1..];
-    let env = envdir::overlay(&envdir::template_env(&service.template()?)?, vars);
-    if !crate::create::install_env(&service, name, &env)? {
-        envdir::set(&service.instance_dir(name), &env)?;
+    let defaults = envdir::template_env(&service.template()?)?;
+    if !crate::create::install_env(&service, name, &defaults, &vars)? {
+        envdir::set(&service.instance_dir(name), &defaults, &vars)?;
     }
     Ok(prog.to_vec())
 }
@@ -74,6 +74,11 @@ fn from_set(argv: &[OsString]) -> Result<Vec<OsString>, Error> {
     })?;
     let set = super::saved::load(set.ok_or(Error::Usage)?)?;
     let names = n.list();
+    let defaults = if names.iter().any(|&n| set.contains_key(n)) {
+        envdir::template_env(&n.service.template()?)?
+    } else {
+        Env::new()
+    };
     // Only copies that s6i-clone made in this chain, not yet linked: a
     // live instance is s6i-change's.
     for name in &names {
@@ -86,7 +91,7 @@ fn from_set(argv: &[OsString]) -> Result<Vec<OsString>, Error> {
     }
     for name in &names {
         if let Some(env) = set.get(*name) {
-            if let Err(e) = crate::create::install_env(&n.service, name, env) {
+            if let Err(e) = crate::create::install_env(&n.service, name, &defaults, env) {
                 crate::create::undo_create(&n.service, &names);
                 return Err(e);
             }

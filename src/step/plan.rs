@@ -138,19 +138,21 @@ pub struct Plan {
     pub kept: Vec<OsString>,
     /// How many instances are there.
     pub there: usize,
+    /// The template's `env/`: every instance's defaults (empty when the
+    /// set gives no variables).
+    pub defaults: Env,
 }
 
-/// Work out the plan. The set's environments become whole (the
-/// template's `env/` with each instance's own added). Unless `dry_run`,
-/// what killed `env/` swaps left in the kept instances goes.
+/// Work out the plan. The set's environments are each instance's own
+/// values; the template's `env/` gives the defaults (see crate::envdir).
+/// Unless `dry_run`, what killed `env/` swaps left in the kept instances
+/// goes.
 pub fn plan(service: &Service, set: &mut Set, dry_run: bool) -> Result<Plan, Error> {
-    if set.values().any(Option::is_some) {
-        // Every instance's env/: the template's, with its own added.
-        let defaults = envdir::template_env(&service.template()?)?;
-        for env in set.values_mut().flatten() {
-            *env = envdir::overlay(&defaults, std::mem::take(env));
-        }
-    }
+    let defaults = if set.values().any(Option::is_some) {
+        envdir::template_env(&service.template()?)?
+    } else {
+        Env::new()
+    };
     let there: BTreeSet<OsString> = service.instance_names()?.into_iter().collect();
     let missing = set.keys().filter(|n| !there.contains(*n)).cloned().collect();
     let extra = there.iter().filter(|n| !set.contains_key(*n)).cloned().collect();
@@ -172,7 +174,7 @@ pub fn plan(service: &Service, set: &mut Set, dry_run: bool) -> Result<Plan, Err
             }
             // A killed sync may have swapped env/ in without telling the
             // service: its mark makes the instance changed again.
-            if envdir::differs(&dir, env)? || envdir::changed_by_dead_chain(&dir) {
+            if envdir::differs(&dir, &defaults, env)? || envdir::changed_by_dead_chain(&dir) {
                 changed.push(name.clone());
             }
         }
@@ -184,6 +186,7 @@ pub fn plan(service: &Service, set: &mut Set, dry_run: bool) -> Result<Plan, Err
         left,
         kept,
         there: there.len(),
+        defaults,
     })
 }
 

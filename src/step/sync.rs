@@ -61,7 +61,7 @@ fn sync(service: &Service, mut set: Set, o: &SyncOpts) -> Result<(), Error> {
         // start with it.
         for name in wave {
             if let Some(Some(env)) = set.get(*name) {
-                if let Err(e) = create::install_env(service, name, env) {
+                if let Err(e) = create::install_env(service, name, &p.defaults, env) {
                     create::undo_create(service, wave);
                     return Err(e);
                 }
