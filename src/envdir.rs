@@ -467,9 +467,11 @@ pub fn renew_defaults(old: &Loc, new: &Loc) -> Result<bool, Errno> {
         Ok(_) | Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(false),
         Err(e) => return Err(e),
     };
+    // The files get the old copy's owner: the new one is still root's
+    // alone (see copy::Private), and gets that owner once swapped in.
+    let st = old.stat()?;
     begin_for(new)?;
     let dfd = open_instance(new)?;
-    let st = fstat(&dfd)?;
     sweep_at(dfd.as_fd(), &instances_of(new));
     for (which, env) in [(ENV, &overlay(&defaults, own.clone())), (OWN, &own)] {
         put(dfd.as_fd(), (st.st_uid, st.st_gid), which, env).map_err(|(_, e)| e)?;

@@ -323,6 +323,11 @@ fn add_missing(
         // whole, in the place of the template's: its values are the
         // instance's, defaults included.
         if rel.as_os_str().is_empty() && name == crate::envdir::ENV && is_dir && from_template.is_some() && !templates {
+            // Own values apart (instance-env/): env/ is the new
+            // template's defaults with them over.
+            if crate::envdir::renew_defaults(old, new)? {
+                continue;
+            }
             to.remove_tree()?;
             copy::copy_entry(&from, &to)?;
             crate::envdir::disown(new)?;
