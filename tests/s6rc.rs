@@ -69,6 +69,29 @@ struct Rc {
 }
 
 impl Rc {
+    /// The longrun `web` of the port template (default 8000), compiled
+    /// and started, without instances: its live service directory.
+    fn web(&self) -> PathBuf {
+        let tpl = self.path().join("tpl");
+        port_template(&tpl, "8000");
+        let src = self.path().join("src");
+        make_source(&src, &tpl, &["-c", "16", "-r", "web"]);
+        self.init(&self.compile("1", &src));
+        self.up(&["web"]);
+        self.sv("web")
+    }
+
+    /// `web`, its instances synced from PORT_SET, up and ready: its live
+    /// service directory, and the set file.
+    fn web_synced(&self) -> (PathBuf, PathBuf) {
+        let sv = self.web();
+        let set = self.path().join("set");
+        std::fs::write(&set, PORT_SET).unwrap();
+        let out = run(ours("s6-instance-sync").args(["-w", "U", "-f"]).arg(&set).arg(&sv));
+        assert_eq!(code(&out), 0, "sync: {}", stderr(&out));
+        (sv, set)
+    }
+
     /// One for a test that runs s6-rc-update (see `update_works`).
     fn for_update() -> Option<Rc> {
         if s6rc_bindir().is_none() || !update_works() {
@@ -143,22 +166,8 @@ impl Rc {
                 Duration::from_secs(30),
             );
         }
-        if let Some(mut scanner) = self.scanner.take() {
-            let pid = Pid::from_raw(scanner.id() as i32);
-            let _ = kill(pid, Signal::SIGTERM);
-            if !wait_until(Duration::from_secs(10), || scanner.try_wait().ok().flatten().is_some()) {
-                let _ = kill(pid, Signal::SIGKILL);
-                let _ = scanner.wait();
-            }
-        }
         let dir = self.path().to_path_buf();
-        if !wait_until(Duration::from_secs(10), || pids_under(&dir).is_empty()) {
-            for pid in pids_under(&dir) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            wait_until(Duration::from_secs(5), || pids_under(&dir).is_empty());
-        }
+        stop_scanner(self.scanner.take(), &dir);
     }
 
     /// One of s6-rc's programs, by absolute path, with our PATH.
@@ -339,30 +348,10 @@ fn the_makers_r_output_compiles_and_runs_with_and_without_a_logger() {
     make_source(&src, &tpl, &["-c", "8", "-r", "plain"]);
     let logs = rc.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
-    make_source(
-        &src,
-        &tpl,
-        &[
-            "-c",
-            "8",
-            "-L",
-            logs.join("l1").to_str().unwrap(),
-            "-r",
-            "logged/logged-log",
-        ],
-    );
-    make_source(
-        &src,
-        &tpl,
-        &[
-            "-c",
-            "8",
-            "-L",
-            logs.join("l2").to_str().unwrap(),
-            "-r",
-            "piped/piped-log/piped-pipe",
-        ],
-    );
+    for (log, names) in [("l1", "logged/logged-log"), ("l2", "piped/piped-log/piped-pipe")] {
+        let log = logs.join(log);
+        make_source(&src, &tpl, &["-c", "8", "-L", log.to_str().unwrap(), "-r", names]);
+    }
     let compiled = rc.compile("1", &src);
     rc.init(&compiled);
     // The pipeline's name is a bundle of the service and its logger.
@@ -410,13 +399,7 @@ fn the_makers_r_output_compiles_and_runs_with_and_without_a_logger() {
 #[test]
 fn every_command_on_the_live_service_beside_s6s_own() {
     let Some(rc) = Rc::new() else { return };
-    let tpl = rc.path().join("tpl");
-    port_template(&tpl, "8000");
-    let src = rc.path().join("src");
-    make_source(&src, &tpl, &["-c", "16", "-r", "web"]);
-    rc.init(&rc.compile("1", &src));
-    rc.up(&["web"]);
-    let sv = rc.sv("web");
+    let sv = rc.web();
     // create: ours, then s6's; list with both.
     assert_eq!(code(&run(ours("s6-instance-create").arg(&sv).arg("o1"))), 0);
     let out = run(reference("s6-instance-create").arg(&sv).arg("c1"));
@@ -532,17 +515,7 @@ fn every_command_on_the_live_service_beside_s6s_own() {
 #[test]
 fn s6rc_down_then_up_brings_the_instances_back_supervised() {
     let Some(rc) = Rc::new() else { return };
-    let tpl = rc.path().join("tpl");
-    port_template(&tpl, "8000");
-    let src = rc.path().join("src");
-    make_source(&src, &tpl, &["-c", "16", "-r", "web"]);
-    rc.init(&rc.compile("1", &src));
-    rc.up(&["web"]);
-    let sv = rc.sv("web");
-    let set = rc.path().join("set");
-    std::fs::write(&set, PORT_SET).unwrap();
-    let out = run(ours("s6-instance-sync").args(["-w", "U", "-f"]).arg(&set).arg(&sv));
-    assert_eq!(code(&out), 0, "sync: {}", stderr(&out));
+    let (sv, set) = rc.web_synced();
     // Down with a down file (-D): it stays down when its supervisor is
     // started again.
     let out = run(ours("s6-instance-create").args(["-D"]).arg(&sv).arg("held"));
@@ -577,17 +550,7 @@ fn s6rc_down_then_up_brings_the_instances_back_supervised() {
 #[test]
 fn own_values_survive_an_update_that_keeps_the_longrun() {
     let Some(rc) = Rc::for_update() else { return };
-    let tpl = rc.path().join("tpl");
-    port_template(&tpl, "8000");
-    let src = rc.path().join("src");
-    make_source(&src, &tpl, &["-c", "16", "-r", "web"]);
-    rc.init(&rc.compile("1", &src));
-    rc.up(&["web"]);
-    let sv = rc.sv("web");
-    let set = rc.path().join("set");
-    std::fs::write(&set, PORT_SET).unwrap();
-    let out = run(ours("s6-instance-sync").args(["-w", "U", "-f"]).arg(&set).arg(&sv));
-    assert_eq!(code(&out), 0, "sync: {}", stderr(&out));
+    let (sv, set) = rc.web_synced();
     let scanner = status(&sv).0;
     let tpl2 = rc.path().join("tpl2");
     port_template(&tpl2, "9000");

@@ -370,25 +370,31 @@ impl Tree {
 
 impl Drop for Tree {
     fn drop(&mut self) {
-        if let Some(mut scanner) = self.scanner.take() {
-            let pid = Pid::from_raw(scanner.id() as i32);
-            let _ = kill(pid, Signal::SIGTERM);
-            let ended = wait_until(Duration::from_secs(10), || scanner.try_wait().ok().flatten().is_some());
-            if !ended {
-                let _ = kill(pid, Signal::SIGKILL);
-                let _ = scanner.wait();
-            }
-        }
-        // The supervisors and services of the tree end on their own once
-        // the scanner is gone; any that do not are killed, by pid.
         let dir = self.path().to_path_buf();
-        if !wait_until(Duration::from_secs(10), || pids_under(&dir).is_empty()) {
-            for pid in pids_under(&dir) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            wait_until(Duration::from_secs(5), || pids_under(&dir).is_empty());
+        stop_scanner(self.scanner.take(), &dir);
+    }
+}
+
+/// Stop `scanner` by its pid (SIGTERM, then SIGKILL after 10 s), then
+/// every process still working below `dir`: the supervisors and
+/// services of the tree end on their own once the scanner is gone; any
+/// that do not are killed, by pid.
+pub fn stop_scanner(scanner: Option<Child>, dir: &Path) {
+    if let Some(mut scanner) = scanner {
+        let pid = Pid::from_raw(scanner.id() as i32);
+        let _ = kill(pid, Signal::SIGTERM);
+        let ended = wait_until(Duration::from_secs(10), || scanner.try_wait().ok().flatten().is_some());
+        if !ended {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = scanner.wait();
         }
+    }
+    if !wait_until(Duration::from_secs(10), || pids_under(dir).is_empty()) {
+        for pid in pids_under(dir) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        wait_until(Duration::from_secs(5), || pids_under(dir).is_empty());
     }
 }
 
