@@ -89,7 +89,8 @@ struct Move {
 
 /// Upgrade `names` (all instances when empty), `parallel` at a time,
 /// each batch staged during the wait for the one before it if `ahead`
-/// (the scanner has room for two batches' supervisors more). Returns how each came out; when one fails, the error says which copy
+/// (see `swap_and_restart`). Returns how each came out; when one fails,
+/// the error says which copy
 /// each runs, and its code is 1 (failed), 99 (timed out) or 111 (deleted
 /// meanwhile, or a wait that could not be made).
 pub fn upgrade(
@@ -134,10 +135,11 @@ pub fn upgrade(
     let mut report: Vec<(PathBuf, Outcome)> = todo.iter().map(|n| (n.clone(), Outcome::Untouched)).collect();
     let batches: Vec<&[PathBuf]> = todo.chunks(parallel.max(1)).collect();
     let deletions = Deletions::watch(service);
-    // Each batch is staged (its copies swapped in, their supervisors
-    // started, held down, while the old services serve on) during the
-    // wait for the batch before it: see swap_and_restart.
-    // The old trees of a batch are removed during the wait for the next.
+    // With `ahead`, each batch is staged (its copies swapped in, their
+    // supervisors started, held down, while the old services serve on)
+    // during the wait for the batch before it; without, once that one is
+    // done. The old trees of a batch are removed during the wait for the
+    // next.
     let mut unused: Vec<Loc> = Vec::new();
     let mut staged = match batches.first() {
         Some(batch) => Some(stage(service, &template, batch, &deletions)?),
@@ -319,12 +321,12 @@ fn add_missing(
         let (from, to) = (old.join(&r), new.join(&r));
         let templates = from_template.is_some_and(|t| t.contains(&r));
         // An `env/` the instance owns (written by sync or s6i-env, or by
-        // hand after its clone: the manifest does not list it) goes over
-        // whole, in the place of the template's: its values are the
-        // instance's, defaults included.
+        // hand after its clone: the manifest does not list it) takes the
+        // place of the template's. Where the instance keeps its own
+        // values apart (instance-env/, carried over as any entry of its
+        // own), it is the new template's defaults with them over; else
+        // it goes over whole, old defaults included.
         if rel.as_os_str().is_empty() && name == crate::envdir::ENV && is_dir && from_template.is_some() && !templates {
-            // Own values apart (instance-env/): env/ is the new
-            // template's defaults with them over.
             if crate::envdir::renew_defaults(old, new)? {
                 continue;
             }
