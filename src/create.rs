@@ -671,27 +671,39 @@ fn deleted_meanwhile(verb: &str, dir: &(impl crate::diag::Shown + ?Sized)) -> Er
         .fatal(crate::diag::EXIT_SYS)
 }
 
-/// Take back a create that failed: stop and dismiss the supervisors,
-/// remove the links, have the scanner prune, remove the directories.
-/// Best effort: every part is tried, whatever failed before.
+/// Take back a create that failed: remove the links, have the scanner
+/// scan and then stop the supervisors no longer linked (`an`, as a
+/// delete does), wait a while for them to exit, remove the directories.
+/// The scanner stops them, after its scan: a supervisor that exited
+/// before the scanner saw its link go would be, to s6 2.13, a service
+/// that died, kept on its books for good, and a later instance whose
+/// directory got the same inode number would never be started. Best
+/// effort: every part is tried, whatever failed before.
 pub fn undo_create(service: &Service, names: &[&OsStr]) {
     // Copies not yet published are only removed: the name is not ours.
     let (private, names): (Vec<&OsStr>, Vec<&OsStr>) = names.iter().partition(|n| kept_private(service, n).is_some());
     forget_kept(service, &private);
+    // Watched before the scanner is told (see supervise::Exits).
+    let dirs = names
+        .iter()
+        .flat_map(|n| supervise::with_own_logger(&service.instance_dir(n)).unwrap_or_default());
+    let exits = supervise::Exits::watch(dirs);
     for name in &names {
         let _ = service.link(name).unlink();
-        if let Ok(dirs) = supervise::with_own_logger(&service.instance_dir(name)) {
-            for (i, d) in dirs.iter().enumerate() {
-                let _ = supervise::control(d, if i == 0 { b"xd" } else { b"xo" });
-            }
-        }
     }
     let _ = scandir::control(&service.scandir(), b"an");
+    // The command was told to stop, or failed: a short wait, not its -t.
+    if let Ok(exits) = exits {
+        let _ = exits.wait(Some(Instant::now() + UNDO_WAIT));
+    }
     let _working = leftovers::working(&service.instances());
     for name in &names {
         let _ = copy::remove_tree(&service.instance_dir(name));
     }
 }
+
+/// How long taking back a create waits for its supervisors to exit.
+const UNDO_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a wait for supervisors to start stays idle before it pokes
 /// the scanner again (then twice as long each time, up to a second), and
