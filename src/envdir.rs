@@ -163,6 +163,17 @@ pub fn read_dir(dir: &Loc) -> Result<Found, Errno> {
     read_at(dir.open_dir()?)
 }
 
+/// The defaults of the instances of `service` (its template's `env/`)
+/// where some are `needed` (a set that gives variables), and none
+/// read otherwise.
+pub fn defaults(service: &crate::layout::Service, needed: bool) -> Result<Env, Error> {
+    if needed {
+        template_env(&service.template()?)
+    } else {
+        Ok(Env::new())
+    }
+}
+
 /// The template's `env/`, if it has one: the defaults of every
 /// instance. One that is not a directory, or holds anything but regular
 /// files, is refused (exit 100).

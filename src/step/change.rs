@@ -81,11 +81,7 @@ pub fn change<'s>(
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
     let mut restart = Vec::new();
-    let defaults = if wave.iter().any(|&n| env_of(n).is_some()) {
-        envdir::template_env(&service.template()?)?
-    } else {
-        Env::new()
-    };
+    let defaults = envdir::defaults(service, wave.iter().any(|&n| env_of(n).is_some()))?;
     for &name in wave {
         let dir = service.instance_dir(name);
         // Marked until the service is told (see envdir::CHANGED).

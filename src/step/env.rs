@@ -74,11 +74,7 @@ fn from_set(argv: &[OsString]) -> Result<Vec<OsString>, Error> {
     })?;
     let set = super::saved::load(set.ok_or(Error::Usage)?)?;
     let names = n.list();
-    let defaults = if names.iter().any(|&n| set.contains_key(n)) {
-        envdir::template_env(&n.service.template()?)?
-    } else {
-        Env::new()
-    };
+    let defaults = envdir::defaults(&n.service, names.iter().any(|&n| set.contains_key(n)))?;
     // Only copies that s6i-clone made in this chain, not yet linked: a
     // live instance is s6i-change's.
     for name in &names {

@@ -148,11 +148,7 @@ pub struct Plan {
 /// Unless `dry_run`, what killed `env/` swaps left in the kept instances
 /// goes.
 pub fn plan(service: &Service, set: &mut Set, dry_run: bool) -> Result<Plan, Error> {
-    let defaults = if set.values().any(Option::is_some) {
-        envdir::template_env(&service.template()?)?
-    } else {
-        Env::new()
-    };
+    let defaults = envdir::defaults(service, set.values().any(Option::is_some))?;
     let there: BTreeSet<OsString> = service.instance_names()?.into_iter().collect();
     let missing = set.keys().filter(|n| !there.contains(*n)).cloned().collect();
     let extra = there.iter().filter(|n| !set.contains_key(*n)).cloned().collect();
